@@ -1,0 +1,110 @@
+// Package manifest describes a finished build: build.json at the root of the
+// output and manifest.json in every job directory. The builder writes these
+// files; publish, hooks and serve read them and never see the builder itself.
+package manifest
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// BuildFile is the name of the build description at the root of an output.
+const BuildFile = "build.json"
+
+// ManifestFile is the name of the per-job manifest.
+const ManifestFile = "manifest.json"
+
+// TranslationFile is the Magento-compatible per-job phrase dictionary.
+const TranslationFile = "js-translation.json"
+
+// Build is build.json.
+type Build struct {
+	// ID identifies the build by its content: the same inputs and
+	// configuration give the same ID.
+	ID string `json:"id"`
+	// ConfigDigest is the digest of the effective configuration.
+	ConfigDigest string `json:"config_digest"`
+	// Version of scd that wrote the build.
+	Version string `json:"scd_version"`
+	// ContentVersion is the static content version (Magento's
+	// deployed_version.txt), derived from ID unless set by --content-version.
+	ContentVersion string `json:"content_version"`
+	Jobs           []Job  `json:"jobs"`
+	// Files maps every file of the output except build.json, by its
+	// slash-separated path relative to the output root, to its digest.
+	Files map[string]File `json:"files"`
+}
+
+// Job is one (theme, locale) job of a build.
+type Job struct {
+	Area   string `json:"area"`
+	Theme  string `json:"theme"`
+	Locale string `json:"locale"`
+	// Dir is the job directory relative to the output root:
+	// <area>/<Vendor>/<name>/<locale>.
+	Dir   string `json:"dir"`
+	Files int    `json:"files"`
+	Bytes int64  `json:"bytes"`
+	// Missing counts phrases used by the job that have no translation.
+	Missing int `json:"missing_translations"`
+}
+
+// File is the digest and size of one output file.
+type File struct {
+	SHA256 string `json:"sha256"` // lowercase hex
+	Size   int64  `json:"size"`
+}
+
+// Manifest is a job's manifest.json: logical path → published asset.
+type Manifest map[string]Asset
+
+// Asset is one logical file of a job.
+type Asset struct {
+	// File is the published name relative to the job directory
+	// (content-hashed for assets, the logical name for HTML).
+	File string `json:"file"`
+	// Integrity is a Subresource Integrity value (sha384-…).
+	Integrity string `json:"integrity"`
+	Size      int64  `json:"size"`
+	// Encodings lists the precompressed sidecars that exist next to File
+	// (File + ".gz", ".br", ".zst"), in that order.
+	Encodings []string `json:"encodings,omitempty"`
+}
+
+// ReadBuild reads build.json from an output directory.
+func ReadBuild(dir string) (*Build, error) {
+	data, err := os.ReadFile(filepath.Join(dir, BuildFile))
+	if err != nil {
+		return nil, err
+	}
+	var b Build
+	if err := json.Unmarshal(data, &b); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, BuildFile), err)
+	}
+	return &b, nil
+}
+
+// ReadManifest reads the manifest of a job directory.
+func ReadManifest(jobDir string) (Manifest, error) {
+	data, err := os.ReadFile(filepath.Join(jobDir, ManifestFile))
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(jobDir, ManifestFile), err)
+	}
+	return m, nil
+}
+
+// Marshal encodes v as indented JSON with a trailing newline. Map keys are
+// sorted by encoding/json, so the bytes are deterministic.
+func Marshal(v any) ([]byte, error) {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
