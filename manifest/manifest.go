@@ -4,6 +4,7 @@
 package manifest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -65,7 +66,7 @@ type Asset struct {
 	// File is the published name relative to the job directory
 	// (content-hashed for assets, the logical name for HTML).
 	File string `json:"file"`
-	// Integrity is a Subresource Integrity value (sha384-…).
+	// Integrity is a Subresource Integrity value (sha256-…).
 	Integrity string `json:"integrity"`
 	Size      int64  `json:"size"`
 	// Encodings lists the precompressed sidecars that exist next to File
@@ -100,11 +101,16 @@ func ReadManifest(jobDir string) (Manifest, error) {
 }
 
 // Marshal encodes v as indented JSON with a trailing newline. Map keys are
-// sorted by encoding/json, so the bytes are deterministic.
+// sorted by encoding/json, so the bytes are deterministic. Characters such
+// as & and < are kept as they are: these files are data, never inlined in
+// HTML.
 func Marshal(v any) ([]byte, error) {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return append(data, '\n'), nil
+	return buf.Bytes(), nil
 }

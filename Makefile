@@ -1,0 +1,51 @@
+# scd — make run builds the bundled sample; make test is what CI runs.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+FUZZTIME ?= 8s
+BENCHTIME ?= 3x
+
+.PHONY: all build run test test-short fuzz fuzz-long bench lint clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/scd ./cmd/scd
+	$(GO) build -o bin/scd-gen ./cmd/scd-gen
+
+# The main job on the bundled fixtures: 3 themes × their locales.
+run: build
+	./bin/scd --matrix fixtures/sample/themes.yml
+
+# Unit, end-to-end (txtar) and acceptance tests, then a short run of every fuzz target.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz
+
+test-short:
+	$(GO) test -count=1 ./...
+
+# Every Fuzz* target for FUZZTIME (make fuzz FUZZTIME=5m for a long run).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg >/dev/null; \
+	  done; \
+	done
+
+fuzz-long:
+	$(MAKE) fuzz FUZZTIME=5m
+
+# Go benchmarks of every stage, and the matrix benchmarks of benchmarks/RESULTS.md.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) ./benchmarks/ ./builder/...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin fixtures/sample/build

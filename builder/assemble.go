@@ -1,0 +1,258 @@
+package builder
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/scdtool/scd/builder/i18n"
+	"github.com/scdtool/scd/diag"
+	"github.com/scdtool/scd/manifest"
+)
+
+// assemble turns a job's bundles and leaves into its published files:
+// translated, named by content, with references rewritten.
+func (b *build) assemble(j *job, ts *themeState) error {
+	a := &assembly{b: b, j: j, names: map[string]string{}, used: map[string]string{}}
+
+	// Bundles and files without references first: their names are what
+	// stylesheets and templates point at.
+	for _, e := range j.entries {
+		bd := ts.bundles[e]
+		if bd == nil || !bd.reusableBy(j.fs) {
+			bd = b.findBundle(e, j.fs)
+		}
+		if bd == nil {
+			// A locale override touches one of the entry's inputs.
+			bd = &bundle{entry: e, owner: j.id, fs: j.fs}
+			b.runBundle(bd, j)
+		}
+		if bd.err != nil {
+			return nil // reported by runBundle
+		}
+		a.usePhrases(e, bd.phrases)
+		a.add(entryOutput(e), a.translate(e, bd.out, bd.marked))
+	}
+	var css, tpl []jobLeaf
+	for _, jl := range j.leaves {
+		l := jl.leaf
+		if l.err != nil {
+			return nil // reported by the leaf's task
+		}
+		a.usePhrases(jl.logical, l.phrases)
+		switch l.kind {
+		case kindCSS:
+			css = append(css, jl)
+		case kindHTML:
+			tpl = append(tpl, jl)
+		default:
+			a.add(jl.logical, a.translate(jl.logical, l.out, l.marked))
+		}
+	}
+	var errs []error
+	for _, jl := range css {
+		out, err := a.rewriteCSS(jl)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.add(jl.logical, out)
+	}
+	for _, jl := range tpl {
+		out, err := a.renderHTML(jl)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.add(jl.logical, out)
+	}
+	if len(errs) > 0 {
+		return diag.Scoped(j.id, joinSorted(errs))
+	}
+
+	// js-translation.json: the translated phrases the job's JS and HTML use.
+	data, err := manifest.Marshal(a.translations())
+	if err != nil {
+		return err
+	}
+	j.outputs = append(a.outs, output{logical: manifest.TranslationFile, name: manifest.TranslationFile,
+		blob: b.store.put(data, manifest.TranslationFile)})
+	slices.SortFunc(j.outputs, func(x, y output) int { return strings.Compare(x.logical, y.logical) })
+	j.missing = a.missingList()
+	return nil
+}
+
+// assembly is the scratch state of one job's assemble.
+type assembly struct {
+	b     *build
+	j     *job
+	names map[string]string // logical → published name
+	outs  []output
+	// used maps each phrase the job uses to the first file using it, for
+	// module-scoped lookups.
+	used map[string]string
+}
+
+func (a *assembly) add(logical string, data []byte) {
+	name := logical
+	if !keepsName(kindOf(logical)) {
+		sum := sha256.Sum256(data)
+		name = hashedName(logical, hex.EncodeToString(sum[:4]))
+	}
+	a.names[logical] = name
+	a.outs = append(a.outs, output{logical: logical, name: name, blob: a.b.store.put(data, logical)})
+}
+
+func (a *assembly) usePhrases(logical string, phrases []string) {
+	for _, ph := range phrases {
+		if prev, ok := a.used[ph]; !ok || logical < prev {
+			a.used[ph] = logical
+		}
+	}
+}
+
+// lookup translates a phrase as used by the file at logical.
+func (a *assembly) lookup(phrase, logical string) (string, bool) {
+	if a.j.dict == nil {
+		return "", false
+	}
+	return a.j.dict.Lookup(phrase, logical)
+}
+
+// translate substitutes the job's translations into marked JS.
+func (a *assembly) translate(logical string, data []byte, marked bool) []byte {
+	if !marked {
+		return data
+	}
+	out, _ := i18n.TranslateJS(data, func(ph string) (string, bool) { return a.lookup(ph, logical) })
+	return out
+}
+
+// translations is the content of js-translation.json: phrases with a
+// translation that differs from the phrase itself.
+func (a *assembly) translations() map[string]string {
+	m := map[string]string{}
+	for ph, logical := range a.used {
+		if tr, ok := a.lookup(ph, logical); ok && tr != ph {
+			m[ph] = tr
+		}
+	}
+	return m
+}
+
+func (a *assembly) missingList() []string {
+	if a.j.Locale == a.b.opts.SourceLocale {
+		return nil
+	}
+	var out []string
+	for ph, logical := range a.used {
+		if _, ok := a.lookup(ph, logical); !ok {
+			out = append(out, ph)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// refTarget resolves a reference made from the file at from to logical
+// path target; it returns the URL to write, relative to from's directory
+// or under asset_base.
+func (a *assembly) refTarget(from, target string) (string, error) {
+	if isPartial(target) {
+		if _, ok := a.j.fs.lookup(target); ok {
+			return "", fmt.Errorf("%s is a partial and is not published", target)
+		}
+	}
+	name, ok := a.names[target]
+	if !ok {
+		if _, exists := a.j.fs.lookup(target); !exists {
+			return "", fmt.Errorf("cannot find %s in the fallback chain", target)
+		}
+		// Published by nobody because a --no-* option skipped it: keep the
+		// logical name.
+		name = target
+	}
+	if base := a.b.cfg.AssetBase; base != "" {
+		return a.assetBase(base) + name, nil
+	}
+	rel, err := filepath.Rel(path.Dir(from), name)
+	if err != nil {
+		return "", err
+	}
+	return filepath.ToSlash(rel), nil
+}
+
+// assetBase expands {area}, {theme} and {locale} in asset_base.
+func (a *assembly) assetBase(base string) string {
+	return strings.NewReplacer("{area}", a.j.Area, "{theme}", a.j.Theme, "{locale}", a.j.Locale).Replace(base)
+}
+
+// rewriteCSS points the url() references of a stylesheet that is published
+// on its own at the job's hashed names.
+func (a *assembly) rewriteCSS(jl jobLeaf) ([]byte, error) {
+	l := jl.leaf
+	var offs, ends []int
+	var repl []string
+	var errs []error
+	for i, ref := range l.srcRefs {
+		if isExternalURL(ref.URL) {
+			continue
+		}
+		p, suffix := splitURLSuffix(ref.URL)
+		target := path.Join(path.Dir(jl.logical), p)
+		u, err := a.refTarget(jl.logical, target)
+		if err != nil {
+			line, col, text := diag.Position(l.raw, ref.Off)
+			errs = append(errs, &diag.Error{Kind: diag.Build, File: a.b.display(l.src.Abs), Line: line, Col: col, Msg: fmt.Sprintf("url(%s): %v", ref.URL, err), Source: text})
+			continue
+		}
+		offs = append(offs, l.outRefs[i].Off)
+		ends = append(ends, l.outRefs[i].End)
+		repl = append(repl, cssURL(u+suffix))
+	}
+	if len(errs) > 0 {
+		return nil, joinSorted(errs)
+	}
+	return replaceRanges(l.out, offs, ends, repl), nil
+}
+
+// renderHTML fills a template's {{t}} and {{asset}} helpers for the job.
+func (a *assembly) renderHTML(jl jobLeaf) ([]byte, error) {
+	l := jl.leaf
+	urls := map[string]string{}
+	var errs []error
+	for _, tag := range l.srcTags {
+		if tag.Kind != "asset" {
+			continue
+		}
+		target := path.Clean(strings.TrimPrefix(tag.Arg, "/"))
+		u, err := a.refTarget(jl.logical, target)
+		if err != nil {
+			line, col, text := diag.Position(l.raw, tag.Off)
+			errs = append(errs, &diag.Error{Kind: diag.Build, File: a.b.display(l.src.Abs), Line: line, Col: col, Msg: fmt.Sprintf("{{asset %q}}: %v", tag.Arg, err), Source: text})
+			continue
+		}
+		urls[tag.Arg] = u
+	}
+	if len(errs) > 0 {
+		return nil, joinSorted(errs)
+	}
+	for _, tag := range l.srcTags {
+		if tag.Kind == "t" {
+			a.usePhrases(jl.logical, []string{tag.Arg})
+		}
+	}
+	return i18n.RenderTemplate(l.out, l.outTags,
+		func(ph string) string {
+			if tr, ok := a.lookup(ph, jl.logical); ok {
+				return tr
+			}
+			return ph
+		},
+		func(p string) (string, error) { return urls[p], nil })
+}

@@ -1,0 +1,459 @@
+// Package builder compiles every (theme, locale) job of a matrix into a
+// content-hashed, precompressed output tree on a worker pool.
+//
+// Work that does not depend on the locale is done once: every source file
+// is read and minified once whatever number of jobs publish it, every entry
+// is bundled once per theme (and again only for a job whose locale
+// overrides one of its inputs), and every unique output is compressed once
+// and written once, then hard-linked. Per job, only translation, naming and
+// the manifests remain.
+//
+// The output directory is written aside and swapped into place only when
+// the whole build succeeded; on any error it is left as it was.
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/alitto/pond/v2"
+
+	"github.com/scdtool/scd/builder/i18n"
+	"github.com/scdtool/scd/builder/precompress"
+	"github.com/scdtool/scd/diag"
+	"github.com/scdtool/scd/manifest"
+	"github.com/scdtool/scd/matrix"
+)
+
+const markerCall = i18n.Marker + "("
+
+// Options configure a build. The zero value of every field but Config and
+// Jobs is a sensible default.
+type Options struct {
+	Config *matrix.Config
+	Jobs   []matrix.Job // from Config.Jobs, already filtered
+	// Output is the directory that receives the build (default
+	// Config.Output). It is replaced only when the build succeeds.
+	Output string
+	// Threads is the number of workers; 0 means one per CPU.
+	Threads int
+	Skip    Skip
+	// StrictI18n makes a phrase without translation an error.
+	StrictI18n bool
+	// Strict makes a file the minifier rejects an error instead of a
+	// warning.
+	Strict bool
+	// KeepGoing collects every error instead of stopping at the first.
+	KeepGoing bool
+	// MaxExecutionTime bounds the whole build; 0 means no bound.
+	MaxExecutionTime time.Duration
+	// ContentVersion overrides the content version written to build.json.
+	ContentVersion string
+	// SourceLocale is the language the phrases are written in (default
+	// en_US): it needs no dictionary, so its phrases are never missing.
+	SourceLocale string
+	// Version of scd, recorded in build.json.
+	Version string
+	// WorkDir is the directory paths in messages are relative to (default
+	// the working directory).
+	WorkDir string
+	Logger  *slog.Logger
+	// Progress, when set, is called after each finished task. It must be
+	// cheap and safe for concurrent use.
+	Progress func(Progress)
+}
+
+// Progress is a snapshot of a running build.
+type Progress struct {
+	Stage       string // "bundle", "process", "assemble", "compress", "write"
+	Done, Total int64
+}
+
+// Result describes a finished build.
+type Result struct {
+	Build    *manifest.Build
+	Output   string
+	Jobs     []JobResult
+	Warnings []error
+	Stats    Stats
+	Duration time.Duration
+	// Missing counts phrases without translation per locale.
+	Missing map[string]int
+}
+
+// JobResult is what one job produced.
+type JobResult struct {
+	ID       string
+	Files    int
+	Bytes    int64
+	Missing  []string
+	Duration time.Duration // time spent on the job's own work, bundles included
+}
+
+// Stats are totals over the whole build.
+type Stats struct {
+	SourceFiles   int64 // source files read (each once)
+	SourceBytes   int64
+	OutputFiles   int64 // files in the output tree, sidecars included
+	OutputBytes   int64 // their bytes, counting each hard-linked file once
+	UniqueBlobs   int64
+	Bundles       int64 // esbuild runs
+	Compressible  int64 // bytes of the blobs that got sidecars
+	CompressedMin int64 // bytes of the smallest sidecar of each of them
+}
+
+type stats struct {
+	srcFiles, srcBytes atomic.Int64
+	bundles            atomic.Int64
+}
+
+func (s *stats) addIn(n int64) { s.srcFiles.Add(1); s.srcBytes.Add(n) }
+
+// ErrTimeout is returned when MaxExecutionTime is exceeded.
+var ErrTimeout = errors.New("maximum execution time exceeded")
+
+// build is the state of one Build call.
+type build struct {
+	opts     Options
+	cfg      *matrix.Config
+	embedded bool
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	pool     pond.Pool
+	log      *slog.Logger
+	comp     precompress.Options
+	stats    stats
+
+	srcMu sync.Mutex
+	srcs  map[string]*srcData
+
+	leafMu sync.Mutex
+	leaves map[string]*leafOnce
+
+	bundleMu sync.Mutex
+	bundles  map[string][]*bundle // entry → candidates, base bundles first
+
+	store         *store
+	compressGroup pond.TaskGroup
+
+	errMu    sync.Mutex
+	errs     []error
+	warnings []error
+
+	running  sync.Map // task label → start time
+	stage    atomic.Value
+	done     atomic.Int64
+	total    atomic.Int64
+	progress func(Progress)
+}
+
+// Build runs the build described by opts.
+func Build(ctx context.Context, opts Options) (*Result, error) {
+	start := time.Now()
+	if opts.Config == nil || len(opts.Jobs) == 0 {
+		return nil, &diag.Error{Kind: diag.Config, Msg: "no jobs to build"}
+	}
+	cfg := opts.Config
+	if opts.Output == "" {
+		opts.Output = cfg.Output
+	}
+	if opts.Threads <= 0 {
+		opts.Threads = cfg.Threads
+	}
+	if opts.Threads <= 0 {
+		opts.Threads = runtime.NumCPU()
+	}
+	if opts.SourceLocale == "" {
+		opts.SourceLocale = "en_US"
+	}
+	if opts.WorkDir == "" {
+		opts.WorkDir, _ = os.Getwd()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := checkOutput(opts.Output, cfg); err != nil {
+		return nil, err
+	}
+	comp, err := compressionOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if opts.MaxExecutionTime > 0 {
+		var c context.CancelFunc
+		ctx, c = context.WithTimeoutCause(ctx, opts.MaxExecutionTime, ErrTimeout)
+		defer c()
+	}
+	b := &build{
+		opts:     opts,
+		cfg:      cfg,
+		embedded: cfg.I18nStrategy != "dictionary",
+		ctx:      ctx,
+		cancel:   cancel,
+		pool:     pond.NewPool(opts.Threads, pond.WithContext(ctx)),
+		log:      opts.Logger,
+		comp:     comp,
+		srcs:     map[string]*srcData{},
+		leaves:   map[string]*leafOnce{},
+		bundles:  map[string][]*bundle{},
+		progress: opts.Progress,
+	}
+	b.store = newStore(b)
+	defer b.pool.StopAndWait()
+
+	res, err := b.run()
+	if err != nil {
+		return nil, err
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// checkOutput refuses an output directory that would swallow the sources.
+func checkOutput(out string, cfg *matrix.Config) error {
+	out = filepath.Clean(out)
+	for _, dir := range append([]string{cfg.Source}, cfg.Libs...) {
+		if within(dir, out) {
+			return &diag.Error{Kind: diag.Config, File: cfg.File, Msg: fmt.Sprintf("output %s contains the sources in %s", out, dir)}
+		}
+	}
+	for _, t := range cfg.Themes {
+		if within(out, t.Path) {
+			return &diag.Error{Kind: diag.Config, File: cfg.File, Msg: fmt.Sprintf("output %s is inside theme %s", out, t.Name)}
+		}
+	}
+	if out == filepath.Dir(out) {
+		return &diag.Error{Kind: diag.Config, File: cfg.File, Msg: "output cannot be the file system root"}
+	}
+	return nil
+}
+
+// within reports whether p is dir or inside it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+func compressionOptions(cfg *matrix.Config) (precompress.Options, error) {
+	o := precompress.Options{MinSize: cfg.CompressionMinSize, Levels: map[precompress.Encoding]int{}}
+	for _, name := range cfg.Compression {
+		e, err := precompress.ParseEncoding(name)
+		if err != nil {
+			return o, &diag.Error{Kind: diag.Config, File: cfg.File, Msg: err.Error()}
+		}
+		o.Encodings = append(o.Encodings, e)
+		if lvl, ok := cfg.CompressionLevels[name]; ok {
+			o.Levels[e] = lvl
+		}
+	}
+	return o, nil
+}
+
+// fail records an error; without KeepGoing the first one stops the build.
+func (b *build) fail(err error) {
+	if err == nil {
+		return
+	}
+	b.errMu.Lock()
+	b.errs = append(b.errs, err)
+	b.errMu.Unlock()
+	if !b.opts.KeepGoing {
+		b.cancel(err)
+	}
+}
+
+func (b *build) warn(err error) {
+	if b.opts.Strict {
+		b.fail(err)
+		return
+	}
+	b.errMu.Lock()
+	b.warnings = append(b.warnings, err)
+	b.errMu.Unlock()
+}
+
+// failed returns the build's errors, or the reason it was stopped.
+func (b *build) failed() error {
+	b.errMu.Lock()
+	errs := append([]error(nil), b.errs...)
+	b.errMu.Unlock()
+	if cause := context.Cause(b.ctx); errors.Is(cause, ErrTimeout) {
+		return b.timeoutError()
+	}
+	if len(errs) > 0 {
+		return joinSorted(errs)
+	}
+	if err := context.Cause(b.ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (b *build) timeoutError() error {
+	var running []string
+	b.running.Range(func(k, _ any) bool {
+		running = append(running, k.(string))
+		return true
+	})
+	sort.Strings(running)
+	msg := fmt.Sprintf("%v (%s)", ErrTimeout, b.opts.MaxExecutionTime)
+	if len(running) > 0 {
+		msg += "; still running: " + strings.Join(running, ", ")
+	}
+	return fmt.Errorf("%w%s", ErrTimeout, strings.TrimPrefix(msg, ErrTimeout.Error()))
+}
+
+// task runs fn on the pool in group g, labelled for progress and for the
+// report of a timeout.
+func (b *build) task(g pond.TaskGroup, label string, fn func()) {
+	b.total.Add(1)
+	g.Submit(func() {
+		if b.ctx.Err() != nil {
+			return
+		}
+		b.running.Store(label, time.Now())
+		defer b.running.Delete(label)
+		fn()
+		n := b.done.Add(1)
+		if b.progress != nil {
+			stage, _ := b.stage.Load().(string)
+			b.progress(Progress{Stage: stage, Done: n, Total: b.total.Load()})
+		}
+	})
+}
+
+func (b *build) setStage(s string) {
+	b.stage.Store(s)
+	if b.progress != nil {
+		b.progress(Progress{Stage: s, Done: b.done.Load(), Total: b.total.Load()})
+	}
+}
+
+// wait waits for a group and reports whether the build may go on.
+func (b *build) wait(g pond.TaskGroup) bool {
+	g.Wait()
+	return b.ctx.Err() == nil
+}
+
+// display returns the path of a source file as the user should see it.
+func (b *build) display(abs string) string {
+	if rel, err := filepath.Rel(b.opts.WorkDir, abs); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return abs
+}
+
+// srcData is a source file read once, with its derived forms computed on
+// first use.
+type srcData struct {
+	once  sync.Once
+	raw   []byte
+	err   error
+	mOnce sync.Once
+	mk    []byte
+	hasMk bool
+	pOnce sync.Once
+	ph    []string
+}
+
+// marked returns the source with $t calls turned into marker calls, and
+// whether there were any.
+func (s *srcData) marked() ([]byte, bool) {
+	s.mOnce.Do(func() { s.mk, s.hasMk = i18n.MarkJS(s.raw) })
+	return s.mk, s.hasMk
+}
+
+func (s *srcData) jsPhrases() []string {
+	s.pOnce.Do(func() { s.ph = i18n.JSPhrases(s.raw) })
+	return s.ph
+}
+
+func (b *build) read(abs string) (*srcData, error) {
+	b.srcMu.Lock()
+	s, ok := b.srcs[abs]
+	if !ok {
+		s = &srcData{}
+		b.srcs[abs] = s
+	}
+	b.srcMu.Unlock()
+	s.once.Do(func() {
+		s.raw, s.err = os.ReadFile(abs)
+		if s.err == nil {
+			b.stats.addIn(int64(len(s.raw)))
+		}
+	})
+	return s, s.err
+}
+
+// leafOnce guards the processing of a leaf.
+type leafOnce struct {
+	once sync.Once
+	leaf
+	sum string // hex sha256 of out
+}
+
+// leafFor returns the leaf of a source file, creating it on first use.
+func (b *build) leafFor(src source, logical, owner string) *leafOnce {
+	b.leafMu.Lock()
+	defer b.leafMu.Unlock()
+	l, ok := b.leaves[src.Abs]
+	if !ok {
+		l = &leafOnce{leaf: leaf{src: src, logical: logical, owner: owner, kind: kindOf(logical)}}
+		b.leaves[src.Abs] = l
+	}
+	return l
+}
+
+// ensure processes the leaf if nobody has yet, and returns its error.
+func (l *leafOnce) ensure(b *build) error {
+	l.once.Do(func() {
+		l.process(b)
+		if l.err != nil {
+			l.err = diag.Scoped(l.owner, l.err)
+			return
+		}
+		if l.warning != nil {
+			b.warn(diag.Scoped(l.owner, l.warning))
+		}
+		sum := sha256.Sum256(l.out)
+		l.sum = hex.EncodeToString(sum[:])
+		if !l.marked {
+			b.store.put(l.out, l.logical) // start compressing early
+		}
+	})
+	return l.err
+}
+
+// assetName returns the published name of logical in fs: used for
+// references from CSS, where the referenced file is never translated.
+func (b *build) assetName(fs *fileset, logical string) (string, error) {
+	src, ok := fs.lookup(logical)
+	if !ok {
+		return "", fmt.Errorf("cannot find %s", logical)
+	}
+	l := b.leafFor(src, logical, "")
+	if err := l.ensure(b); err != nil {
+		return "", err
+	}
+	if keepsName(l.kind) {
+		return logical, nil
+	}
+	return hashedName(logical, l.sum[:8]), nil
+}
+
+func errorsJoin(errs []error) error { return errors.Join(errs...) }

@@ -1,0 +1,229 @@
+package builder
+
+import (
+	"fmt"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/evanw/esbuild/pkg/api"
+
+	"github.com/scdtool/scd/diag"
+)
+
+// bundle is one esbuild run: an entry and everything it imports, resolved
+// through a fallback chain. A bundle is built once per theme and reused by
+// every job whose fileset resolves all its dependencies to the same files.
+type bundle struct {
+	entry string   // logical path of the entry
+	owner string   // job id used in messages
+	fs    *fileset // the resolution it was built with
+
+	mu sync.Mutex
+	// deps maps every logical path the build looked up to the file it
+	// found ("" when the lookup found nothing).
+	deps map[string]string
+
+	out     []byte
+	marked  bool
+	phrases []string
+	err     error
+	dur     time.Duration
+}
+
+// reusableBy reports whether fs resolves every dependency of b exactly as
+// b's own fileset did, so that building b again for fs would give the same
+// bytes.
+func (b *bundle) reusableBy(fs *fileset) bool {
+	if b.fs == fs {
+		return true
+	}
+	for logical, abs := range b.deps {
+		src, ok := fs.lookup(logical)
+		if (ok && src.Abs != abs) || (!ok && abs != "") {
+			return false
+		}
+	}
+	return true
+}
+
+const namespace = "scd"
+
+var jsExts = []string{"", ".js", ".mjs", ".ts", ".tsx", ".jsx", "/index.js", "/index.ts"}
+
+var loaders = map[string]api.Loader{
+	".js": api.LoaderJS, ".mjs": api.LoaderJS, ".cjs": api.LoaderJS,
+	".jsx": api.LoaderJSX, ".ts": api.LoaderTS, ".mts": api.LoaderTS, ".tsx": api.LoaderTSX,
+	".css": api.LoaderCSS, ".json": api.LoaderJSON, ".txt": api.LoaderText, ".html": api.LoaderText,
+}
+
+// run builds the bundle.
+func (bd *bundle) run(b *build) {
+	start := time.Now()
+	defer func() { bd.dur = time.Since(start) }()
+	bd.deps = map[string]string{}
+	phrases := map[string]bool{}
+
+	lookup := func(logical string) (source, bool) {
+		src, ok := bd.fs.lookup(logical)
+		bd.mu.Lock()
+		bd.deps[logical] = src.Abs
+		bd.mu.Unlock()
+		return src, ok
+	}
+	entryDir := path.Dir(bd.entry)
+
+	plugin := api.Plugin{
+		Name: "scd-fallback",
+		Setup: func(pb api.PluginBuild) {
+			pb.OnResolve(api.OnResolveOptions{Filter: ".*"}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
+				spec := args.Path
+				if args.Kind == api.ResolveEntryPoint {
+					return api.OnResolveResult{Path: spec, Namespace: namespace}, nil
+				}
+				if isExternalURL(spec) && !strings.HasPrefix(spec, "/") {
+					return api.OnResolveResult{Path: spec, External: true}, nil
+				}
+				cssKind := args.Kind == api.ResolveCSSImportRule || args.Kind == api.ResolveCSSURLToken || args.Kind == api.ResolveCSSComposesFrom
+				p, suffix := spec, ""
+				if cssKind {
+					p, suffix = splitURLSuffix(spec)
+				}
+				var logical string
+				switch {
+				case strings.HasPrefix(p, "/"):
+					logical = path.Clean(strings.TrimPrefix(p, "/"))
+				case cssKind || strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../"):
+					logical = path.Join(path.Dir(args.Importer), p)
+				default:
+					logical = path.Clean(p) // a module id, resolved from web/ and the libraries
+				}
+				if logical == ".." || strings.HasPrefix(logical, "../") {
+					return api.OnResolveResult{}, fmt.Errorf("%q points outside the theme", spec)
+				}
+				if args.Kind == api.ResolveCSSURLToken {
+					if _, ok := lookup(logical); !ok {
+						return api.OnResolveResult{}, fmt.Errorf("cannot find %q (resolved as %s through the fallback chain)", spec, logical)
+					}
+					if isPartial(logical) {
+						return api.OnResolveResult{}, fmt.Errorf("%q is a partial and is not published", spec)
+					}
+					name, err := b.assetName(bd.fs, logical)
+					if err != nil {
+						return api.OnResolveResult{}, err
+					}
+					rel, _ := filepath.Rel(entryDir, name)
+					return api.OnResolveResult{Path: filepath.ToSlash(rel) + suffix, External: true}, nil
+				}
+				exts := []string{""}
+				if !cssKind {
+					exts = jsExts
+				}
+				for _, ext := range exts {
+					if _, ok := lookup(logical + ext); ok {
+						return api.OnResolveResult{Path: logical + ext, Namespace: namespace}, nil
+					}
+				}
+				return api.OnResolveResult{}, fmt.Errorf("cannot resolve %q (looked for %s in the fallback chain)", spec, logical)
+			})
+			pb.OnLoad(api.OnLoadOptions{Filter: ".*", Namespace: namespace}, func(args api.OnLoadArgs) (api.OnLoadResult, error) {
+				src, ok := lookup(args.Path)
+				if !ok {
+					return api.OnLoadResult{}, fmt.Errorf("cannot find %s", args.Path)
+				}
+				loader, ok := loaders[strings.ToLower(path.Ext(args.Path))]
+				if !ok {
+					return api.OnLoadResult{}, fmt.Errorf("%s: cannot import this type of file", args.Path)
+				}
+				sd, err := b.read(src.Abs)
+				if err != nil {
+					return api.OnLoadResult{}, err
+				}
+				text := string(sd.raw)
+				if loader != api.LoaderCSS && loader != api.LoaderJSON && loader != api.LoaderText {
+					if b.embedded {
+						mk, _ := sd.marked()
+						text = string(mk)
+					}
+					bd.mu.Lock()
+					for _, ph := range sd.jsPhrases() {
+						phrases[ph] = true
+					}
+					bd.mu.Unlock()
+				}
+				return api.OnLoadResult{Contents: &text, Loader: loader}, nil
+			})
+		},
+	}
+
+	res := api.Build(api.BuildOptions{
+		EntryPoints:       []string{bd.entry},
+		Bundle:            true,
+		Write:             false,
+		Outdir:            "/out",
+		AbsWorkingDir:     "/",
+		MinifyWhitespace:  true,
+		MinifyIdentifiers: true,
+		MinifySyntax:      true,
+		LegalComments:     api.LegalCommentsNone,
+		Charset:           api.CharsetUTF8,
+		Format:            api.FormatIIFE,
+		Platform:          api.PlatformBrowser,
+		LogLevel:          api.LogLevelSilent,
+		Plugins:           []api.Plugin{plugin},
+	})
+	if len(res.Errors) > 0 {
+		var errs []error
+		for _, m := range res.Errors {
+			errs = append(errs, b.esbuildError(bd.fs, m))
+		}
+		bd.err = joinSorted(errs)
+		return
+	}
+	want := ".js"
+	if kindOf(bd.entry) == kindCSS {
+		want = ".css"
+	}
+	for _, f := range res.OutputFiles {
+		if strings.HasSuffix(f.Path, want) {
+			bd.out = f.Contents
+		}
+	}
+	if bd.out == nil {
+		bd.err = diag.Buildf(bd.entry, 0, 0, "esbuild produced no %s output", want)
+		return
+	}
+	bd.marked = b.embedded && want == ".js" && strings.Contains(string(bd.out), markerCall)
+	for ph := range phrases {
+		bd.phrases = append(bd.phrases, ph)
+	}
+	sort.Strings(bd.phrases)
+}
+
+// esbuildError converts an esbuild message into a located error naming the
+// source file the user edits.
+func (b *build) esbuildError(fs *fileset, m api.Message) error {
+	e := &diag.Error{Kind: diag.Build, Msg: m.Text}
+	if m.PluginName != "" {
+		e.Msg = strings.TrimPrefix(e.Msg, "[plugin "+m.PluginName+"] ")
+	}
+	if loc := m.Location; loc != nil {
+		e.File = loc.File
+		if src, ok := fs.lookup(loc.File); ok {
+			e.File = b.display(src.Abs)
+		}
+		e.Line, e.Col, e.Source = loc.Line, loc.Column+1, loc.LineText
+	}
+	return e
+}
+
+func joinSorted(errs []error) error {
+	diag.Sort(errs)
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errorsJoin(errs)
+}

@@ -1,0 +1,229 @@
+package builder
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/tdewolff/minify/v2"
+	mincss "github.com/tdewolff/minify/v2/css"
+	minhtml "github.com/tdewolff/minify/v2/html"
+	minjs "github.com/tdewolff/minify/v2/js"
+	minjson "github.com/tdewolff/minify/v2/json"
+	minsvg "github.com/tdewolff/minify/v2/svg"
+	minxml "github.com/tdewolff/minify/v2/xml"
+	"github.com/tdewolff/parse/v2"
+	"github.com/tdewolff/parse/v2/css"
+
+	"github.com/scdtool/scd/builder/i18n"
+	"github.com/scdtool/scd/diag"
+)
+
+// minifiers is the registry of tdewolff minifiers; M is safe for
+// concurrent use once filled.
+var minifiers = func() *minify.M {
+	m := minify.New()
+	m.Add("application/javascript", &minjs.Minifier{})
+	m.Add("text/css", &mincss.Minifier{})
+	m.Add("image/svg+xml", &minsvg.Minifier{})
+	m.Add("application/json", &minjson.Minifier{})
+	m.Add("text/xml", &minxml.Minifier{})
+	m.Add("text/html", &minhtml.Minifier{
+		// Templates are run by Knockout or a server: keep what their
+		// runtime reads, and leave {{…}} helpers as they are.
+		KeepDocumentTags:    true,
+		KeepEndTags:         true,
+		KeepQuotes:          true,
+		KeepDefaultAttrVals: true,
+		KeepSpecialComments: true,
+		TemplateDelims:      [2]string{"{{", "}}"},
+	})
+	// Knockout's containerless bindings live in comments.
+	m.Add("text/html+comments", &minhtml.Minifier{
+		KeepComments:        true,
+		KeepDocumentTags:    true,
+		KeepEndTags:         true,
+		KeepQuotes:          true,
+		KeepDefaultAttrVals: true,
+		TemplateDelims:      [2]string{"{{", "}}"},
+	})
+	return m
+}()
+
+var koComment = regexp.MustCompile(`<!--\s*/?ko\b`)
+
+// leaf is the locale-independent processing of one source file that is
+// published on its own: read, translation markers, minify. Jobs that
+// publish the same file share its leaf.
+type leaf struct {
+	src     source
+	logical string // the logical path it was first planned under
+	owner   string // the first job that publishes it, for messages
+	kind    kind
+
+	raw    []byte // the source as read
+	out    []byte // minified (or copied) bytes, with markers when marked
+	marked bool   // out holds i18n.Marker calls
+
+	phrases []string   // phrases the file uses (JS and HTML)
+	srcTags []i18n.Tag // HTML: {{t}}/{{asset}} in raw, for messages
+	outTags []i18n.Tag // HTML: the same tags in out
+	srcRefs []cssRef   // CSS: url() references in raw
+	outRefs []cssRef   // CSS: the same references in out
+	warning error      // the minifier rejected the file; out is raw
+	err     error
+}
+
+// process fills the leaf. It never runs twice for the same leaf.
+func (l *leaf) process(b *build) {
+	sd, err := b.read(l.src.Abs)
+	if err != nil {
+		l.err = err
+		return
+	}
+	raw := sd.raw
+	l.raw = raw
+	l.out = raw
+	k := l.kind
+	if k == kindJS {
+		l.phrases = sd.jsPhrases()
+		if b.embedded {
+			l.out, l.marked = sd.marked()
+		}
+	}
+	if k == kindHTML {
+		tags, err := i18n.ScanTemplate(b.display(l.src.Abs), raw)
+		if err != nil {
+			l.err = err
+			return
+		}
+		l.srcTags = tags
+		l.phrases = i18n.HTMLPhrases(raw)
+	}
+	if k == kindCSS {
+		l.srcRefs = cssURLs(raw)
+	}
+	mt := k.mediaType()
+	if mt == "" || (k == kindHTML && b.opts.Skip.NoHTMLMinify) {
+		l.outTags = l.srcTags
+		return
+	}
+	if k == kindHTML && koComment.Match(raw) {
+		mt = "text/html+comments"
+	}
+	// The minifier may write past the end of its input: give it a copy.
+	in := append(make([]byte, 0, len(l.out)+1), l.out...)
+	min, err := minifiers.Bytes(mt, in)
+	if err != nil {
+		l.warning = l.minifyError(err)
+		l.outTags, l.outRefs = l.srcTags, l.srcRefs
+		return
+	}
+	l.out = min
+	switch k {
+	case kindJS:
+		l.marked = l.marked && bytes.Contains(min, []byte(markerCall))
+	case kindHTML:
+		tags, err := i18n.ScanTemplate(b.display(l.src.Abs), min)
+		if err != nil || len(tags) != len(l.srcTags) {
+			// The minifier must not change helpers; if it did, publish
+			// the template as written rather than guess.
+			l.out, tags = raw, l.srcTags
+		}
+		l.outTags = tags
+	case kindCSS:
+		l.outRefs = cssURLs(min)
+		if len(l.outRefs) != len(l.srcRefs) {
+			l.out, l.outRefs = raw, l.srcRefs
+		}
+	}
+}
+
+// minifyError turns a minifier error into a located warning.
+func (l *leaf) minifyError(err error) error {
+	var pe *parse.Error
+	if errors.As(err, &pe) {
+		return &diag.Error{Kind: diag.Build, File: l.src.Abs, Line: pe.Line, Col: pe.Column,
+			Msg: "minifier rejected the file, published unminified: " + pe.Message, Source: pe.Context}
+	}
+	return &diag.Error{Kind: diag.Build, File: l.src.Abs, Msg: fmt.Sprintf("minifier rejected the file, published unminified: %v", err)}
+}
+
+// cssRef is one url(…) in a stylesheet.
+type cssRef struct {
+	Off, End int // byte range of the whole url(…) token
+	URL      string
+}
+
+// cssURLs lists the url() tokens of a stylesheet, in order.
+func cssURLs(src []byte) []cssRef {
+	var refs []cssRef
+	l := css.NewLexer(parse.NewInputBytes(src))
+	off := 0
+	for {
+		tt, data := l.Next()
+		if tt == css.ErrorToken {
+			return refs
+		}
+		if tt == css.URLToken {
+			refs = append(refs, cssRef{Off: off, End: off + len(data), URL: urlTokenValue(data)})
+		}
+		off += len(data)
+	}
+}
+
+// urlTokenValue extracts the URL from `url( "x" )`. CSS escapes in URLs
+// are rare in themes and are kept as written.
+func urlTokenValue(tok []byte) string {
+	s := string(tok[4 : len(tok)-1])
+	s = strings.TrimSpace(s)
+	if len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0] {
+		s = s[1 : len(s)-1]
+	}
+	return s
+}
+
+// isExternalURL reports whether a reference points outside the build.
+func isExternalURL(u string) bool {
+	if u == "" || strings.HasPrefix(u, "#") || strings.HasPrefix(u, "//") || strings.HasPrefix(u, "/") {
+		return true
+	}
+	if i := strings.IndexByte(u, ':'); i > 0 && !strings.ContainsAny(u[:i], "/?#") {
+		return true // a scheme: data:, https:, about:…
+	}
+	return false
+}
+
+// splitURLSuffix separates "font.woff2?v=1#iefix" into the path and the
+// query/fragment that is kept after rewriting.
+func splitURLSuffix(u string) (string, string) {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		return u[:i], u[i:]
+	}
+	return u, ""
+}
+
+// cssURL renders a URL for a url() token, quoting it when needed.
+func cssURL(u string) string {
+	if strings.ContainsAny(u, " \t\n\"'()\\") {
+		return `url("` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\a `).Replace(u) + `")`
+	}
+	return "url(" + u + ")"
+}
+
+// replaceRanges returns src with each [Off,End) range replaced by the
+// corresponding string; ranges are sorted and disjoint.
+func replaceRanges(src []byte, offs, ends []int, repl []string) []byte {
+	var out bytes.Buffer
+	out.Grow(len(src))
+	last := 0
+	for i := range offs {
+		out.Write(src[last:offs[i]])
+		out.WriteString(repl[i])
+		last = ends[i]
+	}
+	out.Write(src[last:])
+	return out.Bytes()
+}

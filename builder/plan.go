@@ -1,0 +1,191 @@
+package builder
+
+import (
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/scdtool/scd/matrix"
+)
+
+// source is one file of a theme, library or locale override.
+type source struct {
+	Abs  string // absolute path on disk
+	Size int64
+}
+
+// layer is the file list of one directory of a fallback chain: logical path
+// (slash-separated, relative to web/) → file.
+type layer map[string]source
+
+// scanner walks each directory once, whatever number of jobs use it.
+type scanner struct {
+	layers map[string]layer
+}
+
+// scan lists the files under dir, skipping subtree skip (relative, slash
+// form) and hidden files. A missing directory is an empty layer.
+func (s *scanner) scan(dir, skip string) (layer, error) {
+	key := dir + "\x00" + skip
+	if l, ok := s.layers[key]; ok {
+		return l, nil
+	}
+	l := layer{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) && p == dir {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), ".") || rel == skip {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if !info.Mode().IsRegular() {
+			// Follow symlinks to regular files; ignore the rest.
+			st, err := os.Stat(p)
+			if err != nil || !st.Mode().IsRegular() {
+				return nil
+			}
+			info = st
+		}
+		l[rel] = source{Abs: p, Size: info.Size()}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.layers[key] = l
+	return l, nil
+}
+
+// fileset resolves logical paths for one job (or for a theme without a
+// locale, when locale is ""). It is immutable once built.
+type fileset struct {
+	// base holds, for each logical path, the first file in the chain's web/
+	// directories and libraries, with the index of the level it came from.
+	base map[string]resolved
+	// overlay holds the locale overrides that win over base.
+	overlay map[string]resolved
+}
+
+type resolved struct {
+	source
+	level int
+}
+
+func (f *fileset) lookup(logical string) (source, bool) {
+	if r, ok := f.overlay[logical]; ok {
+		return r.source, true
+	}
+	r, ok := f.base[logical]
+	return r.source, ok
+}
+
+// paths lists every logical path of the set, sorted.
+func (f *fileset) paths() []string {
+	out := make([]string, 0, len(f.base)+len(f.overlay))
+	for p := range f.base {
+		out = append(out, p)
+	}
+	for p := range f.overlay {
+		if _, ok := f.base[p]; !ok {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// baseFileset builds the locale-independent resolution of a chain: each
+// theme's web/ (child first), then each library.
+func (s *scanner) baseFileset(chain []*matrix.Theme, libs []string) (*fileset, error) {
+	f := &fileset{base: map[string]resolved{}}
+	dirs := make([]string, 0, len(chain)+len(libs))
+	for _, t := range chain {
+		dirs = append(dirs, filepath.Join(t.Path, "web"))
+	}
+	dirs = append(dirs, libs...)
+	for level, dir := range dirs {
+		skip := ""
+		if level < len(chain) {
+			skip = "i18n"
+		}
+		l, err := s.scan(dir, skip)
+		if err != nil {
+			return nil, err
+		}
+		for p, src := range l {
+			if _, ok := f.base[p]; !ok {
+				f.base[p] = resolved{src, level}
+			}
+		}
+	}
+	return f, nil
+}
+
+// withLocale returns the job's fileset: base plus the chain's
+// web/i18n/<locale>/ overrides. Theme T's override of P wins over T's own
+// P and over everything further up the chain, but not over a child's P.
+func (s *scanner) withLocale(base *fileset, chain []*matrix.Theme, locale string) (*fileset, error) {
+	f := &fileset{base: base.base}
+	for level, t := range chain {
+		l, err := s.scan(filepath.Join(t.Path, "web", "i18n", locale), "")
+		if err != nil {
+			return nil, err
+		}
+		for p, src := range l {
+			if _, ok := f.overlay[p]; ok {
+				continue
+			}
+			if b, ok := base.base[p]; ok && b.level < level {
+				continue
+			}
+			if f.overlay == nil {
+				f.overlay = map[string]resolved{}
+			}
+			f.overlay[p] = resolved{src, level}
+		}
+	}
+	return f, nil
+}
+
+// isPartial reports whether a logical path is a partial: a file or a
+// directory on its path starts with "_". Partials are bundled into other
+// files and never published on their own.
+func isPartial(logical string) bool {
+	for _, seg := range strings.Split(logical, "/") {
+		if strings.HasPrefix(seg, "_") {
+			return true
+		}
+	}
+	return false
+}
+
+// isEntry reports whether logical matches one of the entry globs.
+func isEntry(logical string, globs []string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(g, logical); ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,338 @@
+package builder
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alitto/pond/v2"
+
+	"github.com/scdtool/scd/builder/i18n"
+	"github.com/scdtool/scd/diag"
+	"github.com/scdtool/scd/matrix"
+)
+
+// job is the builder's state for one matrix job.
+type job struct {
+	matrix.Job
+	id      string
+	fs      *fileset
+	dict    *i18n.Dictionary
+	entries []string  // logical paths of the entries it bundles
+	leaves  []jobLeaf // files it publishes on their own
+	outputs []output  // filled by assemble, sorted by logical path
+	missing []string  // phrases without translation
+	dur     time.Duration
+	mu      sync.Mutex // guards dur
+}
+
+type jobLeaf struct {
+	logical string
+	leaf    *leafOnce
+}
+
+// output is one published file of a job.
+type output struct {
+	logical string
+	name    string // relative to the job directory
+	blob    *blob
+}
+
+func (j *job) addTime(d time.Duration) {
+	j.mu.Lock()
+	j.dur += d
+	j.mu.Unlock()
+}
+
+// themeState is what the jobs of one theme share.
+type themeState struct {
+	theme *matrix.Theme
+	chain []*matrix.Theme
+	base  *fileset
+	jobs  []*job
+	// bundles holds the theme's base bundle of each entry.
+	bundles map[string]*bundle
+}
+
+func (b *build) run() (*Result, error) {
+	jobs, themes, err := b.plan()
+	if err != nil {
+		return nil, err
+	}
+	b.compressGroup = b.pool.NewGroupContext(b.ctx)
+
+	// 1. Base bundles, parents before children so that a child whose
+	// overrides do not touch an entry's inputs reuses the parent's bundle;
+	// the leaves of every job go on the pool after the first round.
+	b.setStage("bundle")
+	leavesGroup := b.pool.NewGroupContext(b.ctx)
+	byDepth := map[int][]*themeState{}
+	maxDepth := 0
+	for _, ts := range themes {
+		d := len(ts.chain) - 1
+		byDepth[d] = append(byDepth[d], ts)
+		maxDepth = max(maxDepth, d)
+	}
+	for depth := 0; depth <= maxDepth; depth++ {
+		g := b.pool.NewGroupContext(b.ctx)
+		for _, ts := range byDepth[depth] {
+			b.planBundles(g, ts)
+		}
+		if depth == 0 {
+			b.submitLeaves(leavesGroup, jobs)
+		}
+		if !b.wait(g) {
+			return nil, b.failed()
+		}
+	}
+	b.setStage("process")
+	if !b.wait(leavesGroup) {
+		return nil, b.failed()
+	}
+
+	// 2. Per job: translation, names, templates, manifests.
+	b.setStage("assemble")
+	g := b.pool.NewGroupContext(b.ctx)
+	for _, j := range longestFirst(jobs) {
+		b.task(g, j.id, func() {
+			start := time.Now()
+			err := b.assemble(j, themes[themeKey(j.Job)])
+			j.addTime(time.Since(start))
+			b.fail(err)
+		})
+	}
+	if !b.wait(g) {
+		return nil, b.failed()
+	}
+	if err := b.failed(); err != nil {
+		return nil, err
+	}
+	if b.opts.StrictI18n {
+		var errs []error
+		for _, j := range jobs {
+			for _, ph := range j.missing {
+				errs = append(errs, &diag.Error{Kind: diag.Build, Scope: j.id, Msg: fmt.Sprintf("no translation for %q (--strict-i18n)", ph)})
+			}
+		}
+		if len(errs) > 0 {
+			return nil, joinSorted(errs)
+		}
+	}
+
+	// 3. Compression finishes, then everything is written aside.
+	b.setStage("compress")
+	if !b.wait(b.compressGroup) {
+		return nil, b.failed()
+	}
+	b.setStage("write")
+	tmp, err := tempDir(b.opts.Output)
+	if err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	defer os.RemoveAll(tmp) // a no-op after the swap
+	res, err := b.write(tmp, jobs)
+	if err != nil {
+		return nil, err
+	}
+	if err := swapInto(tmp, b.opts.Output); err != nil {
+		return nil, err
+	}
+	res.Output = b.opts.Output
+	return res, nil
+}
+
+func themeKey(j matrix.Job) string { return j.Area + "/" + j.Theme }
+
+// plan resolves every job's files and dictionaries. It runs before any
+// work starts, so that a configuration problem costs nothing.
+func (b *build) plan() ([]*job, map[string]*themeState, error) {
+	sc := &scanner{layers: map[string]layer{}}
+	themes := map[string]*themeState{}
+	dicts := map[string]*i18n.Dictionary{} // by csv path
+	var errs []error
+	var jobs []*job
+	for _, mj := range b.opts.Jobs {
+		key := themeKey(mj)
+		ts := themes[key]
+		if ts == nil {
+			base, err := sc.baseFileset(mj.Chain, b.cfg.Libs)
+			if err != nil {
+				return nil, nil, err
+			}
+			ts = &themeState{theme: mj.Chain[0], chain: mj.Chain, base: base, bundles: map[string]*bundle{}}
+			themes[key] = ts
+		}
+		fs, err := sc.withLocale(ts.base, mj.Chain, mj.Locale)
+		if err != nil {
+			return nil, nil, err
+		}
+		j := &job{Job: mj, id: mj.ID(), fs: fs}
+		ts.jobs = append(ts.jobs, j)
+		jobs = append(jobs, j)
+
+		// Dictionaries merge along the chain, the child winning.
+		for i := len(mj.Chain) - 1; i >= 0; i-- {
+			file := filepath.Join(mj.Chain[i].Path, "i18n", mj.Locale+".csv")
+			d, seen := dicts[file]
+			if !seen {
+				data, err := os.ReadFile(file)
+				switch {
+				case os.IsNotExist(err):
+				case err != nil:
+					return nil, nil, err
+				default:
+					d, err = i18n.ParseCSV(b.display(file), data)
+					if err != nil {
+						errs = append(errs, diag.Scoped(j.id, err))
+					}
+				}
+				dicts[file] = d
+			}
+			j.dict = i18n.Merge(j.dict, d)
+		}
+
+		for _, logical := range fs.paths() {
+			if isPartial(logical) {
+				continue
+			}
+			k := kindOf(logical)
+			entry := isEntry(logical, mj.Entries) && isBundleable(logical)
+			if entry {
+				if (kindOf(logical) == kindCSS && b.opts.Skip.CSS) || (kindOf(logical) != kindCSS && b.opts.Skip.JS) {
+					continue
+				}
+				j.entries = append(j.entries, logical)
+				continue
+			}
+			if b.opts.Skip.skips(k) {
+				continue
+			}
+			src, _ := fs.lookup(logical)
+			j.leaves = append(j.leaves, jobLeaf{logical, b.leafFor(src, logical, j.id)})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, joinSorted(errs)
+	}
+	return jobs, themes, nil
+}
+
+// isBundleable reports whether esbuild can take the file as an entry.
+func isBundleable(logical string) bool {
+	switch strings.ToLower(path.Ext(logical)) {
+	case ".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".mts", ".css":
+		return true
+	}
+	return false
+}
+
+// entryOutput is the logical name of an entry's bundle: TypeScript and JSX
+// become .js.
+func entryOutput(logical string) string {
+	if kindOf(logical) == kindCSS || kindOf(logical) == kindJS {
+		return logical
+	}
+	return strings.TrimSuffix(logical, path.Ext(logical)) + ".js"
+}
+
+// planBundles submits the base bundles of a theme: one per entry of its
+// locale-independent file set, unless an ancestor's bundle resolves to the
+// same files.
+func (b *build) planBundles(g pond.TaskGroup, ts *themeState) {
+	if len(ts.jobs) == 0 {
+		return
+	}
+	entries := map[string]bool{}
+	for _, j := range ts.jobs {
+		for _, e := range j.entries {
+			if _, ok := ts.base.base[e]; ok {
+				entries[e] = true
+			}
+		}
+	}
+	owner := ts.jobs[0]
+	for _, e := range slices.Sorted(maps.Keys(entries)) {
+		if bd := b.findBundle(e, ts.base); bd != nil {
+			ts.bundles[e] = bd
+			continue
+		}
+		bd := &bundle{entry: e, owner: owner.id, fs: ts.base}
+		ts.bundles[e] = bd
+		b.task(g, "bundle "+e+" of "+ts.theme.Area+"/"+ts.theme.Name, func() {
+			b.runBundle(bd, owner)
+		})
+	}
+}
+
+// runBundle builds a bundle and makes it available for reuse.
+func (b *build) runBundle(bd *bundle, owner *job) {
+	bd.run(b)
+	b.stats.bundles.Add(1)
+	owner.addTime(bd.dur)
+	if bd.err != nil {
+		bd.err = diag.Scoped(bd.owner, bd.err)
+		b.fail(bd.err)
+		return
+	}
+	if !bd.marked {
+		b.store.put(bd.out, bd.entry)
+	}
+	b.bundleMu.Lock()
+	b.bundles[bd.entry] = append(b.bundles[bd.entry], bd)
+	b.bundleMu.Unlock()
+}
+
+// findBundle returns a finished bundle of entry that fs can reuse.
+func (b *build) findBundle(entry string, fs *fileset) *bundle {
+	b.bundleMu.Lock()
+	defer b.bundleMu.Unlock()
+	for _, bd := range b.bundles[entry] {
+		if bd.reusableBy(fs) {
+			return bd
+		}
+	}
+	return nil
+}
+
+// submitLeaves queues the processing of every published source file, the
+// largest first.
+func (b *build) submitLeaves(g pond.TaskGroup, jobs []*job) {
+	seen := map[*leafOnce]bool{}
+	var all []*leafOnce
+	for _, j := range jobs {
+		for _, jl := range j.leaves {
+			if !seen[jl.leaf] {
+				seen[jl.leaf] = true
+				all = append(all, jl.leaf)
+			}
+		}
+	}
+	slices.SortStableFunc(all, func(x, y *leafOnce) int { return cmp.Compare(y.src.Size, x.src.Size) })
+	for _, l := range all {
+		b.task(g, "process "+b.display(l.src.Abs), func() {
+			b.fail(l.ensure(b))
+		})
+	}
+}
+
+// longestFirst orders jobs by the bytes they publish, largest first, so
+// that the pool does not end on a long job.
+func longestFirst(jobs []*job) []*job {
+	out := slices.Clone(jobs)
+	weight := func(j *job) int64 {
+		var n int64
+		for _, jl := range j.leaves {
+			n += jl.leaf.src.Size
+		}
+		return n
+	}
+	slices.SortStableFunc(out, func(x, y *job) int { return cmp.Compare(weight(y), weight(x)) })
+	return out
+}

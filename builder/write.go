@@ -1,0 +1,194 @@
+package builder
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"crypto/sha256"
+
+	"github.com/scdtool/scd/manifest"
+)
+
+// write puts every job's files under tmp, writes build.json and returns
+// the result.
+func (b *build) write(tmp string, jobs []*job) (*Result, error) {
+	files := map[string]manifest.File{}
+	var mu sync.Mutex
+	var outFiles, outBytes int64
+	g := b.pool.NewGroupContext(b.ctx)
+	for _, j := range jobs {
+		b.task(g, "write "+j.id, func() {
+			f, n, written, err := b.writeJob(tmp, j)
+			if err != nil {
+				b.fail(fmt.Errorf("%s: write: %w", j.id, err))
+				return
+			}
+			mu.Lock()
+			for k, v := range f {
+				files[k] = v
+			}
+			outFiles += n
+			outBytes += written
+			mu.Unlock()
+		})
+	}
+	if !b.wait(g) {
+		return nil, b.failed()
+	}
+	if err := b.failed(); err != nil {
+		return nil, err
+	}
+
+	bm := &manifest.Build{
+		ConfigDigest: b.configDigest(),
+		Version:      b.opts.Version,
+		Files:        files,
+	}
+	res := &Result{Build: bm, Missing: map[string]int{}}
+	missingByLocale := map[string]map[string]bool{}
+	for _, j := range jobs {
+		var n int
+		var bytes int64
+		for _, o := range j.outputs {
+			n++
+			bytes += int64(len(o.blob.data))
+		}
+		bm.Jobs = append(bm.Jobs, manifest.Job{Area: j.Area, Theme: j.Theme, Locale: j.Locale, Dir: j.Dir(),
+			Files: n, Bytes: bytes, Missing: len(j.missing)})
+		res.Jobs = append(res.Jobs, JobResult{ID: j.id, Files: n, Bytes: bytes, Missing: j.missing, Duration: j.dur})
+		if missingByLocale[j.Locale] == nil {
+			missingByLocale[j.Locale] = map[string]bool{}
+		}
+		for _, ph := range j.missing {
+			missingByLocale[j.Locale][ph] = true
+		}
+	}
+	for loc, set := range missingByLocale {
+		res.Missing[loc] = len(set)
+	}
+	bm.ID = buildID(files)
+	bm.ContentVersion = b.opts.ContentVersion
+	if bm.ContentVersion == "" {
+		bm.ContentVersion = bm.ID[:12]
+	}
+	data, err := manifest.Marshal(bm)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFile(filepath.Join(tmp, manifest.BuildFile), data); err != nil {
+		return nil, err
+	}
+
+	res.Warnings = b.warnings
+	st := &res.Stats
+	st.SourceFiles, st.SourceBytes = b.stats.srcFiles.Load(), b.stats.srcBytes.Load()
+	st.OutputFiles, st.OutputBytes = outFiles+1, outBytes+int64(len(data))
+	st.Bundles = b.stats.bundles.Load()
+	st.UniqueBlobs = int64(len(b.store.blobs))
+	for _, bl := range b.store.blobs {
+		if len(bl.side) == 0 {
+			continue
+		}
+		smallest := len(bl.data)
+		for _, d := range bl.side {
+			smallest = min(smallest, len(d))
+		}
+		st.Compressible += int64(len(bl.data))
+		st.CompressedMin += int64(smallest)
+	}
+	return res, nil
+}
+
+// writeJob writes one job directory and returns its files for build.json,
+// the number of files and the bytes actually written (links are free).
+func (b *build) writeJob(tmp string, j *job) (map[string]manifest.File, int64, int64, error) {
+	dir := filepath.Join(tmp, filepath.FromSlash(j.Dir()))
+	files := map[string]manifest.File{}
+	var count, written int64
+	made := map[string]bool{}
+	mf := manifest.Manifest{}
+	put := func(name string, bl *blob) error {
+		dst := filepath.Join(dir, filepath.FromSlash(name))
+		if d := filepath.Dir(dst); !made[d] {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+			made[d] = true
+		}
+		fresh, err := b.store.write(bl, dst)
+		if err != nil {
+			return err
+		}
+		rel := path.Join(j.Dir(), name)
+		files[rel] = manifest.File{SHA256: bl.sum, Size: int64(len(bl.data))}
+		count++
+		if fresh {
+			written += int64(len(bl.data))
+		}
+		for _, e := range b.store.encodings(bl) {
+			files[rel+e.Ext()] = manifest.File{SHA256: bl.sideSum[e], Size: int64(len(bl.side[e]))}
+			count++
+			if fresh {
+				written += int64(len(bl.side[e]))
+			}
+		}
+		return nil
+	}
+	for _, o := range j.outputs {
+		if err := put(o.name, o.blob); err != nil {
+			return nil, 0, 0, err
+		}
+		if o.logical == manifest.TranslationFile {
+			continue
+		}
+		var encs []string
+		for _, e := range b.store.encodings(o.blob) {
+			encs = append(encs, string(e))
+		}
+		sum, _ := hex.DecodeString(o.blob.sum)
+		mf[o.logical] = manifest.Asset{File: o.name, Integrity: "sha256-" + base64.StdEncoding.EncodeToString(sum),
+			Size: int64(len(o.blob.data)), Encodings: encs}
+	}
+	data, err := manifest.Marshal(mf)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	// The manifest is read by servers, not browsers: no sidecars, and not
+	// registered for compression (which has finished by now).
+	if err := put(manifest.ManifestFile, b.store.putPlain(data)); err != nil {
+		return nil, 0, 0, err
+	}
+	return files, count, written, nil
+}
+
+// buildID digests the whole tree: same files, same id.
+func buildID(files map[string]manifest.File) string {
+	h := sha256.New()
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		fmt.Fprintf(h, "%s %s %d\n", p, files[p].SHA256, files[p].Size)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:20]
+}
+
+// configDigest covers the configuration and every option that changes
+// the output.
+func (b *build) configDigest() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "config %s\n", b.cfg.Digest())
+	var ids []string
+	for _, j := range b.opts.Jobs {
+		ids = append(ids, j.ID())
+	}
+	sort.Strings(ids)
+	fmt.Fprintf(h, "jobs %s\nskip %+v\nsource-locale %s\n", strings.Join(ids, ","), b.opts.Skip, b.opts.SourceLocale)
+	return hex.EncodeToString(h.Sum(nil))
+}

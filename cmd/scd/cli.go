@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/scdtool/scd/builder"
+	"github.com/scdtool/scd/diag"
+	"github.com/scdtool/scd/matrix"
+)
+
+// version is set at link time (-ldflags "-X main.version=…").
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitBuild   = 1 // an error in the sources
+	exitConfig  = 2 // a usage or configuration error
+	exitTimeout = 3 // --max-execution-time exceeded
+)
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// run executes the command line and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	// Cobra's own errors: unknown flags and commands, bad arguments.
+	fmt.Fprintf(stderr, "scd: %v\n", err)
+	return exitConfig
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	v := viper.New()
+	root := &cobra.Command{
+		Use:   "scd",
+		Short: "Build and deploy the static content of multi-theme, multi-locale front ends",
+		Long: `scd builds every theme × locale of a matrix (themes.yml) on a worker pool:
+bundled, minified, translated, content-hashed and precompressed, written aside
+and swapped into place only when the whole build succeeded.
+
+Running scd without a command builds, as "scd build" does.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBuild(cmd, v, stdout, stderr)
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	addBuildFlags(root.Flags())
+
+	build := &cobra.Command{
+		Use:   "build",
+		Short: "Build the matrix (the default command)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBuild(cmd, v, stdout, stderr)
+		},
+	}
+	addBuildFlags(build.Flags())
+
+	ver := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of scd and of its compilers",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(stdout, versionString())
+		},
+	}
+	root.AddCommand(build, ver)
+	return root
+}
+
+// addBuildFlags declares the build flags. Names follow Magento's
+// setup:static-content:deploy where they mean the same.
+func addBuildFlags(f *pflag.FlagSet) {
+	f.StringP("matrix", "m", "themes.yml", "matrix file (themes, locales, options)")
+	f.IntP("threads", "j", 0, "parallel workers; 0 means one per CPU (env SCD_THREADS)")
+	f.StringP("output", "o", "", "output directory, relative to the working directory (default: the matrix file's output)")
+	f.StringSliceP("theme", "t", nil, "build only these themes (Vendor/name; repeatable)")
+	f.StringSlice("exclude-theme", nil, "do not build these themes")
+	f.StringSliceP("language", "l", nil, "build only these locales (\"all\" for every locale)")
+	f.StringSlice("exclude-language", nil, "do not build these locales")
+	f.StringSliceP("area", "a", nil, "build only these areas (frontend, adminhtml)")
+	f.Bool("no-javascript", false, "skip JavaScript")
+	f.Bool("no-css", false, "skip CSS")
+	f.Bool("no-html", false, "skip HTML templates")
+	f.Bool("no-images", false, "skip images")
+	f.Bool("no-fonts", false, "skip fonts")
+	f.Bool("no-html-minify", false, "publish HTML templates unminified")
+	f.String("content-version", "", "static content version recorded in build.json (default: derived from the content)")
+	f.Duration("max-execution-time", 0, "abort the build after this long, reporting what was still running (e.g. 15m; env SCD_MAX_EXECUTION_TIME)")
+	f.Bool("strict-i18n", false, "a phrase without translation is an error")
+	f.Bool("strict", false, "a file the minifier rejects is an error, not a warning")
+	f.Bool("keep-going", false, "report every error instead of stopping at the first")
+	f.Bool("json", false, "print a machine-readable summary on stdout")
+	f.BoolP("quiet", "q", false, "print errors only")
+	f.String("progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines, none")
+}
+
+// settings are the build settings after flags, environment and file have
+// been merged (flags win over SCD_* variables, which win over the file).
+type settings struct {
+	matrixFile string
+	opts       builder.Options
+	filter     matrix.Filter
+	json       bool
+	quiet      bool
+	progress   string
+}
+
+func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
+	f := cmd.Flags()
+	v.SetEnvPrefix("SCD")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	for _, name := range []string{"threads", "output", "theme", "exclude-theme", "language", "exclude-language", "area",
+		"no-javascript", "no-css", "no-html", "no-images", "no-fonts", "no-html-minify", "content-version",
+		"max-execution-time", "strict-i18n", "strict", "keep-going", "json", "quiet", "progress"} {
+		if err := v.BindPFlag(name, f.Lookup(name)); err != nil {
+			return nil, err
+		}
+	}
+	// --matrix names the file; SCD_MATRIX is ece-tools' per-theme locale
+	// narrowing, so the file's variable is SCD_MATRIX_FILE.
+	if err := v.BindPFlag("matrix-file", f.Lookup("matrix")); err != nil {
+		return nil, err
+	}
+
+	s := &settings{matrixFile: v.GetString("matrix-file")}
+	cfg, err := matrix.Load(s.matrixFile)
+	if err != nil {
+		return nil, err
+	}
+	v.SetDefault("threads", cfg.Threads)
+	threads := v.GetInt("threads")
+	if threads < 0 {
+		return nil, &diag.Error{Kind: diag.Config, Msg: fmt.Sprintf("threads must be 0 (one per CPU) or more, not %d", threads)}
+	}
+
+	output := cfg.Output
+	if o := v.GetString("output"); o != "" {
+		if output, err = filepath.Abs(o); err != nil {
+			return nil, err
+		}
+	}
+
+	s.filter = matrix.Filter{
+		Themes:           v.GetStringSlice("theme"),
+		ExcludeThemes:    v.GetStringSlice("exclude-theme"),
+		Languages:        v.GetStringSlice("language"),
+		ExcludeLanguages: v.GetStringSlice("exclude-language"),
+		Areas:            v.GetStringSlice("area"),
+	}
+	if m := os.Getenv("SCD_MATRIX"); strings.TrimSpace(m) != "" {
+		ece, err := matrix.ParseECE([]byte(m))
+		if err != nil {
+			return nil, err
+		}
+		s.filter.Matrix = ece
+	}
+	jobs, err := cfg.Jobs(s.filter)
+	if err != nil {
+		return nil, err
+	}
+	s.json, s.quiet, s.progress = v.GetBool("json"), v.GetBool("quiet"), v.GetString("progress")
+	switch s.progress {
+	case "auto", "bar", "lines", "none":
+	default:
+		return nil, &diag.Error{Kind: diag.Config, Msg: fmt.Sprintf("--progress must be auto, bar, lines or none, not %q", s.progress)}
+	}
+	wd, _ := os.Getwd()
+	s.opts = builder.Options{
+		Config:  cfg,
+		Jobs:    jobs,
+		Output:  output,
+		Threads: threads,
+		Skip: builder.Skip{
+			JS:           v.GetBool("no-javascript"),
+			CSS:          v.GetBool("no-css"),
+			HTML:         v.GetBool("no-html"),
+			Images:       v.GetBool("no-images"),
+			Fonts:        v.GetBool("no-fonts"),
+			NoHTMLMinify: v.GetBool("no-html-minify"),
+		},
+		StrictI18n:       v.GetBool("strict-i18n"),
+		Strict:           v.GetBool("strict"),
+		KeepGoing:        v.GetBool("keep-going"),
+		MaxExecutionTime: v.GetDuration("max-execution-time"),
+		ContentVersion:   v.GetString("content-version"),
+		Version:          version,
+		WorkDir:          wd,
+	}
+	if s.opts.Threads == 0 {
+		s.opts.Threads = runtime.NumCPU()
+	}
+	return s, nil
+}
+
+func runBuild(cmd *cobra.Command, v *viper.Viper, stdout, stderr io.Writer) error {
+	s, err := loadSettings(cmd, v)
+	if err != nil {
+		report(stderr, err, nil)
+		if s != nil && s.json {
+			writeJSON(stdout, failureJSON(err))
+		}
+		return &exitError{code: exitConfig, err: err}
+	}
+	p := newProgress(stderr, s)
+	s.opts.Progress = p.update
+	res, err := builder.Build(cmd.Context(), s.opts)
+	p.finish()
+	if err != nil {
+		code := exitBuild
+		switch {
+		case errors.Is(err, builder.ErrTimeout):
+			code = exitTimeout
+		case diag.KindOf(err) == diag.Config:
+			code = exitConfig
+		}
+		report(stderr, err, nil)
+		if s.json {
+			writeJSON(stdout, failureJSON(err))
+		}
+		return &exitError{code: code, err: err}
+	}
+	if s.json {
+		writeJSON(stdout, summaryJSON(s, res))
+		return nil
+	}
+	report(stderr, nil, res.Warnings)
+	if !s.quiet {
+		printSummary(stdout, s, res)
+	}
+	return nil
+}
+
+// report prints errors (with their source line) and warnings on stderr.
+func report(w io.Writer, err error, warnings []error) {
+	for _, e := range warnings {
+		fmt.Fprintf(w, "warning: %s\n", detail(e))
+	}
+	if err == nil {
+		return
+	}
+	errs := diag.Flatten(err)
+	for _, e := range errs {
+		fmt.Fprintf(w, "%s\n", detail(e))
+	}
+	if len(errs) > 1 {
+		fmt.Fprintf(w, "scd: %d errors; nothing was written\n", len(errs))
+	} else {
+		fmt.Fprintf(w, "scd: build failed; nothing was written\n")
+	}
+}
+
+func detail(err error) string {
+	var de *diag.Error
+	if errors.As(err, &de) {
+		return de.Detail()
+	}
+	return err.Error()
+}
+
+func versionString() string {
+	s := "scd " + version + " (" + runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			switch d.Path {
+			case "github.com/evanw/esbuild", "github.com/tdewolff/minify/v2":
+				s += ", " + strings.TrimPrefix(d.Path, "github.com/") + " " + d.Version
+			}
+		}
+	}
+	return s + ")"
+}

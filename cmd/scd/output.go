@@ -1,0 +1,202 @@
+package main
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/scdtool/scd/builder"
+	"github.com/scdtool/scd/diag"
+)
+
+// progress shows a running build: a bar on a terminal, a plain line every
+// few seconds elsewhere (CI logs), nothing with --quiet or --json.
+type progress struct {
+	mu       sync.Mutex
+	w        io.Writer
+	bar      *progressbar.ProgressBar
+	lines    bool
+	start    time.Time
+	last     time.Time
+	stage    string
+	interval time.Duration
+}
+
+func newProgress(w io.Writer, s *settings) *progress {
+	p := &progress{w: w, start: time.Now(), interval: 2 * time.Second}
+	mode := s.progress
+	if s.quiet || s.json {
+		mode = "none"
+	}
+	if mode == "auto" {
+		mode = "lines"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("CI") == "" {
+			mode = "bar"
+		}
+	}
+	switch mode {
+	case "bar":
+		p.bar = progressbar.NewOptions64(-1,
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetDescription("building"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionSetWidth(30),
+		)
+	case "lines":
+		p.lines = true
+	}
+	return p
+}
+
+func (p *progress) update(u builder.Progress) {
+	if p.bar == nil && !p.lines {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		if p.bar.GetMax64() != u.Total {
+			p.bar.ChangeMax64(u.Total)
+		}
+		if u.Stage != p.stage {
+			p.bar.Describe(u.Stage)
+		}
+		p.stage = u.Stage
+		_ = p.bar.Set64(u.Done)
+		return
+	}
+	now := time.Now()
+	if u.Stage == p.stage && now.Sub(p.last) < p.interval {
+		return
+	}
+	p.stage, p.last = u.Stage, now
+	pct := 0.0
+	if u.Total > 0 {
+		pct = 100 * float64(u.Done) / float64(u.Total)
+	}
+	fmt.Fprintf(p.w, "scd: %-8s %d/%d tasks (%.0f%%) %s\n", u.Stage, u.Done, u.Total, pct, now.Sub(p.start).Round(100*time.Millisecond))
+}
+
+func (p *progress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}
+
+func printSummary(w io.Writer, s *settings, r *builder.Result) {
+	st := r.Stats
+	var files int
+	for _, j := range r.Jobs {
+		files += j.Files
+	}
+	fmt.Fprintf(w, "built %d jobs in %s with %d threads: build %s\n", len(r.Jobs), r.Duration.Round(time.Millisecond), s.opts.Threads, r.Build.ID)
+	fmt.Fprintf(w, "  files     %d published, %d in the tree with sidecars, %d unique contents\n", files, st.OutputFiles, st.UniqueBlobs)
+	fmt.Fprintf(w, "  bytes     %s read, %s written (hard links cost nothing)\n", size(st.SourceBytes), size(st.OutputBytes))
+	if st.Compressible > 0 {
+		fmt.Fprintf(w, "  compress  %s → %s (%.1f%%, smallest sidecar)\n", size(st.Compressible), size(st.CompressedMin), 100*float64(st.CompressedMin)/float64(st.Compressible))
+	}
+	fmt.Fprintf(w, "  bundles   %d esbuild runs\n", st.Bundles)
+	if len(r.Missing) > 0 {
+		fmt.Fprintf(w, "  missing translations:")
+		for _, loc := range sortedKeys(r.Missing) {
+			fmt.Fprintf(w, " %s %d", loc, r.Missing[loc])
+		}
+		fmt.Fprintln(w)
+	}
+	slow := slowest(r.Jobs, 5)
+	if len(slow) > 0 {
+		fmt.Fprintf(w, "  slowest jobs:")
+		for _, j := range slow {
+			fmt.Fprintf(w, " %s %s;", j.ID, j.Duration.Round(time.Millisecond))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "output: %s\n", r.Output)
+}
+
+func slowest(jobs []builder.JobResult, n int) []builder.JobResult {
+	s := slices.Clone(jobs)
+	slices.SortStableFunc(s, func(a, b builder.JobResult) int { return cmp.Compare(b.Duration, a.Duration) })
+	return s[:min(n, len(s))]
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func size(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// jsonSummary is the --json output.
+type jsonSummary struct {
+	OK         bool           `json:"ok"`
+	BuildID    string         `json:"build_id,omitempty"`
+	Output     string         `json:"output,omitempty"`
+	Threads    int            `json:"threads,omitempty"`
+	DurationMS int64          `json:"duration_ms"`
+	Jobs       []jsonJob      `json:"jobs,omitempty"`
+	Stats      *builder.Stats `json:"stats,omitempty"`
+	Missing    map[string]int `json:"missing_translations,omitempty"`
+	Warnings   []string       `json:"warnings,omitempty"`
+	Errors     []string       `json:"errors,omitempty"`
+}
+
+type jsonJob struct {
+	ID         string   `json:"id"`
+	Files      int      `json:"files"`
+	Bytes      int64    `json:"bytes"`
+	Missing    []string `json:"missing_translations,omitempty"`
+	DurationMS int64    `json:"duration_ms"`
+}
+
+func summaryJSON(s *settings, r *builder.Result) jsonSummary {
+	out := jsonSummary{OK: true, BuildID: r.Build.ID, Output: r.Output, Threads: s.opts.Threads,
+		DurationMS: r.Duration.Milliseconds(), Stats: &r.Stats, Missing: r.Missing}
+	for _, j := range r.Jobs {
+		out.Jobs = append(out.Jobs, jsonJob{ID: j.ID, Files: j.Files, Bytes: j.Bytes, Missing: j.Missing, DurationMS: j.Duration.Milliseconds()})
+	}
+	for _, w := range r.Warnings {
+		out.Warnings = append(out.Warnings, w.Error())
+	}
+	return out
+}
+
+func failureJSON(err error) jsonSummary {
+	out := jsonSummary{}
+	for _, e := range diag.Flatten(err) {
+		out.Errors = append(out.Errors, e.Error())
+	}
+	return out
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
