@@ -1,8 +1,6 @@
 package builder
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -36,7 +34,7 @@ func (b *build) assemble(j *job, ts *themeState) error {
 			return nil // reported by runBundle
 		}
 		a.usePhrases(e, bd.phrases)
-		a.add(entryOutput(e), a.translate(e, bd.out, bd.marked))
+		a.addTranslated(entryOutput(e), e, bd.out, bd.marked, bd.blob)
 	}
 	var css, tpl []jobLeaf
 	for _, jl := range j.leaves {
@@ -51,11 +49,17 @@ func (b *build) assemble(j *job, ts *themeState) error {
 		case kindHTML:
 			tpl = append(tpl, jl)
 		default:
-			a.add(jl.logical, a.translate(jl.logical, l.out, l.marked))
+			a.addTranslated(jl.logical, jl.logical, l.out, l.marked, l.blob)
 		}
 	}
 	var errs []error
+	// Stylesheets and templates point at the names chosen above; one
+	// without references is shared as it is.
 	for _, jl := range css {
+		if len(jl.leaf.srcRefs) == 0 {
+			a.addBlob(jl.logical, jl.leaf.blob)
+			continue
+		}
 		out, err := a.rewriteCSS(jl)
 		if err != nil {
 			errs = append(errs, err)
@@ -64,6 +68,10 @@ func (b *build) assemble(j *job, ts *themeState) error {
 		a.add(jl.logical, out)
 	}
 	for _, jl := range tpl {
+		if len(jl.leaf.srcTags) == 0 {
+			a.addBlob(jl.logical, jl.leaf.blob)
+			continue
+		}
 		out, err := a.renderHTML(jl)
 		if err != nil {
 			errs = append(errs, err)
@@ -99,13 +107,16 @@ type assembly struct {
 }
 
 func (a *assembly) add(logical string, data []byte) {
+	a.addBlob(logical, a.b.store.put(data, logical))
+}
+
+func (a *assembly) addBlob(logical string, bl *blob) {
 	name := logical
 	if !keepsName(kindOf(logical)) {
-		sum := sha256.Sum256(data)
-		name = hashedName(logical, hex.EncodeToString(sum[:4]))
+		name = hashedName(logical, bl.sum[:8])
 	}
 	a.names[logical] = name
-	a.outs = append(a.outs, output{logical: logical, name: name, blob: a.b.store.put(data, logical)})
+	a.outs = append(a.outs, output{logical: logical, name: name, blob: bl})
 }
 
 func (a *assembly) usePhrases(logical string, phrases []string) {
@@ -124,13 +135,16 @@ func (a *assembly) lookup(phrase, logical string) (string, bool) {
 	return a.j.dict.Lookup(phrase, logical)
 }
 
-// translate substitutes the job's translations into marked JS.
-func (a *assembly) translate(logical string, data []byte, marked bool) []byte {
+// addTranslated publishes JS at logical: shared as is (bl) when it has no
+// marker calls, or with the job's translations substituted. from is the
+// source's logical path, for module-scoped dictionary rows.
+func (a *assembly) addTranslated(logical, from string, data []byte, marked bool, bl *blob) {
 	if !marked {
-		return data
+		a.addBlob(logical, bl)
+		return
 	}
-	out, _ := i18n.TranslateJS(data, func(ph string) (string, bool) { return a.lookup(ph, logical) })
-	return out
+	out, _ := i18n.TranslateJS(data, func(ph string) (string, bool) { return a.lookup(ph, from) })
+	a.add(logical, out)
 }
 
 // translations is the content of js-translation.json: phrases with a

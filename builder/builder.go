@@ -314,6 +314,10 @@ func (b *build) timeoutError() error {
 	msg := fmt.Sprintf("%v (%s)", ErrTimeout, b.opts.MaxExecutionTime)
 	if len(running) > 0 {
 		msg += "; still running: " + strings.Join(running, ", ")
+	} else if stage, _ := b.stage.Load().(string); stage != "" {
+		msg += " during " + stage
+	} else {
+		msg += " while planning"
 	}
 	return fmt.Errorf("%w%s", ErrTimeout, strings.TrimPrefix(msg, ErrTimeout.Error()))
 }
@@ -404,7 +408,8 @@ func (b *build) read(abs string) (*srcData, error) {
 type leafOnce struct {
 	once sync.Once
 	leaf
-	sum string // hex sha256 of out
+	sum  string // hex sha256 of out
+	blob *blob  // out in the store, unless marked (then each job translates it)
 }
 
 // leafFor returns the leaf of a source file, creating it on first use.
@@ -430,11 +435,13 @@ func (l *leafOnce) ensure(b *build) error {
 		if l.warning != nil {
 			b.warn(diag.Scoped(l.owner, l.warning))
 		}
-		sum := sha256.Sum256(l.out)
-		l.sum = hex.EncodeToString(sum[:])
-		if !l.marked {
-			b.store.put(l.out, l.logical) // start compressing early
+		if l.marked {
+			sum := sha256.Sum256(l.out)
+			l.sum = hex.EncodeToString(sum[:])
+			return
 		}
+		l.blob = b.store.put(l.out, l.logical) // starts compressing now
+		l.sum = l.blob.sum
 	})
 	return l.err
 }

@@ -28,6 +28,7 @@ type bundle struct {
 	deps map[string]string
 
 	out     []byte
+	blob    *blob // out in the store, unless marked
 	marked  bool
 	phrases []string
 	err     error
@@ -211,8 +212,9 @@ func (b *build) esbuildError(fs *fileset, m api.Message) error {
 		e.Msg = strings.TrimPrefix(e.Msg, "[plugin "+m.PluginName+"] ")
 	}
 	if loc := m.Location; loc != nil {
-		e.File = loc.File
-		if src, ok := fs.lookup(loc.File); ok {
+		logical := strings.TrimPrefix(loc.File, namespace+":")
+		e.File = logical
+		if src, ok := fs.lookup(logical); ok {
 			e.File = b.display(src.Abs)
 		}
 		e.Line, e.Col, e.Source = loc.Line, loc.Column+1, loc.LineText
@@ -220,8 +222,23 @@ func (b *build) esbuildError(fs *fileset, m api.Message) error {
 	return e
 }
 
+// joinSorted joins errors in a deterministic order. The same problem in a
+// file shared by several jobs is reported once, under the first job.
 func joinSorted(errs []error) error {
 	diag.Sort(errs)
+	seen := map[string]bool{}
+	kept := errs[:0]
+	for _, err := range errs {
+		key := err.Error()
+		if de, ok := err.(*diag.Error); ok {
+			key = fmt.Sprintf("%s:%d:%d: %s", de.File, de.Line, de.Col, de.Msg)
+		}
+		if !seen[key] {
+			seen[key] = true
+			kept = append(kept, err)
+		}
+	}
+	errs = kept
 	if len(errs) == 1 {
 		return errs[0]
 	}

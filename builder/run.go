@@ -282,7 +282,7 @@ func (b *build) runBundle(bd *bundle, owner *job) {
 		return
 	}
 	if !bd.marked {
-		b.store.put(bd.out, bd.entry)
+		bd.blob = b.store.put(bd.out, entryOutput(bd.entry))
 	}
 	b.bundleMu.Lock()
 	b.bundles[bd.entry] = append(b.bundles[bd.entry], bd)

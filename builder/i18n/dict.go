@@ -57,7 +57,16 @@ func ParseCSV(name string, data []byte) (*Dictionary, error) {
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				return nil, fail(pe.Line, pe.Column, "malformed CSV: %v", pe.Err)
+				line, col := pe.Line, pe.Column
+				if text := lineText(data, line); col > len(text)+1 {
+					col = len(text) + 1 // encoding/csv may point past the end of the line
+				}
+				if errors.Is(pe.Err, csv.ErrQuote) && atEOF(data, pe.Line, pe.Column) {
+					// A quote opened and never closed: saying where the row began
+					// beats pointing at the end of the file.
+					return nil, fail(line, col, "malformed CSV: unterminated quoted field in the row starting on line %d", pe.StartLine)
+				}
+				return nil, fail(line, col, "malformed CSV: %v", pe.Err)
 			}
 			return nil, fail(1, 1, "reading CSV: %v", err) // bytes.Reader never fails; kept for safety
 		}
@@ -100,6 +109,25 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// atEOF reports whether line:col (1-based) is at or past the end of data, when
+// only trailing line breaks follow.
+func atEOF(data []byte, line, col int) bool {
+	rest := data
+	for ; line > 1; line-- {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			return true
+		}
+		rest = rest[i+1:]
+	}
+	if col-1 < len(rest) {
+		rest = rest[col-1:]
+	} else {
+		rest = nil
+	}
+	return len(bytes.Trim(rest, "\r\n")) == 0
 }
 
 // lineText returns the text of the 1-based line n of data, for error display.

@@ -234,7 +234,7 @@ func runBuild(cmd *cobra.Command, v *viper.Viper, stdout, stderr io.Writer) erro
 	s, err := loadSettings(cmd, v)
 	if err != nil {
 		report(stderr, err, nil)
-		if s != nil && s.json {
+		if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
 			writeJSON(stdout, failureJSON(err))
 		}
 		return &exitError{code: exitConfig, err: err}
@@ -280,11 +280,14 @@ func report(w io.Writer, err error, warnings []error) {
 	for _, e := range errs {
 		fmt.Fprintf(w, "%s\n", detail(e))
 	}
-	if len(errs) > 1 {
-		fmt.Fprintf(w, "scd: %d errors; nothing was written\n", len(errs))
-	} else {
-		fmt.Fprintf(w, "scd: build failed; nothing was written\n")
+	what := "build failed"
+	if diag.KindOf(err) == diag.Config {
+		what = "configuration error"
 	}
+	if len(errs) > 1 {
+		what = fmt.Sprintf("%s (%d errors)", what, len(errs))
+	}
+	fmt.Fprintf(w, "scd: %s; the output was not touched\n", what)
 }
 
 func detail(err error) string {
