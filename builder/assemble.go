@@ -2,10 +2,10 @@ package builder
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/scdtool/scd/builder/i18n"
@@ -16,7 +16,7 @@ import (
 // assemble turns a job's bundles and leaves into its published files:
 // translated, named by content, with references rewritten.
 func (b *build) assemble(j *job, ts *themeState) error {
-	a := &assembly{b: b, j: j, names: map[string]string{}, used: map[string]string{}}
+	a := &assembly{b: b, j: j, names: map[string]string{}, used: map[string]string{}, buildTime: map[string]string{}}
 
 	// Bundles and files without references first: their names are what
 	// stylesheets and templates point at.
@@ -101,9 +101,12 @@ type assembly struct {
 	j     *job
 	names map[string]string // logical → published name
 	outs  []output
-	// used maps each phrase the job uses to the first file using it, for
-	// module-scoped lookups.
+	// used maps each phrase the job's JS and HTML look up at run time to
+	// the first file using it, for module-scoped lookups.
 	used map[string]string
+	// buildTime holds the phrases of {{t}} helpers: substituted here,
+	// never looked up by the browser, so not in js-translation.json.
+	buildTime map[string]string
 }
 
 func (a *assembly) add(logical string, data []byte) {
@@ -124,6 +127,12 @@ func (a *assembly) usePhrases(logical string, phrases []string) {
 		if prev, ok := a.used[ph]; !ok || logical < prev {
 			a.used[ph] = logical
 		}
+	}
+}
+
+func (a *assembly) useBuildTime(logical, phrase string) {
+	if prev, ok := a.buildTime[phrase]; !ok || logical < prev {
+		a.buildTime[phrase] = logical
 	}
 }
 
@@ -163,14 +172,15 @@ func (a *assembly) missingList() []string {
 	if a.j.Locale == a.b.opts.SourceLocale {
 		return nil
 	}
-	var out []string
-	for ph, logical := range a.used {
-		if _, ok := a.lookup(ph, logical); !ok {
-			out = append(out, ph)
+	set := map[string]bool{}
+	for _, m := range []map[string]string{a.used, a.buildTime} {
+		for ph, logical := range m {
+			if _, ok := a.lookup(ph, logical); !ok {
+				set[ph] = true
+			}
 		}
 	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // refTarget resolves a reference made from the file at from to logical
@@ -258,7 +268,7 @@ func (a *assembly) renderHTML(jl jobLeaf) ([]byte, error) {
 	}
 	for _, tag := range l.srcTags {
 		if tag.Kind == "t" {
-			a.usePhrases(jl.logical, []string{tag.Arg})
+			a.useBuildTime(jl.logical, tag.Arg)
 		}
 	}
 	return i18n.RenderTemplate(l.out, l.outTags,

@@ -59,10 +59,11 @@ func ParseECE(data []byte) (ECE, error) {
 	if root == nil {
 		return nil, r.err()
 	}
-	pairs, ok := r.mapping("SCD_MATRIX", root)
-	if !ok {
+	if root.Kind != yaml.MappingNode {
+		r.at(root, "expected a mapping of theme names, got %s", describe(root))
 		return nil, r.err()
 	}
+	pairs := r.pairs(root)
 	out := ECE{}
 	seen := map[string]string{}
 	for _, kv := range pairs {

@@ -79,7 +79,7 @@ func TestParseECEErrors(t *testing.T) {
 		{
 			name: "not a mapping",
 			src:  `["Acme/shop"]`,
-			want: []string{`SCD_MATRIX:1:1: SCD_MATRIX: expected a mapping, got a list`},
+			want: []string{`SCD_MATRIX:1:1: expected a mapping of theme names, got a list`},
 		},
 		{
 			name: "a list of languages instead of a mapping",

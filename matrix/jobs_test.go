@@ -103,7 +103,7 @@ func TestJobs(t *testing.T) {
 			want:   []string{"adminhtml/Acme/backend/en_US"},
 		},
 		{
-			name: "SCD_MATRIX narrows locales and skips themes, case-insensitively",
+			name:   "SCD_MATRIX narrows locales and skips themes, case-insensitively",
 			filter: Filter{Matrix: mustECE(`{"acme/SHOP": {"language": ["fr_FR", "de_DE", "ja_JP"]}, "ACME/backend": []}`)},
 			want: []string{
 				"frontend/Acme/shop/de_DE", "frontend/Acme/shop/fr_FR",
@@ -111,8 +111,8 @@ func TestJobs(t *testing.T) {
 			},
 		},
 		{
-			name:   "SCD_MATRIX null, {} and empty language skip",
-			filter: Filter{Matrix: mustECE("Acme/shop:\nZeta/outlet: {}\nAcme/backend: {language: []}\n")},
+			name:    "SCD_MATRIX null, {} and empty language skip",
+			filter:  Filter{Matrix: mustECE("Acme/shop:\nZeta/outlet: {}\nAcme/backend: {language: []}\n")},
 			wantErr: "no jobs left after filtering",
 		},
 		{

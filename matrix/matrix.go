@@ -67,8 +67,8 @@ type Theme struct {
 	Line, Col int
 }
 
-// Defaults, exported in spirit through the doc of Config; kept in one place
-// so that Parse and the tests agree.
+// Defaults, documented on Config. Parse clones the slices, so a caller
+// editing its Config cannot change them.
 var (
 	defaultEntries     = []string{"js/*.js", "css/*.css"}
 	defaultLocales     = []string{"en_US"}

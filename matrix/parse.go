@@ -2,7 +2,6 @@ package matrix
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -19,7 +18,7 @@ type themeSrc struct {
 	node                           *yaml.Node // the theme's mapping
 	nameNode, pathNode, parentNode *yaml.Node
 	nameOK                         bool
-	dup                            bool // a later theme of the same name
+	dup                            bool   // a later theme of the same name
 	path                           string // `path:` as written
 }
 
@@ -538,23 +537,19 @@ func (r *reader) checkOutput(c *Config, outputNode, sourceNode *yaml.Node) {
 	if at == nil {
 		at = sourceNode
 	}
-	check := func(p, what string) bool {
-		if within(c.Output, p) {
-			r.at(at, "output %q must not contain the %s %q", c.display(c.Output), what, c.display(p))
-			return false
-		}
-		return true
-	}
-	if !check(c.Dir, "matrix file's directory") || !check(c.Source, "source root") {
-		return
-	}
+	type dir struct{ what, path string }
+	dirs := []dir{{"the matrix file's directory", c.Dir}, {"the source root", c.Source}}
 	for _, l := range c.Libs {
-		if !check(l, "library directory") {
-			return
-		}
+		dirs = append(dirs, dir{"the library directory", l})
 	}
 	for _, t := range c.Themes {
-		if t.Path != "" && !check(t.Path, fmt.Sprintf("theme %s at", t.Name)) {
+		if t.Path != "" {
+			dirs = append(dirs, dir{"the directory of theme " + t.Name, t.Path})
+		}
+	}
+	for _, d := range dirs {
+		if within(c.Output, d.path) {
+			r.at(at, "output %q must not contain %s %q", c.display(c.Output), d.what, c.display(d.path))
 			return
 		}
 	}

@@ -311,6 +311,11 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`themes.yml:1:9: output "." must not contain the matrix file's directory "."`},
 		},
 		{
+			name: "output would contain a theme",
+			src:  yml("output: frontend/Acme", "themes: [{name: Acme/base}]"),
+			want: []string{`themes.yml:1:9: output "frontend/Acme" must not contain the directory of theme Acme/base "frontend/Acme/base"`},
+		},
+		{
 			name: "empty file",
 			src:  "",
 			want: []string{`themes.yml: matrix file is empty: expected a mapping with at least a themes: list`},
@@ -341,6 +346,8 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`themes.yml:1: invalid YAML: did not find expected ',' or ']'`},
 		},
 		{
+			// yaml.v3 locates this at the start of the enclosing list, not
+			// at the offending line: its error text keeps only that mark.
 			name: "yaml bad indentation",
 			src:  yml("threads: 2", "themes:", "  - name: Acme/base", "    area: frontend", "   path: x"),
 			want: []string{`themes.yml:3: invalid YAML: did not find expected '-' indicator`},
@@ -385,6 +392,11 @@ func TestParseErrors(t *testing.T) {
 			name: "columns count bytes",
 			src:  yml("asset_base: 'é'", "locales: ['ü', en_US]", "themes: [{name: Acme/base}]"),
 			want: []string{`themes.yml:2:11: invalid locale "ü": expected ll_CC or ll_Scrp_CC (en_US, zh_Hans_CN)`},
+		},
+		{
+			name: "columns after a byte order mark",
+			src:  "\ufeff" + yml("threads: x", "themes: [{name: Acme/base}]"),
+			want: []string{`themes.yml:1:13: threads: expected an integer, got "x"`},
 		},
 		{
 			name: "unknown key in a merged anchor is reported once",

@@ -24,7 +24,7 @@ type reader struct {
 	file  string // the file as named in messages
 	src   []byte
 	lines []string // src split into lines, on first use
-	errs  []error
+	errs  []*diag.Error
 }
 
 // errorf records a configuration error at a 1-based line and a yaml.v3
@@ -53,7 +53,7 @@ func (r *reader) err() error {
 		return nil
 	}
 	sort.SliceStable(r.errs, func(i, j int) bool {
-		a, b := r.errs[i].(*diag.Error), r.errs[j].(*diag.Error)
+		a, b := r.errs[i], r.errs[j]
 		if a.Line != b.Line {
 			return a.Line < b.Line
 		}

@@ -58,6 +58,9 @@ func FuzzMarkTranslate(f *testing.F) {
 		if !ok && !bytes.Equal(marked, src) {
 			t.Fatal("MarkJS changed input but reported false")
 		}
+		if !bytes.Contains(src, []byte(Marker)) && !bytes.Equal(bytes.ReplaceAll(marked, []byte(Marker), []byte("$t")), src) {
+			t.Fatalf("MarkJS changed more than callee names:\n%q\n%q", src, marked)
+		}
 		out, _ := TranslateJS(marked, tr)
 		if !bytes.Contains(src, []byte("$t")) && !bytes.Contains(src, []byte(Marker)) && !bytes.Equal(out, src) {
 			t.Fatalf("input without $t or %s changed:\n%q\n%q", Marker, src, out)

@@ -60,6 +60,7 @@ ok')`},
 		{name: "minified", in: `define(["mage/translate"],function(e){var $t=e;return{a:$t("A"),b:$t('B')+"/"+c/2}});`, want: `define(["mage/translate"],function(e){var $t=e;return{a:__scd_t("A"),b:__scd_t('B')+"/"+c/2}});`},
 		{name: "nothing", in: `var a = 1;`},
 		{name: "empty", in: ``},
+		{name: "private name at end of input (lexer bug)", in: "$t('x')#", want: "__scd_t('x')#"},
 		{name: "unterminated string does not stop the scan", in: "var s = 'abc\nvar t = $t('x')", want: "var s = 'abc\nvar t = __scd_t('x')"},
 	}
 	for _, tt := range tests {

@@ -49,6 +49,13 @@ func newJSScanner(src []byte) *jsScanner {
 func (s *jsScanner) next() (t tok, ok bool) {
 	for !s.done {
 		start := s.pos
+		if start >= s.in.Len() {
+			// The end. Checked here rather than left to the lexer, which
+			// steps past the terminating NUL after a final `#` and would
+			// then read out of bounds (found by fuzzing).
+			s.done = true
+			return tok{}, false
+		}
 		tt, _ := s.lx.Next()
 		end := s.in.Offset()
 		s.pos = end
@@ -120,31 +127,26 @@ func (s *jsScanner) update(tt js.TokenType) {
 	s.control = control
 }
 
-// window holds the last few significant tokens, newest last, so that call
-// patterns such as `$t ( 'x' )` can be recognised when their `)` arrives
-// without buffering the whole token stream.
+// window holds the last few significant tokens, so that call patterns such as
+// `$t ( 'x' )` can be recognised when their `)` arrives without buffering the
+// whole token stream. It is a ring: pushing costs one store.
 type window struct {
-	toks [12]tok
-	n    int // number of valid tokens (up to len(toks))
+	toks [16]tok // a power of two
+	n    int     // tokens pushed so far
 }
 
 func (w *window) push(t tok) {
-	if w.n < len(w.toks) {
-		w.toks[w.n] = t
-		w.n++
-		return
-	}
-	copy(w.toks[:], w.toks[1:])
-	w.toks[len(w.toks)-1] = t
+	w.toks[w.n&(len(w.toks)-1)] = t
+	w.n++
 }
 
 // at returns the token k places before the newest (0 is the newest); ok is
 // false when the stream has fewer tokens.
 func (w *window) at(k int) (tok, bool) {
-	if k >= w.n {
+	if k >= w.n || k >= len(w.toks) {
 		return tok{}, false
 	}
-	return w.toks[w.n-1-k], true
+	return w.toks[(w.n-1-k)&(len(w.toks)-1)], true
 }
 
 // isLiteral reports whether tt is a string literal or a template literal

@@ -223,6 +223,13 @@ func HTMLPhrases(src []byte) []string {
 			set[t.Arg] = struct{}{}
 		}
 	}
+	htmlAttrPhrases(src, set)
+	return sortedKeys(set)
+}
+
+// htmlAttrPhrases adds the phrases of translate and data-bind attributes and
+// of Knockout comments.
+func htmlAttrPhrases(src []byte, set map[string]struct{}) {
 	// The HTML lexer lower-cases tag names in its input buffer: give it a copy.
 	buf := make([]byte, len(src), len(src)+1)
 	copy(buf, src)
@@ -232,7 +239,7 @@ func HTMLPhrases(src []byte) []string {
 		tt, _ := l.Next()
 		switch tt {
 		case phtml.ErrorToken:
-			return sortedKeys(set)
+			return
 		case phtml.StartTagToken:
 			tagName = strings.ToLower(string(l.Text()))
 		case phtml.AttributeToken:
