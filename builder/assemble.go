@@ -169,7 +169,7 @@ func (a *assembly) translations() map[string]string {
 }
 
 func (a *assembly) missingList() []string {
-	if a.j.Locale == a.b.opts.SourceLocale {
+	if src := a.b.cfg.SourceLocale; src != "" && a.j.Locale == src {
 		return nil
 	}
 	set := map[string]bool{}

@@ -61,9 +61,6 @@ type Options struct {
 	MaxExecutionTime time.Duration
 	// ContentVersion overrides the content version written to build.json.
 	ContentVersion string
-	// SourceLocale is the language the phrases are written in (default
-	// en_US): it needs no dictionary, so its phrases are never missing.
-	SourceLocale string
 	// Version of scd, recorded in build.json.
 	Version string
 	// WorkDir is the directory paths in messages are relative to (default
@@ -174,9 +171,6 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	if opts.Threads <= 0 {
 		opts.Threads = runtime.NumCPU()
-	}
-	if opts.SourceLocale == "" {
-		opts.SourceLocale = "en_US"
 	}
 	if opts.WorkDir == "" {
 		opts.WorkDir, _ = os.Getwd()

@@ -189,6 +189,6 @@ func (b *build) configDigest() string {
 		ids = append(ids, j.ID())
 	}
 	sort.Strings(ids)
-	fmt.Fprintf(h, "jobs %s\nskip %+v\nsource-locale %s\n", strings.Join(ids, ","), b.opts.Skip, b.opts.SourceLocale)
+	fmt.Fprintf(h, "jobs %s\nskip %+v\n", strings.Join(ids, ","), b.opts.Skip)
 	return hex.EncodeToString(h.Sum(nil))
 }

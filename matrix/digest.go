@@ -30,6 +30,7 @@ type digestConfig struct {
 	CompressionLevels  map[string]int
 	CompressionMinSize int
 	I18nStrategy       string
+	SourceLocale       string
 	AssetBase          string
 	Themes             []digestTheme
 	ExcludeThemes      []string
@@ -54,6 +55,7 @@ func (c *Config) Digest() string {
 		CompressionLevels:  c.CompressionLevels,
 		CompressionMinSize: c.CompressionMinSize,
 		I18nStrategy:       c.I18nStrategy,
+		SourceLocale:       c.SourceLocale,
 		AssetBase:          c.AssetBase,
 		ExcludeThemes:      c.ExcludeThemes,
 	}

@@ -43,7 +43,11 @@ type Config struct {
 	CompressionLevels  map[string]int
 	CompressionMinSize int    // `compression_min_size:` in bytes (default 256)
 	I18nStrategy       string // "embedded" (default) or "dictionary"
-	AssetBase          string // URL prefix for {{asset}}; "" = relative to the HTML file
+	// SourceLocale is the language phrases are written in (default en_US):
+	// its jobs need no dictionary, so their phrases are never counted as
+	// missing. "" counts every locale.
+	SourceLocale string
+	AssetBase    string // URL prefix for {{asset}}; "" = relative to the HTML file
 
 	Themes []*Theme // in file order
 	// ExcludeThemes names themes that are resolved as parents but not
@@ -80,6 +84,7 @@ const (
 	defaultOutput       = "pub/static"
 	defaultMinSize      = 256
 	defaultI18nStrategy = "embedded"
+	defaultSourceLocale = "en_US"
 )
 
 // codec describes a compression sidecar and the range of levels its encoder

@@ -67,6 +67,7 @@ func (r *reader) config(root *yaml.Node, c *Config) {
 		haveThemes                  bool
 		compressionSet, entriesSet  bool
 		localesSet, i18nSet, minSet bool
+		sourceLocaleSet             bool
 	)
 	c.CompressionLevels = map[string]int{}
 	for _, c0 := range codecs {
@@ -133,6 +134,13 @@ func (r *reader) config(root *yaml.Node, c *Config) {
 			if s, ok := r.str(key, v); ok {
 				c.AssetBase = s
 			}
+		case "source_locale":
+			if s, ok := r.str(key, v); ok {
+				if s != "" && !ValidLocale(s) {
+					r.at(v, "invalid source_locale %s: expected a code such as en_US, or \"\" for none", quote(s))
+				}
+				c.SourceLocale, sourceLocaleSet = s, true
+			}
 		case "themes":
 			themesNode, haveThemes = v, true
 		case "exclude_themes":
@@ -158,6 +166,9 @@ func (r *reader) config(root *yaml.Node, c *Config) {
 	}
 	if !i18nSet {
 		c.I18nStrategy = defaultI18nStrategy
+	}
+	if !sourceLocaleSet {
+		c.SourceLocale = defaultSourceLocale
 	}
 
 	// Directories.

@@ -506,6 +506,7 @@ func TestDefaults(t *testing.T) {
 		CompressionLevels:  map[string]int{"gzip": 6, "br": 6, "zstd": 3},
 		CompressionMinSize: 256,
 		I18nStrategy:       "embedded",
+		SourceLocale:       "en_US",
 		Themes: []*Theme{{
 			Name: "Acme/base", Area: "frontend", Path: filepath.Join(dir, "frontend", "Acme", "base"),
 			Line: 2, Col: 5,
@@ -563,6 +564,7 @@ func TestFullConfig(t *testing.T) {
 		CompressionLevels:  map[string]int{"gzip": 6, "br": 11, "zstd": 4},
 		CompressionMinSize: 0,
 		I18nStrategy:       "dictionary",
+		SourceLocale:       "en_US",
 		AssetBase:          "https://cdn.example.com/static/",
 		Themes: []*Theme{
 			{Name: "Acme/base", Area: "frontend", Path: filepath.Join(design, "frontend", "Acme", "base"),
