@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"path"
@@ -34,7 +35,9 @@ func (b *build) assemble(j *job, ts *themeState) error {
 			return nil // reported by runBundle
 		}
 		a.usePhrases(e, bd.phrases)
-		a.addTranslated(entryOutput(e), e, bd.out, bd.marked, bd.blob)
+		if err := a.addTranslated(entryOutput(e), e, bd.out, bd.marked, bd.blob); err != nil {
+			return diag.Scoped(j.id, err)
+		}
 	}
 	var css, tpl []jobLeaf
 	for _, jl := range j.leaves {
@@ -49,7 +52,9 @@ func (b *build) assemble(j *job, ts *themeState) error {
 		case kindHTML:
 			tpl = append(tpl, jl)
 		default:
-			a.addTranslated(jl.logical, jl.logical, l.out, l.marked, l.blob)
+			if err := a.addTranslated(jl.logical, jl.logical, l.out, l.marked, l.blob); err != nil {
+				return diag.Scoped(j.id, err)
+			}
 		}
 	}
 	var errs []error
@@ -147,13 +152,19 @@ func (a *assembly) lookup(phrase, logical string) (string, bool) {
 // addTranslated publishes JS at logical: shared as is (bl) when it has no
 // marker calls, or with the job's translations substituted. from is the
 // source's logical path, for module-scoped dictionary rows.
-func (a *assembly) addTranslated(logical, from string, data []byte, marked bool, bl *blob) {
+func (a *assembly) addTranslated(logical, from string, data []byte, marked bool, bl *blob) error {
 	if !marked {
 		a.addBlob(logical, bl)
-		return
+		return nil
 	}
 	out, _ := i18n.TranslateJS(data, func(ph string) (string, bool) { return a.lookup(ph, from) })
+	if bytes.Contains(out, []byte(markerCall)) {
+		// The lexer lost its way in the minified code; publishing a call
+		// to a function that does not exist would break the page.
+		return &diag.Error{Kind: diag.Build, File: from, Msg: "could not substitute every $t() call of the minified output; use i18n_strategy: dictionary for this theme and report the file"}
+	}
 	a.add(logical, out)
+	return nil
 }
 
 // translations is the content of js-translation.json: phrases with a

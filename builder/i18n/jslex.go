@@ -24,7 +24,10 @@ type tok struct {
 // parentheses remembers; a `}` is taken to close a block, because an object
 // literal or function expression directly divided by something is not code
 // anyone writes. When the regex reading fails (no closing slash on the line),
-// the scanner falls back to a division, so a wrong guess never swallows code.
+// the scanner falls back to a division, so a wrong guess of "regex" swallows
+// at most the code up to the next slash on that line, and a wrong guess of
+// "division" can only expose a regex body as tokens — both need code that
+// the heuristics above do not expect.
 type jsScanner struct {
 	in      *parse.Input
 	lx      *js.Lexer

@@ -178,6 +178,10 @@ func unquoteTagString(s []byte) (string, int, bool) {
 // escapes quotes too, so both are safe in text and in either kind of quoted
 // attribute). Errors from asset are returned as is, so the caller's located
 // "unresolved asset" error reaches the user unchanged.
+//
+// The escaping is for HTML text and quoted attribute values, where templates
+// put these tags; inside <script> or <style> it would be the wrong escaping,
+// and JS has $t for that.
 func RenderTemplate(src []byte, tags []Tag, t func(phrase string) string, asset func(path string) (string, error)) ([]byte, error) {
 	if len(tags) == 0 {
 		return src, nil
@@ -206,23 +210,19 @@ func RenderTemplate(src []byte, tags []Tag, t func(phrase string) string, asset 
 	return append(out, src[last:]...), nil
 }
 
-// HTMLPhrases returns the phrases an HTML template uses, deduplicated and
-// sorted, for js-translation.json:
-//   - {{t "…"}} tags (malformed ones are skipped: ScanTemplate reports them);
+// HTMLPhrases returns the phrases an HTML template looks up at run time,
+// deduplicated and sorted, for js-translation.json:
 //   - translate="'…'" attributes (Magento's Knockout translate binding: the
 //     value is a JS string literal), and args="'…'" of <translate> elements;
 //   - i18n: '…' and $t('…') inside data-bind attributes and Knockout
 //     virtual-element comments (<!-- ko i18n: '…' --><!-- /ko -->).
 //
+// {{t "…"}} tags are not included: they are substituted at build time and
+// the browser never looks them up (ScanTemplate finds them).
+//
 // Attribute values are entity-decoded before they are read as JS.
 func HTMLPhrases(src []byte) []string {
 	set := make(map[string]struct{})
-	tags, _ := scanTemplate("", src, false)
-	for _, t := range tags {
-		if t.Kind == KindT {
-			set[t.Arg] = struct{}{}
-		}
-	}
 	htmlAttrPhrases(src, set)
 	return sortedKeys(set)
 }

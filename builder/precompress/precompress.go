@@ -18,6 +18,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
@@ -264,9 +265,17 @@ func compress(e Encoding, level int, data []byte) ([]byte, bool) {
 	if e.Ext() == "" {
 		return nil, false
 	}
-	p := pool(e, level)
-	enc := p.Get()
-	defer p.Put(enc)
+	var enc any
+	if e == Brotli {
+		// A brotli writer that is Reset does not always produce the bytes
+		// of a fresh one (its hasher keeps state), and sidecars must not
+		// depend on which pooled writer a worker happened to get.
+		enc = newEncoder(e, level)
+	} else {
+		p := pool(e, level)
+		enc = p.Get()
+		defer p.Put(enc)
+	}
 	switch w := enc.(type) {
 	case *zstd.Encoder:
 		// EncodeAll on a one-goroutine encoder is deterministic and needs no
@@ -275,7 +284,10 @@ func compress(e Encoding, level int, data []byte) ([]byte, bool) {
 	case *gzip.Writer:
 		lb := &limitBuffer{limit: len(data)}
 		lb.buf.Grow(len(data)/3 + 64)
-		w.Reset(lb) // Reset clears the header: no name, no mtime
+		w.Reset(lb) // Reset clears the header: no name, no comment
+		// No mtime: the header field must be 0. klauspost writes the zero
+		// time.Time as uint32(-62135596800), not 0, unlike compress/gzip.
+		w.ModTime = time.Unix(0, 0)
 		_, err := w.Write(data)
 		if err == nil {
 			err = w.Close()

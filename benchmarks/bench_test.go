@@ -1,0 +1,193 @@
+// Package benchmarks measures scd on generated corpora. Run with
+//
+//	go test -run '^$' -bench . -benchtime 3x ./benchmarks/
+//
+// Results and the commands behind them are kept in RESULTS.md.
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/evanw/esbuild/pkg/api"
+
+	"github.com/scdtool/scd/builder"
+	"github.com/scdtool/scd/fixtures/gen"
+	"github.com/scdtool/scd/matrix"
+)
+
+// cpuTime is the user+system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// generate writes a corpus for spec into a temporary directory and
+// rewrites its themes.yml with the given extra top-level lines.
+func generate(b *testing.B, spec gen.Spec, extra ...string) string {
+	b.Helper()
+	dir := filepath.Join(b.TempDir(), "corpus")
+	if err := gen.Generate(dir, spec); err != nil {
+		b.Fatal(err)
+	}
+	if len(extra) > 0 {
+		p := filepath.Join(dir, "themes.yml")
+		data, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data = append([]byte(strings.Join(extra, "\n")+"\n"), data...)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// build runs one cold build of the matrix in dir into a fresh output and
+// returns its wall and CPU time.
+func build(b *testing.B, dir string, threads int, filter matrix.Filter) (wall, cpu time.Duration) {
+	b.Helper()
+	cfg, err := matrix.Load(filepath.Join(dir, "themes.yml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	jobs, err := cfg.Jobs(filter)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := filepath.Join(b.TempDir(), "out")
+	runtime.GC()
+	c0, t0 := cpuTime(), time.Now()
+	if _, err := builder.Build(context.Background(), builder.Options{Config: cfg, Jobs: jobs, Output: out, Threads: threads}); err != nil {
+		b.Fatal(err)
+	}
+	wall, cpu = time.Since(t0), cpuTime()-c0
+	b.StopTimer()
+	os.RemoveAll(out)
+	b.StartTimer()
+	return wall, cpu
+}
+
+// BenchmarkPoolUtilization builds 3 themes × 4 locales at one thread per
+// core and reports how busy the cores were: CPU time / (wall time × cores).
+func BenchmarkPoolUtilization(b *testing.B) {
+	spec := gen.DefaultSpec // 3 themes × 4 locales × 200 files
+	dir := generate(b, spec)
+	cores := runtime.NumCPU()
+	var wall, cpu time.Duration
+	for b.Loop() {
+		w, c := build(b, dir, cores, matrix.Filter{})
+		wall += w
+		cpu += c
+	}
+	b.ReportMetric(cpu.Seconds()/(wall.Seconds()*float64(cores)), "utilization")
+	b.ReportMetric(wall.Seconds()/float64(b.N), "wall-s/op")
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+}
+
+// BenchmarkLocaleScaling builds one theme for 1 and for 20 locales, in
+// the same run, and reports the ratio of their CPU times. The theme's
+// translatable JS holds 5% of its bytes.
+func BenchmarkLocaleScaling(b *testing.B) {
+	spec := gen.DefaultSpec
+	spec.Themes, spec.Locales, spec.Files = 1, 20, 300
+	for _, strategy := range []string{"embedded", "dictionary"} {
+		b.Run(strategy, func(b *testing.B) {
+			dir := generate(b, spec, "i18n_strategy: "+strategy)
+			var one, twenty time.Duration
+			for b.Loop() {
+				_, c1 := build(b, dir, runtime.NumCPU(), matrix.Filter{Languages: []string{"en_US"}})
+				_, c20 := build(b, dir, runtime.NumCPU(), matrix.Filter{})
+				one += c1
+				twenty += c20
+			}
+			b.ReportMetric(one.Seconds()/float64(b.N), "cpu-s-1-locale")
+			b.ReportMetric(twenty.Seconds()/float64(b.N), "cpu-s-20-locales")
+			b.ReportMetric(twenty.Seconds()/one.Seconds(), "ratio-20/1")
+		})
+	}
+}
+
+// bigBundle writes a theme whose only published file is js/app.js, an
+// entry importing n partial modules (about 5 KB each), and returns the
+// matrix directory.
+func bigBundle(b *testing.B, n int) string {
+	b.Helper()
+	dir := filepath.Join(b.TempDir(), "bundle")
+	web := filepath.Join(dir, "app/design/frontend/Acme/big/web/js")
+	if err := os.MkdirAll(filepath.Join(web, "_lib"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	var entry strings.Builder
+	for i := range n {
+		var m strings.Builder
+		if i > 0 {
+			fmt.Fprintf(&m, "import { helper%d } from './m%03d.js';\n", i-1, i-1)
+		}
+		fmt.Fprintf(&m, "export class Widget%d {\n  constructor(element, options) {\n    this.element = element;\n    this.options = Object.assign({}, Widget%d.defaults, options);\n    this.state = { open: false, items: [], count: %d };\n  }\n", i, i, i)
+		for k := range 12 {
+			fmt.Fprintf(&m, "  method%d(value, index) {\n    const label = 'widget-%d-method-%d';\n    if (value == null || index < 0) {\n      return this.state.items.filter(function (item) { return item.id !== index; });\n    }\n    this.state.count += index * %d;\n    return { label: label, value: String(value).trim().toLowerCase(), count: this.state.count };\n  }\n", k, i, k, k+1)
+		}
+		fmt.Fprintf(&m, "}\nWidget%d.defaults = { selector: '.widget-%d', delay: %d, animate: true, title: 'Widget number %d' };\n", i, i, i*10, i)
+		fmt.Fprintf(&m, "export function helper%d(x) { return new Widget%d(x, { delay: x.length }).method0(x, %d); }\n", i, i, i)
+		if i > 0 {
+			fmt.Fprintf(&m, "export const chained%d = (y) => helper%d(y);\n", i, i-1)
+		}
+		if err := os.WriteFile(filepath.Join(web, "_lib", fmt.Sprintf("m%03d.js", i)), []byte(m.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(&entry, "import { helper%d } from './_lib/m%03d.js';\n", i, i)
+	}
+	entry.WriteString("globalThis.widgets = [")
+	for i := range n {
+		fmt.Fprintf(&entry, "helper%d, ", i)
+	}
+	entry.WriteString("];\n")
+	if err := os.WriteFile(filepath.Join(web, "app.js"), []byte(entry.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	yml := "compression: []\nthemes:\n  - name: Acme/big\n"
+	if err := os.WriteFile(filepath.Join(dir, "themes.yml"), []byte(yml), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// BenchmarkBundleOverhead compares scd building a job that is one large
+// bundle with calling esbuild's API directly on the same files, with the
+// same minification, writing the result.
+func BenchmarkBundleOverhead(b *testing.B) {
+	dir := bigBundle(b, 300)
+	entry := filepath.Join(dir, "app/design/frontend/Acme/big/web/js/app.js")
+	var scd, direct time.Duration
+	for b.Loop() {
+		w, _ := build(b, dir, 1, matrix.Filter{})
+		scd += w
+		out := b.TempDir()
+		t0 := time.Now()
+		res := api.Build(api.BuildOptions{
+			EntryPoints: []string{entry}, Bundle: true, Write: true, Outdir: out,
+			MinifyWhitespace: true, MinifyIdentifiers: true, MinifySyntax: true,
+			LegalComments: api.LegalCommentsNone, Charset: api.CharsetUTF8, Format: api.FormatIIFE,
+			LogLevel: api.LogLevelSilent,
+		})
+		direct += time.Since(t0)
+		if len(res.Errors) > 0 {
+			b.Fatal(res.Errors[0].Text)
+		}
+	}
+	b.ReportMetric(scd.Seconds()/float64(b.N), "scd-s/op")
+	b.ReportMetric(direct.Seconds()/float64(b.N), "esbuild-s/op")
+	b.ReportMetric(scd.Seconds()/direct.Seconds(), "ratio")
+}

@@ -1,0 +1,415 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets the test binary act as the scd command inside scripts:
+// `exec scd …` runs run() in a child process, with a real exit code.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"scd": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+	})
+}
+
+// pending runs the scripts of testdata/script-pending instead: each
+// describes a product bug that is not fixed yet, and fails until it is.
+//
+//	go test ./cmd/scd -run TestScripts -pending
+var pending = flag.Bool("pending", false, "run testdata/script-pending (known product bugs) instead of testdata/script")
+
+// TestScripts runs the end-to-end scripts in testdata/script, one behaviour
+// of the command line per script. Each script carries its small theme tree;
+// $SAMPLE is the bundled sample (fixtures/sample), to copy with cpdir.
+func TestScripts(t *testing.T) {
+	dir := filepath.Join("testdata", "script")
+	if *pending {
+		dir = filepath.Join("testdata", "script-pending")
+	}
+	sample, err := filepath.Abs(filepath.Join("..", "..", "fixtures", "sample"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 dir,
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		Setup: func(e *testscript.Env) error {
+			home := filepath.Join(e.WorkDir, ".home")
+			if err := os.MkdirAll(home, 0o777); err != nil {
+				return err
+			}
+			e.Setenv("HOME", home)
+			// CI changes the progress display; scripts set it when they
+			// mean to.
+			e.Setenv("CI", "")
+			e.Setenv("SAMPLE", sample)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"cpdir":       cmdCpdir,
+			"treehash":    cmdTreehash,
+			"exists-glob": cmdExistsGlob,
+			"catglob":     cmdCatglob,
+			"nodeval":     cmdNodeval,
+			"sidecars-ok": cmdSidecarsOK,
+			"jsonget":     cmdJSONGet,
+			"exitcode":    cmdExitcode,
+			"samefile":    cmdSamefile,
+		},
+	})
+}
+
+// exitcode N PROG [ARGS...] runs PROG as exec does and checks that it
+// exits with status N: `! exec` accepts any failure, and scd's codes mean
+// different things (1 sources, 2 configuration, 3 time limit). stdout and
+// stderr are PROG's, for the commands that follow.
+func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! exitcode")
+	}
+	if len(args) < 2 {
+		ts.Fatalf("usage: exitcode N PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}
+
+// samefile A B checks that the files A and B (globs matching one file
+// each) are one file: hard links of each other.
+func cmdSamefile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: samefile A B")
+	}
+	a, err := os.Stat(one(ts, args[0]))
+	ts.Check(err)
+	b, err := os.Stat(one(ts, args[1]))
+	ts.Check(err)
+	switch same := os.SameFile(a, b); {
+	case same && neg:
+		ts.Fatalf("%s and %s are the same file", args[0], args[1])
+	case !same && !neg:
+		ts.Fatalf("%s and %s are different files", args[0], args[1])
+	}
+}
+
+// cpdir SRC DST copies the tree SRC to DST (which must not exist),
+// preserving file modes; `cp` copies single files only.
+func cmdCpdir(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! cpdir")
+	}
+	if len(args) != 2 {
+		ts.Fatalf("usage: cpdir SRC DST")
+	}
+	src, dst := ts.MkAbs(args[0]), ts.MkAbs(args[1])
+	if _, err := os.Lstat(dst); err == nil {
+		ts.Fatalf("cpdir: %s already exists", args[1])
+	}
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(to, 0o777)
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, to)
+		default:
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(to, data, info.Mode().Perm())
+		}
+	})
+	ts.Check(err)
+}
+
+// treehash DIR prints one line per file of DIR, sorted by path: the
+// SHA-256 of its content (or "-> target" for a symlink) and its path,
+// then a total. Saving the output and comparing it with cmp shows which
+// files differ between two builds.
+func cmdTreehash(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! treehash")
+	}
+	if len(args) != 1 {
+		ts.Fatalf("usage: treehash DIR")
+	}
+	root := ts.MkAbs(args[0])
+	var lines []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if d.Type()&fs.ModeSymlink != 0 {
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			lines = append(lines, fmt.Sprintf("-> %s %s", target, rel))
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		lines = append(lines, fmt.Sprintf("%x %s", sha256.Sum256(data), rel))
+		return nil
+	})
+	ts.Check(err)
+	slices.Sort(lines)
+	all := strings.Join(lines, "\n") + "\n"
+	fmt.Fprint(ts.Stdout(), all)
+	fmt.Fprintf(ts.Stdout(), "total %x %d files\n", sha256.Sum256([]byte(all)), len(lines))
+}
+
+// glob expands pattern, relative to the script's current directory.
+func glob(ts *testscript.TestScript, pattern string) []string {
+	matches, err := filepath.Glob(ts.MkAbs(pattern))
+	ts.Check(err)
+	return matches
+}
+
+// exists-glob [-count=N] PATTERN... checks that each pattern matches at
+// least one file (exactly N with -count); with !, that it matches none.
+func cmdExistsGlob(ts *testscript.TestScript, neg bool, args []string) {
+	want := -1
+	if len(args) > 0 && strings.HasPrefix(args[0], "-count=") {
+		n, err := strconv.Atoi(strings.TrimPrefix(args[0], "-count="))
+		ts.Check(err)
+		want, args = n, args[1:]
+	}
+	if len(args) == 0 {
+		ts.Fatalf("usage: exists-glob [-count=N] PATTERN...")
+	}
+	if neg && want >= 0 {
+		ts.Fatalf("unsupported: ! exists-glob -count")
+	}
+	for _, pattern := range args {
+		got := glob(ts, pattern)
+		switch {
+		case neg && len(got) > 0:
+			ts.Fatalf("%s matches %s", pattern, strings.Join(rel(ts, got), " "))
+		case !neg && want < 0 && len(got) == 0:
+			ts.Fatalf("%s matches nothing", pattern)
+		case !neg && want >= 0 && len(got) != want:
+			ts.Fatalf("%s matches %d files, want %d: %s", pattern, len(got), want, strings.Join(rel(ts, got), " "))
+		}
+	}
+}
+
+func rel(ts *testscript.TestScript, paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		r, err := filepath.Rel(ts.MkAbs("."), p)
+		if err != nil {
+			r = p
+		}
+		out[i] = filepath.ToSlash(r)
+	}
+	return out
+}
+
+// one expands pattern to exactly one file: hashed names are not known in
+// advance.
+func one(ts *testscript.TestScript, pattern string) string {
+	got := glob(ts, pattern)
+	if len(got) != 1 {
+		ts.Fatalf("%s matches %d files, want 1: %s", pattern, len(got), strings.Join(rel(ts, got), " "))
+	}
+	return got[0]
+}
+
+// catglob PATTERN prints the content of the one file PATTERN matches, so
+// that `stdout` can check it.
+func cmdCatglob(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! catglob")
+	}
+	if len(args) != 1 {
+		ts.Fatalf("usage: catglob PATTERN")
+	}
+	data, err := os.ReadFile(one(ts, args[0]))
+	ts.Check(err)
+	_, err = ts.Stdout().Write(data)
+	ts.Check(err)
+}
+
+// nodeval FILE EXPR runs the script FILE (a glob matching one file) under
+// node, as a browser would run a bundle, then prints EXPR as JSON. Guard
+// it with [!exec:node]: node is not part of the Go toolchain.
+func cmdNodeval(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! nodeval")
+	}
+	if len(args) != 2 {
+		ts.Fatalf("usage: nodeval FILE EXPR")
+	}
+	file := one(ts, args[0])
+	prog := `const fs = require('fs'), vm = require('vm');
+vm.runInThisContext(fs.readFileSync(process.argv[1], 'utf8'), {filename: process.argv[1]});
+process.stdout.write(JSON.stringify(vm.runInThisContext(process.argv[2])) + '\n');`
+	cmd := exec.Command("node", "-e", prog, file, args[1])
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = ts.Stdout(), &stderr
+	if err := cmd.Run(); err != nil {
+		ts.Fatalf("node %s: %v\n%s", args[0], err, stderr.String())
+	}
+}
+
+// sidecars-ok DIR checks every .gz, .br and .zst file under DIR: it must
+// decompress to the file it sits beside, and be smaller than it. It prints
+// how many sidecars it checked.
+func cmdSidecarsOK(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! sidecars-ok")
+	}
+	if len(args) != 1 {
+		ts.Fatalf("usage: sidecars-ok DIR")
+	}
+	root := ts.MkAbs(args[0])
+	n := 0
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		ext := filepath.Ext(p)
+		var decompress func([]byte) ([]byte, error)
+		switch ext {
+		case ".gz":
+			decompress = func(b []byte) ([]byte, error) {
+				r, err := gzip.NewReader(bytes.NewReader(b))
+				if err != nil {
+					return nil, err
+				}
+				return io.ReadAll(r)
+			}
+		case ".br":
+			decompress = func(b []byte) ([]byte, error) { return io.ReadAll(brotli.NewReader(bytes.NewReader(b))) }
+		case ".zst":
+			decompress = func(b []byte) ([]byte, error) {
+				d, err := zstd.NewReader(nil)
+				if err != nil {
+					return nil, err
+				}
+				defer d.Close()
+				return d.DecodeAll(b, nil)
+			}
+		default:
+			return nil
+		}
+		name, _ := filepath.Rel(root, p)
+		orig, err := os.ReadFile(strings.TrimSuffix(p, ext))
+		if err != nil {
+			return fmt.Errorf("sidecar %s has no original: %w", name, err)
+		}
+		packed, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if len(packed) >= len(orig) {
+			return fmt.Errorf("sidecar %s is %d bytes, not smaller than the original's %d", name, len(packed), len(orig))
+		}
+		got, err := decompress(packed)
+		if err != nil {
+			return fmt.Errorf("sidecar %s: %w", name, err)
+		}
+		if !bytes.Equal(got, orig) {
+			return fmt.Errorf("sidecar %s does not decompress to its original", name)
+		}
+		n++
+		return nil
+	})
+	ts.Check(err)
+	fmt.Fprintf(ts.Stdout(), "%d sidecars ok\n", n)
+}
+
+// jsonget FILE KEY... prints the JSON value at the path of keys (object
+// keys, or indices into arrays) in FILE, which may be stdout or stderr.
+// Keys are separate arguments, since manifest keys hold dots and slashes.
+func cmdJSONGet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! jsonget")
+	}
+	if len(args) < 1 {
+		ts.Fatalf("usage: jsonget FILE KEY...")
+	}
+	var v any
+	if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &v); err != nil {
+		ts.Fatalf("%s: %v", args[0], err)
+	}
+	for i, k := range args[1:] {
+		switch x := v.(type) {
+		case map[string]any:
+			val, ok := x[k]
+			if !ok {
+				ts.Fatalf("%s: no key %q at %s", args[0], k, strings.Join(args[1:i+1], " "))
+			}
+			v = val
+		case []any:
+			n, err := strconv.Atoi(k)
+			if err != nil || n < 0 || n >= len(x) {
+				ts.Fatalf("%s: no index %q in an array of %d", args[0], k, len(x))
+			}
+			v = x[n]
+		default:
+			ts.Fatalf("%s: %s is not an object or array", args[0], strings.Join(args[1:i+1], " "))
+		}
+	}
+	out, err := json.Marshal(v)
+	ts.Check(err)
+	fmt.Fprintf(ts.Stdout(), "%s\n", out)
+}
