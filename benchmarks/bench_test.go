@@ -125,7 +125,7 @@ func BenchmarkLocaleScaling(b *testing.B) {
 func bigBundle(b *testing.B, n int) string {
 	b.Helper()
 	dir := filepath.Join(b.TempDir(), "bundle")
-	web := filepath.Join(dir, "app/design/frontend/Acme/big/web/js")
+	web := filepath.Join(dir, "frontend/Acme/big/web/js")
 	if err := os.MkdirAll(filepath.Join(web, "_lib"), 0o755); err != nil {
 		b.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func bigBundle(b *testing.B, n int) string {
 // same minification, writing the result.
 func BenchmarkBundleOverhead(b *testing.B) {
 	dir := bigBundle(b, 300)
-	entry := filepath.Join(dir, "app/design/frontend/Acme/big/web/js/app.js")
+	entry := filepath.Join(dir, "frontend/Acme/big/web/js/app.js")
 	var scd, direct time.Duration
 	for b.Loop() {
 		w, _ := build(b, dir, 1, matrix.Filter{})
