@@ -101,14 +101,14 @@ type JobResult struct {
 
 // Stats are totals over the whole build.
 type Stats struct {
-	SourceFiles   int64 // source files read (each once)
-	SourceBytes   int64
-	OutputFiles   int64 // files in the output tree, sidecars included
-	OutputBytes   int64 // their bytes, counting each hard-linked file once
-	UniqueBlobs   int64
-	Bundles       int64 // esbuild runs
-	Compressible  int64 // bytes of the blobs that got sidecars
-	CompressedMin int64 // bytes of the smallest sidecar of each of them
+	SourceFiles   int64 `json:"source_files"` // source files read (each once)
+	SourceBytes   int64 `json:"source_bytes"`
+	OutputFiles   int64 `json:"output_files"` // files in the output tree, sidecars included
+	OutputBytes   int64 `json:"output_bytes"` // their bytes, counting each hard-linked file once
+	UniqueBlobs   int64 `json:"unique_contents"`
+	Bundles       int64 `json:"bundles"`            // esbuild runs
+	Compressible  int64 `json:"compressible_bytes"` // bytes of the contents that got sidecars
+	CompressedMin int64 `json:"compressed_bytes"`   // bytes of the smallest sidecar of each of them
 }
 
 type stats struct {

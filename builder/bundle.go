@@ -112,6 +112,12 @@ func (bd *bundle) run(b *build) {
 					if isPartial(logical) {
 						return api.OnResolveResult{}, fmt.Errorf("%q is a partial and is not published", spec)
 					}
+					if b.opts.Skip.skips(kindOf(logical)) {
+						// Not published by this build (--no-images…): keep the
+						// logical name, which is where such files live.
+						rel, _ := filepath.Rel(entryDir, logical)
+						return api.OnResolveResult{Path: filepath.ToSlash(rel) + suffix, External: true}, nil
+					}
 					name, err := b.assetName(bd.fs, logical)
 					if err != nil {
 						return api.OnResolveResult{}, err
@@ -176,11 +182,21 @@ func (bd *bundle) run(b *build) {
 		LogLevel:          api.LogLevelSilent,
 		Plugins:           []api.Plugin{plugin},
 	})
-	if len(res.Errors) > 0 {
-		var errs []error
-		for _, m := range res.Errors {
+	// esbuild's CSS parser recovers from syntax errors and calls them
+	// warnings; a stylesheet with one is broken, so they fail the build.
+	// Other warnings (a duplicate key, an odd comparison) are reported.
+	var errs []error
+	for _, m := range res.Errors {
+		errs = append(errs, b.esbuildError(bd.fs, m))
+	}
+	for _, m := range res.Warnings {
+		if m.ID == "css-syntax-error" {
 			errs = append(errs, b.esbuildError(bd.fs, m))
+		} else {
+			b.warn(diag.Scoped(bd.owner, b.esbuildError(bd.fs, m)))
 		}
+	}
+	if len(errs) > 0 {
 		bd.err = joinSorted(errs)
 		return
 	}
@@ -230,7 +246,7 @@ func joinSorted(errs []error) error {
 	kept := errs[:0]
 	for _, err := range errs {
 		key := err.Error()
-		if de, ok := err.(*diag.Error); ok {
+		if de, ok := err.(*diag.Error); ok && de.File != "" {
 			key = fmt.Sprintf("%s:%d:%d: %s", de.File, de.Line, de.Col, de.Msg)
 		}
 		if !seen[key] {

@@ -115,9 +115,16 @@ func (l *leaf) process(b *build) {
 	}
 	// The minifier may write past the end of its input: give it a copy.
 	in := append(make([]byte, 0, len(l.out)+1), l.out...)
+	selfClosing := false
+	if k == kindHTML {
+		in, selfClosing = markSelfClosing(in)
+	}
 	min, err := minifiers.Bytes(mt, in)
+	if selfClosing && err == nil {
+		min = restoreSelfClosing(min)
+	}
 	if err != nil {
-		l.warning = l.minifyError(err)
+		l.warning = l.minifyError(b.display(l.src.Abs), err)
 		l.outTags, l.outRefs = l.srcTags, l.srcRefs
 		return
 	}
@@ -142,13 +149,13 @@ func (l *leaf) process(b *build) {
 }
 
 // minifyError turns a minifier error into a located warning.
-func (l *leaf) minifyError(err error) error {
+func (l *leaf) minifyError(file string, err error) error {
 	var pe *parse.Error
 	if errors.As(err, &pe) {
-		return &diag.Error{Kind: diag.Build, File: l.src.Abs, Line: pe.Line, Col: pe.Column,
-			Msg: "minifier rejected the file, published unminified: " + pe.Message, Source: pe.Context}
+		return &diag.Error{Kind: diag.Build, File: file, Line: pe.Line, Col: pe.Column,
+			Msg: "minifier rejected the file, published unminified: " + pe.Message, Source: lineText(l.raw, pe.Line)}
 	}
-	return &diag.Error{Kind: diag.Build, File: l.src.Abs, Msg: fmt.Sprintf("minifier rejected the file, published unminified: %v", err)}
+	return &diag.Error{Kind: diag.Build, File: file, Msg: fmt.Sprintf("minifier rejected the file, published unminified: %v", err)}
 }
 
 // cssRef is one url(…) in a stylesheet.
@@ -226,4 +233,19 @@ func replaceRanges(src []byte, offs, ends []int, repl []string) []byte {
 	}
 	out.Write(src[last:])
 	return out.Bytes()
+}
+
+// lineText returns line n (1-based) of src.
+func lineText(src []byte, n int) string {
+	for i := 1; i < n; i++ {
+		j := bytes.IndexByte(src, '\n')
+		if j < 0 {
+			return ""
+		}
+		src = src[j+1:]
+	}
+	if j := bytes.IndexByte(src, '\n'); j >= 0 {
+		src = src[:j]
+	}
+	return string(src)
 }

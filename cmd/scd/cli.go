@@ -64,8 +64,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	v := viper.New()
 	root := &cobra.Command{
-		Use:   "scd",
-		Short: "Build and deploy the static content of multi-theme, multi-locale front ends",
+		Version: version,
+		Use:     "scd",
+		Short:   "Build and deploy the static content of multi-theme, multi-locale front ends",
 		Long: `scd builds every theme × locale of a matrix (themes.yml) on a worker pool:
 bundled, minified, translated, content-hashed and precompressed, written aside
 and swapped into place only when the whole build succeeded.
@@ -142,20 +143,46 @@ type settings struct {
 	progress   string
 }
 
+// envFlags are the flags that SCD_* variables may set, by variable. The
+// value goes through the flag's own parser, so a variable accepts exactly
+// what its flag accepts (commas in lists, 15m for durations) and a value
+// that does not parse is an error, never a silent zero.
+var envFlags = []string{"threads", "output", "theme", "exclude-theme", "language", "exclude-language", "area",
+	"no-javascript", "no-css", "no-html", "no-images", "no-fonts", "no-html-minify", "content-version",
+	"max-execution-time", "strict-i18n", "strict", "keep-going", "json", "quiet", "progress"}
+
+func envName(flag string) string {
+	return "SCD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
 func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
 	f := cmd.Flags()
-	v.SetEnvPrefix("SCD")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
-	v.AutomaticEnv()
-	for _, name := range []string{"threads", "output", "theme", "exclude-theme", "language", "exclude-language", "area",
-		"no-javascript", "no-css", "no-html", "no-images", "no-fonts", "no-html-minify", "content-version",
-		"max-execution-time", "strict-i18n", "strict", "keep-going", "json", "quiet", "progress"} {
+	// Flags win over the environment: a variable only fills a flag that
+	// was not given.
+	for _, name := range append(envFlags, "matrix") {
+		env := envName(name)
+		if name == "matrix" {
+			// SCD_MATRIX is ece-tools' per-theme locale narrowing.
+			env = "SCD_MATRIX_FILE"
+		}
+		val := os.Getenv(env)
+		if val == "" || f.Changed(name) {
+			continue
+		}
+		if err := f.Set(name, val); err != nil {
+			return nil, &diag.Error{Kind: diag.Config, File: env, Msg: fmt.Sprintf("invalid value %q: %v", val, unwrapFlagError(err))}
+		}
+		if err := checkNames(name, f); err != nil {
+			return nil, &diag.Error{Kind: diag.Config, File: env, Msg: err.Error()}
+		}
+	}
+	// viper layers the flags over the file's values, which are set as
+	// defaults below once the file is read.
+	for _, name := range envFlags {
 		if err := v.BindPFlag(name, f.Lookup(name)); err != nil {
 			return nil, err
 		}
 	}
-	// --matrix names the file; SCD_MATRIX is ece-tools' per-theme locale
-	// narrowing, so the file's variable is SCD_MATRIX_FILE.
 	if err := v.BindPFlag("matrix-file", f.Lookup("matrix")); err != nil {
 		return nil, err
 	}
@@ -261,8 +288,8 @@ func runBuild(cmd *cobra.Command, v *viper.Viper, stdout, stderr io.Writer) erro
 		writeJSON(stdout, summaryJSON(s, res))
 		return nil
 	}
-	report(stderr, nil, res.Warnings)
 	if !s.quiet {
+		report(stderr, nil, res.Warnings)
 		printSummary(stdout, s, res)
 	}
 	return nil
@@ -309,4 +336,33 @@ func versionString() string {
 		}
 	}
 	return s + ")"
+}
+
+// unwrapFlagError keeps the parser's reason from pflag's wrapping.
+func unwrapFlagError(err error) error {
+	if u := errors.Unwrap(err); u != nil {
+		return u
+	}
+	return err
+}
+
+// checkNames validates the locale codes and theme names of a list flag
+// filled from the environment, so that the message names the variable.
+func checkNames(flag string, f *pflag.FlagSet) error {
+	var valid func(string) bool
+	switch flag {
+	case "language", "exclude-language":
+		valid = matrix.ValidLocale
+	case "theme", "exclude-theme":
+		valid = matrix.ValidThemeName
+	default:
+		return nil
+	}
+	vals, _ := f.GetStringSlice(flag)
+	for _, v := range vals {
+		if v != "all" && v != "none" && !valid(v) {
+			return fmt.Errorf("invalid value %q", v)
+		}
+	}
+	return nil
 }

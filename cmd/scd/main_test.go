@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -31,20 +30,11 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// pending runs the scripts of testdata/script-pending instead: each
-// describes a product bug that is not fixed yet, and fails until it is.
-//
-//	go test ./cmd/scd -run TestScripts -pending
-var pending = flag.Bool("pending", false, "run testdata/script-pending (known product bugs) instead of testdata/script")
-
 // TestScripts runs the end-to-end scripts in testdata/script, one behaviour
 // of the command line per script. Each script carries its small theme tree;
 // $SAMPLE is the bundled sample (fixtures/sample), to copy with cpdir.
 func TestScripts(t *testing.T) {
 	dir := filepath.Join("testdata", "script")
-	if *pending {
-		dir = filepath.Join("testdata", "script-pending")
-	}
 	sample, err := filepath.Abs(filepath.Join("..", "..", "fixtures", "sample"))
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,7 +62,7 @@ func newProgress(w io.Writer, s *settings) *progress {
 }
 
 func (p *progress) update(u builder.Progress) {
-	if p.bar == nil && !p.lines {
+	if (p.bar == nil && !p.lines) || u.Total == 0 {
 		return
 	}
 	p.mu.Lock()
@@ -108,12 +109,14 @@ func printSummary(w io.Writer, s *settings, r *builder.Result) {
 		fmt.Fprintf(w, "  compress  %s → %s (%.1f%%, smallest sidecar)\n", size(st.Compressible), size(st.CompressedMin), 100*float64(st.CompressedMin)/float64(st.Compressible))
 	}
 	fmt.Fprintf(w, "  bundles   %d esbuild runs\n", st.Bundles)
-	if len(r.Missing) > 0 {
-		fmt.Fprintf(w, "  missing translations:")
-		for _, loc := range sortedKeys(r.Missing) {
-			fmt.Fprintf(w, " %s %d", loc, r.Missing[loc])
+	var missing []string
+	for _, loc := range sortedKeys(r.Missing) {
+		if n := r.Missing[loc]; n > 0 {
+			missing = append(missing, fmt.Sprintf("%s %d", loc, n))
 		}
-		fmt.Fprintln(w)
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(w, "  missing translations (distinct phrases per locale): %s\n", strings.Join(missing, ", "))
 	}
 	slow := slowest(r.Jobs, 5)
 	if len(slow) > 0 {
