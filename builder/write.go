@@ -15,6 +15,7 @@ import (
 
 	"crypto/sha256"
 
+	"github.com/scdtool/scd/diag"
 	"github.com/scdtool/scd/manifest"
 )
 
@@ -88,7 +89,10 @@ func (b *build) write(tmp string, jobs []*job) (*Result, error) {
 		return nil, err
 	}
 
-	res.Warnings = b.warnings
+	if len(b.warnings) > 0 {
+		// The same warning comes from every bundle that includes the file.
+		res.Warnings = diag.Flatten(joinSorted(b.warnings))
+	}
 	st := &res.Stats
 	st.SourceFiles, st.SourceBytes = b.stats.srcFiles.Load(), b.stats.srcBytes.Load()
 	st.OutputFiles, st.OutputBytes = outFiles+1, outBytes+int64(len(data))
@@ -114,15 +118,27 @@ func (b *build) writeJob(tmp string, j *job) (map[string]manifest.File, int64, i
 	dir := filepath.Join(tmp, filepath.FromSlash(j.Dir()))
 	files := map[string]manifest.File{}
 	var count, written int64
-	made := map[string]bool{}
+	// Directories are made parent first, one mkdir each.
+	made := map[string]bool{tmp: true}
+	var mkdir func(d string) error
+	mkdir = func(d string) error {
+		if made[d] {
+			return nil
+		}
+		if err := mkdir(filepath.Dir(d)); err != nil {
+			return err
+		}
+		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
+			return err
+		}
+		made[d] = true
+		return nil
+	}
 	mf := manifest.Manifest{}
 	put := func(name string, bl *blob) error {
 		dst := filepath.Join(dir, filepath.FromSlash(name))
-		if d := filepath.Dir(dst); !made[d] {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				return err
-			}
-			made[d] = true
+		if err := mkdir(filepath.Dir(dst)); err != nil {
+			return err
 		}
 		fresh, err := b.store.write(bl, dst)
 		if err != nil {

@@ -25,6 +25,7 @@ func main() {
 	flag.IntVar(&s.Entries, "entries", s.Entries, "JS entries per theme (plus half as many CSS entries)")
 	flag.IntVar(&s.AvgSize, "avg-size", s.AvgSize, "average source file size in bytes")
 	flag.Float64Var(&s.TranslatableShare, "translatable", s.TranslatableShare, "share of web/ bytes in JS files with $t('…') calls")
+	flag.Float64Var(&s.TranslatedTemplates, "translated-templates", s.TranslatedTemplates, "share of HTML templates using {{t \"…\"}}")
 	flag.IntVar(&s.Phrases, "phrases", s.Phrases, "distinct phrases per theme")
 	flag.IntVar(&s.Overrides, "overrides", s.Overrides, "files each child theme overrides from its parent")
 	flag.IntVar(&s.LocaleOverrides, "locale-overrides", s.LocaleOverrides, "files per theme overridden under web/i18n/<locale>/")

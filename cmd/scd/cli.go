@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -130,6 +131,8 @@ func addBuildFlags(f *pflag.FlagSet) {
 	f.Bool("json", false, "print a machine-readable summary on stdout")
 	f.BoolP("quiet", "q", false, "print errors only")
 	f.String("progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines, none")
+	f.String("cpuprofile", "", "write a Go CPU profile of the build to this file")
+	_ = f.MarkHidden("cpuprofile")
 }
 
 // settings are the build settings after flags, environment and file have
@@ -268,6 +271,13 @@ func runBuild(cmd *cobra.Command, v *viper.Viper, stdout, stderr io.Writer) erro
 	}
 	p := newProgress(stderr, s)
 	s.opts.Progress = p.update
+	if file, _ := cmd.Flags().GetString("cpuprofile"); file != "" {
+		stop, err := startProfile(file)
+		if err != nil {
+			return &exitError{code: exitConfig, err: err}
+		}
+		defer stop()
+	}
 	res, err := builder.Build(cmd.Context(), s.opts)
 	p.finish()
 	if err != nil {
@@ -365,4 +375,16 @@ func checkNames(flag string, f *pflag.FlagSet) error {
 		}
 	}
 	return nil
+}
+
+func startProfile(file string) (func(), error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
