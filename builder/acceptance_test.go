@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/scdtool/scd/builder"
@@ -349,6 +350,50 @@ func treeDigest(t *testing.T, dir string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// TestOutputGuards checks that a build never replaces a directory that is
+// not a previous build, and that a second build of the same output fails
+// instead of interleaving with the first.
+func TestOutputGuards(t *testing.T) {
+	dir := t.TempDir()
+	precious := filepath.Join(dir, "home")
+	if err := os.MkdirAll(precious, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(precious, "notes.txt"), []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := buildSample(t, sampleDir, precious, 2)
+	if err == nil || !strings.Contains(err.Error(), "holds no build.json") || diag.KindOf(err) != diag.Config {
+		t.Fatalf("building into a foreign directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(precious, "notes.txt")); err != nil {
+		t.Fatal("the foreign directory was touched")
+	}
+
+	out := filepath.Join(dir, "static")
+	lock, err := os.OpenFile(filepath.Join(dir, ".static.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := buildSample(t, sampleDir, out, 2); !errors.Is(err, builder.ErrLocked) {
+		t.Fatalf("a build while the output is locked: %v", err)
+	}
+	syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if err := os.MkdirAll(filepath.Join(dir, ".static.tmp-123", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := buildSample(t, sampleDir, out, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".static.tmp-123")); !os.IsNotExist(err) {
+		t.Error("a killed build's temporary directory was left in place")
+	}
+}
+
 func TestDeterministic(t *testing.T) {
 	base := t.TempDir()
 	var digests []string
@@ -445,8 +490,10 @@ func TestFailuresKeepPreviousOutput(t *testing.T) {
 				t.Error("the previous output changed")
 			}
 			entries, _ := os.ReadDir(filepath.Dir(out))
-			if len(entries) != 1 {
-				t.Errorf("left beside the output: %v", entries)
+			for _, e := range entries {
+				if e.Name() != "static" && e.Name() != ".static.lock" {
+					t.Errorf("left beside the output: %s", e.Name())
+				}
 			}
 		})
 	}

@@ -185,6 +185,11 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := lockOutput(opts.Output)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

@@ -3,6 +3,7 @@ package builder
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scdtool/scd/builder/precompress"
+	"github.com/scdtool/scd/diag"
+	"github.com/scdtool/scd/manifest"
 )
 
 // blob is one unique output content. It is compressed once and written
@@ -151,11 +154,63 @@ func swapInto(tmp, out string) error {
 // tempDir creates the directory the build is written to, beside out so
 // that the final rename stays on one file system.
 func tempDir(out string) (string, error) {
-	parent := filepath.Dir(out)
+	return os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-")
+}
+
+// ErrLocked is returned when another build is writing the same output.
+var ErrLocked = errors.New("another scd build is writing this output")
+
+// lockOutput takes the lock beside out (.<name>.lock), so that two builds
+// never write the same output, and removes what a killed build left beside
+// it. It refuses an existing output that is not a previous build: replacing
+// a directory deletes its content, so it must be scd's own.
+func lockOutput(out string) (unlock func(), err error) {
+	parent, base := filepath.Dir(out), filepath.Base(out)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return "", err
+		return nil, fmt.Errorf("output: %w", err)
 	}
-	return os.MkdirTemp(parent, "."+filepath.Base(out)+".tmp-")
+	if err := checkReplaceable(out); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(parent, "."+base+".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", out, ErrLocked)
+	}
+	stale, _ := filepath.Glob(filepath.Join(parent, "."+base+".tmp-*"))
+	for _, d := range stale {
+		os.RemoveAll(d)
+	}
+	return func() { f.Close() }, nil
+}
+
+// checkReplaceable accepts a missing or empty output, or one holding a
+// previous build (build.json at its root).
+func checkReplaceable(out string) error {
+	st, err := os.Lstat(out)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	if !st.IsDir() {
+		return &diag.Error{Kind: diag.Config, Msg: fmt.Sprintf("output %s exists and is not a directory", out)}
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(out, manifest.BuildFile)); err == nil {
+		return nil
+	}
+	return &diag.Error{Kind: diag.Config, Msg: fmt.Sprintf("output %s is not empty and holds no %s: scd replaces its output as a whole, so it only replaces a previous build", out, manifest.BuildFile)}
 }
 
 // putPlain registers data without ever compressing it.
