@@ -75,7 +75,8 @@ func (b *build) run() (*Result, error) {
 	leavesGroup := b.pool.NewGroupContext(b.ctx)
 	byDepth := map[int][]*themeState{}
 	maxDepth := 0
-	for _, ts := range themes {
+	for _, key := range slices.Sorted(maps.Keys(themes)) {
+		ts := themes[key]
 		d := len(ts.chain) - 1
 		byDepth[d] = append(byDepth[d], ts)
 		maxDepth = max(maxDepth, d)
