@@ -153,7 +153,7 @@ func (l *leaf) minifyError(file string, err error) error {
 	var pe *parse.Error
 	if errors.As(err, &pe) {
 		return &diag.Error{Kind: diag.Build, File: file, Line: pe.Line, Col: pe.Column,
-			Msg: "minifier rejected the file, published unminified: " + pe.Message, Source: lineText(l.raw, pe.Line)}
+			Msg: "minifier rejected the file, published unminified: " + pe.Message, Source: diag.LineText(l.raw, pe.Line)}
 	}
 	return &diag.Error{Kind: diag.Build, File: file, Msg: fmt.Sprintf("minifier rejected the file, published unminified: %v", err)}
 }
@@ -233,19 +233,4 @@ func replaceRanges(src []byte, offs, ends []int, repl []string) []byte {
 	}
 	out.Write(src[last:])
 	return out.Bytes()
-}
-
-// lineText returns line n (1-based) of src.
-func lineText(src []byte, n int) string {
-	for i := 1; i < n; i++ {
-		j := bytes.IndexByte(src, '\n')
-		if j < 0 {
-			return ""
-		}
-		src = src[j+1:]
-	}
-	if j := bytes.IndexByte(src, '\n'); j >= 0 {
-		src = src[:j]
-	}
-	return string(src)
 }

@@ -10,6 +10,7 @@
 package diag
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -150,4 +151,23 @@ func Position(src []byte, off int) (line, col int, text string) {
 		end = len(src)
 	}
 	return line, off - start + 1, string(src[start:end])
+}
+
+// LineText returns the text of the 1-based line n of src, without its line
+// ending, for error display; "" when there is no such line.
+func LineText(src []byte, n int) string {
+	if n < 1 {
+		return ""
+	}
+	for ; n > 1; n-- {
+		i := bytes.IndexByte(src, '\n')
+		if i < 0 {
+			return ""
+		}
+		src = src[i+1:]
+	}
+	if i := bytes.IndexByte(src, '\n'); i >= 0 {
+		src = src[:i]
+	}
+	return string(bytes.TrimSuffix(src, []byte("\r")))
 }

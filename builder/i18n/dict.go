@@ -46,7 +46,7 @@ func ParseCSV(name string, data []byte) (*Dictionary, error) {
 	d := &Dictionary{global: make(map[string]string)}
 	fail := func(line, col int, format string, args ...any) error {
 		e := diag.Buildf(name, line, max(col, 1), format, args...)
-		e.Source = lineText(data, line)
+		e.Source = diag.LineText(data, line)
 		return e
 	}
 	for {
@@ -58,7 +58,7 @@ func ParseCSV(name string, data []byte) (*Dictionary, error) {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				line, col := pe.Line, pe.Column
-				if text := lineText(data, line); col > len(text)+1 {
+				if text := diag.LineText(data, line); col > len(text)+1 {
 					col = len(text) + 1 // encoding/csv may point past the end of the line
 				}
 				if errors.Is(pe.Err, csv.ErrQuote) && atEOF(data, pe.Line, pe.Column) {
@@ -128,24 +128,6 @@ func atEOF(data []byte, line, col int) bool {
 		rest = nil
 	}
 	return len(bytes.Trim(rest, "\r\n")) == 0
-}
-
-// lineText returns the text of the 1-based line n of data, for error display.
-func lineText(data []byte, n int) string {
-	if n < 1 {
-		return ""
-	}
-	for ; n > 1; n-- {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			return ""
-		}
-		data = data[i+1:]
-	}
-	if i := bytes.IndexByte(data, '\n'); i >= 0 {
-		data = data[:i]
-	}
-	return string(bytes.TrimSuffix(data, []byte("\r")))
 }
 
 // Merge returns a new dictionary holding parent's rows overlaid by child's
