@@ -102,7 +102,7 @@ Running scd without a command builds, as "scd build" does.`,
 			fmt.Fprintln(stdout, versionString())
 		},
 	}
-	root.AddCommand(build, ver)
+	root.AddCommand(build, ver, benchCommand(stdout, stderr))
 	return root
 }
 
