@@ -103,6 +103,7 @@ Running scd without a command builds, as "scd build" does.`,
 		},
 	}
 	root.AddCommand(build, ver, benchCommand(stdout, stderr))
+	root.AddCommand(publishCommands(stdout, stderr)...)
 	return root
 }
 

@@ -1,0 +1,308 @@
+package s3
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/scdtool/scd/manifest"
+	"github.com/scdtool/scd/publish"
+)
+
+// plan is a verified build split into the two upload groups.
+type plan struct {
+	build  *manifest.Build
+	dir    string
+	hashed map[string]manifest.File // immutable assets (and their sidecars)
+	plain  []string                 // everything else, build.json included
+	files  int
+	size   int64
+}
+
+// Stage verifies buildDir, then uploads its hashed assets (those the bucket
+// lacks), its other files and finally its release record.
+func (t *Target) Stage(ctx context.Context, buildDir string) (publish.Release, error) {
+	p, err := t.verify(ctx, buildDir)
+	if err != nil {
+		return publish.Release{}, err
+	}
+	var rel publish.Release
+	err = t.withLock(ctx, "stage", func() error {
+		rel, err = t.stage(ctx, p)
+		return err
+	})
+	return rel, err
+}
+
+// verify reads build.json and every file it lists, checking size and
+// sha256, and classifies the files. Nothing remote is touched.
+func (t *Target) verify(ctx context.Context, dir string) (*plan, error) {
+	b, err := manifest.ReadBuild(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", dir, publish.ErrCorruptBuild, err)
+	}
+	if b.ID == "" || len(b.Files) == 0 {
+		return nil, fmt.Errorf("%s: %w: build.json has no id or no files", dir, publish.ErrCorruptBuild)
+	}
+	st, err := os.Stat(filepath.Join(dir, manifest.BuildFile))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", dir, publish.ErrCorruptBuild, err)
+	}
+	p := &plan{build: b, dir: dir, hashed: map[string]manifest.File{}, files: len(b.Files) + 1, size: st.Size()}
+
+	names := make([]string, 0, len(b.Files))
+	for name, f := range b.Files {
+		if !fs.ValidPath(name) || name == manifest.BuildFile {
+			return nil, fmt.Errorf("%s: %w: bad path %q in build.json", dir, publish.ErrCorruptBuild, name)
+		}
+		names = append(names, name)
+		p.size += f.Size
+	}
+	sort.Strings(names)
+	err = t.parallel(ctx, len(names), func(_ context.Context, i int) error {
+		return checkFile(dir, names[i], b.Files[names[i]])
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: %w: %w", dir, publish.ErrCorruptBuild, err)
+	}
+
+	// A job's manifest names what is content-hashed: an entry published
+	// under another name than its logical one, plus its sidecars.
+	for _, j := range b.Jobs {
+		m, err := manifest.ReadManifest(filepath.Join(dir, filepath.FromSlash(j.Dir)))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w: %w", dir, publish.ErrCorruptBuild, err)
+		}
+		for logical, a := range m {
+			if a.File == logical {
+				continue
+			}
+			name := path.Join(j.Dir, a.File)
+			for _, n := range append([]string{name}, sidecarNames(name, a.Encodings)...) {
+				f, ok := b.Files[n]
+				if !ok {
+					return nil, fmt.Errorf("%s: %w: %s is in a manifest but not in build.json", dir, publish.ErrCorruptBuild, n)
+				}
+				p.hashed[n] = f
+			}
+		}
+	}
+	for _, n := range names {
+		if _, ok := p.hashed[n]; !ok {
+			p.plain = append(p.plain, n)
+		}
+	}
+	p.plain = append(p.plain, manifest.BuildFile)
+	return p, nil
+}
+
+func sidecarNames(name string, encodings []string) []string {
+	var out []string
+	for _, e := range encodings {
+		if ext, ok := encodingExt[e]; ok {
+			out = append(out, name+ext)
+		}
+	}
+	return out
+}
+
+func checkFile(dir, name string, want manifest.File) error {
+	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return err
+	}
+	if n != want.Size || hex.EncodeToString(h.Sum(nil)) != want.SHA256 {
+		return fmt.Errorf("%s does not match build.json (size %d, want %d; or digest differs)", name, n, want.Size)
+	}
+	return nil
+}
+
+func (t *Target) stage(ctx context.Context, p *plan) (publish.Release, error) {
+	s, err := t.load(ctx)
+	if err != nil {
+		return publish.Release{}, err
+	}
+	id, created, err := t.newID(ctx, s, p.build.ID)
+	if err != nil {
+		return publish.Release{}, err
+	}
+	log := t.opt.Logger.With("target", t.name, "release", id)
+
+	// 1. Hashed assets the bucket does not hold yet.
+	inv, err := t.inventory(ctx, s)
+	if err != nil {
+		return publish.Release{}, err
+	}
+	var todo []string
+	for n, f := range p.hashed {
+		if have, ok := inv.Assets[n]; !ok || have.SHA256 != f.SHA256 {
+			todo = append(todo, n)
+		}
+	}
+	sort.Strings(todo)
+	log.Info("uploading assets", "new", len(todo), "kept", len(p.hashed)-len(todo))
+	var done sync.Map
+	err = t.parallel(ctx, len(todo), func(ctx context.Context, i int) error {
+		n := todo[i]
+		ct, enc := headersFor(n)
+		err := t.put(ctx, object{key: assetKey(n), file: filepath.Join(p.dir, filepath.FromSlash(n)),
+			contentType: ct, encoding: enc, cacheControl: ImmutableCacheControl})
+		if err == nil {
+			done.Store(n, true)
+		}
+		return err
+	})
+	// Record what did get uploaded even on failure, so a re-run resumes.
+	uploaded := 0
+	done.Range(func(_, _ any) bool { uploaded++; return true })
+	if uploaded > 0 {
+		done.Range(func(k, _ any) bool { inv.Assets[k.(string)] = p.hashed[k.(string)]; return true })
+		if perr := t.putValue(context.WithoutCancel(ctx), keyAssets, inv); err == nil {
+			err = perr
+		}
+	}
+	if err != nil {
+		return publish.Release{}, err
+	}
+	if err := t.putValue(ctx, indexKey(id), index{Assets: p.hashed}); err != nil {
+		return publish.Release{}, err
+	}
+
+	// 2. Everything else, under the release's own directory.
+	err = t.parallel(ctx, len(p.plain), func(ctx context.Context, i int) error {
+		n := p.plain[i]
+		ct, enc := headersFor(n)
+		return t.put(ctx, object{key: releaseKey(id, n), file: filepath.Join(p.dir, filepath.FromSlash(n)),
+			contentType: ct, encoding: enc, cacheControl: t.cfg.CacheControl})
+	})
+	if err != nil {
+		return publish.Release{}, err
+	}
+
+	// 3. The record: from now on the release exists.
+	rel := publish.Release{ID: id, Build: p.build.ID, Created: created, Status: publish.StatusStaged, Files: p.files, Size: p.size}
+	if err := t.putValue(ctx, recordKey(id), record{Release: rel}); err != nil {
+		return publish.Release{}, err
+	}
+	s.hist.Releases = append(s.hist.Releases, rel)
+	s.hist.sort()
+	if err := t.putValue(ctx, keyHistory, s.hist); err != nil {
+		// The release is complete; load() finds it without the history.
+		log.Warn("release staged but history not updated", "err", err)
+	}
+	log.Info("staged", "files", p.files, "bytes", p.size, "uploaded_assets", len(todo))
+	return rel, nil
+}
+
+// newID returns an unused release id that sorts after every existing one
+// (ids only have one-second resolution, and within a second they would sort
+// by build digest), waiting for the next second when needed. A newest id in
+// the future (another machine's clock) is not waited for beyond 2 seconds:
+// the id is then only unique.
+func (t *Target) newID(ctx context.Context, s *state, build string) (string, time.Time, error) {
+	newest := ""
+	for _, r := range append(slices.Clone(s.hist.Releases), s.hist.Pruned...) {
+		newest = max(newest, r.ID)
+	}
+	for attempt := 0; ; attempt++ {
+		now := time.Now().UTC()
+		id := publish.NewReleaseID(now, build)
+		if id > newest || (attempt >= 2 && s.hist.find(id) < 0) {
+			// A crashed stage may have left objects under this id, never
+			// its record; reusing the directory is harmless.
+			_, err := t.get(ctx, recordKey(id))
+			if errors.Is(err, fs.ErrNotExist) {
+				return id, now, nil
+			}
+			if err != nil {
+				return "", now, err
+			}
+		}
+		if attempt >= 5 {
+			return "", time.Time{}, fmt.Errorf("%s: cannot find a free release id", t.name)
+		}
+		select {
+		case <-ctx.Done():
+			return "", now, ctx.Err()
+		case <-time.After(time.Until(now.Truncate(time.Second).Add(time.Second))):
+		}
+	}
+}
+
+// inventory returns P/assets.json or, when it is missing, rebuilds it from
+// the indexes of the known releases.
+func (t *Target) inventory(ctx context.Context, s *state) (*inventory, error) {
+	inv := &inventory{}
+	err := t.getJSON(ctx, keyAssets, inv)
+	if err == nil && inv.Assets != nil {
+		return inv, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.opt.Logger.Warn("unreadable asset inventory; rebuilding it", "target", t.name, "err", err)
+	}
+	inv.Assets = map[string]manifest.File{}
+	for _, r := range append(s.hist.Releases, s.hist.Pruned...) {
+		var ix index
+		if err := t.getJSON(ctx, indexKey(r.ID), &ix); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return nil, err
+		}
+		for n, f := range ix.Assets {
+			inv.Assets[n] = f
+		}
+	}
+	return inv, nil
+}
+
+// parallel runs fn(0..n-1) on Config.Workers goroutines and returns the
+// first error; after an error no new item starts.
+func (t *Target) parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for range min(t.cfg.Workers, n) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(ctx, i); err != nil {
+					once.Do(func() { first = err; cancel(err) })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
