@@ -242,7 +242,7 @@ func (a *assembly) rewriteCSS(jl jobLeaf) ([]byte, error) {
 		target := path.Join(path.Dir(jl.logical), p)
 		u, err := a.refTarget(jl.logical, target)
 		if err != nil {
-			line, col, text := diag.Position(l.raw, ref.Off)
+			line, col, text := diag.Position(l.source(a.b), ref.Off)
 			errs = append(errs, &diag.Error{Kind: diag.Build, File: a.b.display(l.src.Abs), Line: line, Col: col, Msg: fmt.Sprintf("url(%s): %v", ref.URL, err), Source: text})
 			continue
 		}
@@ -268,7 +268,7 @@ func (a *assembly) renderHTML(jl jobLeaf) ([]byte, error) {
 		target := path.Clean(strings.TrimPrefix(tag.Arg, "/"))
 		u, err := a.refTarget(jl.logical, target)
 		if err != nil {
-			line, col, text := diag.Position(l.raw, tag.Off)
+			line, col, text := diag.Position(l.source(a.b), tag.Off)
 			errs = append(errs, &diag.Error{Kind: diag.Build, File: a.b.display(l.src.Abs), Line: line, Col: col, Msg: fmt.Sprintf("{{asset %q}}: %v", tag.Arg, err), Source: text})
 			continue
 		}

@@ -67,6 +67,13 @@ type Options struct {
 	// the working directory).
 	WorkDir string
 	Logger  *slog.Logger
+	// CacheDir is the persistent cache that makes rebuilds incremental
+	// (see cache.go); "" means no cache.
+	CacheDir string
+	// CacheKey is mixed into every cache key besides Version: the command
+	// line passes what identifies its binary, so that a rebuilt scd of the
+	// same version never reads entries of another build of the code.
+	CacheKey string
 	// Progress, when set, is called after each finished task. It must be
 	// cheap and safe for concurrent use.
 	Progress func(Progress)
@@ -88,6 +95,9 @@ type Result struct {
 	Duration time.Duration
 	// Missing counts phrases without translation per locale.
 	Missing map[string]int
+	// UpToDate is set when nothing changed since the previous build of the
+	// output, which was left as it was: the result is that build's.
+	UpToDate bool
 }
 
 // JobResult is what one job produced.
@@ -144,6 +154,19 @@ type build struct {
 
 	store         *store
 	compressGroup pond.TaskGroup
+
+	// Incremental builds (nil cache: none).
+	start     time.Time
+	cache     *cache
+	scanner   *scanner
+	digests   map[string]string // source path → sha256 of its content
+	dictSums  map[string]string // dictionary path → sha256, "-" when absent
+	statCache map[string]statRec
+	inputs    string
+	prev      *prev
+	packOld   map[string][]byte // leaf and bundle entries of the last build
+	packMu    sync.Mutex
+	packNew   map[string][]byte // the entries this build used or made
 
 	errMu    sync.Mutex
 	errs     []error
@@ -211,6 +234,17 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		leaves:   map[string]*leafOnce{},
 		bundles:  map[string][]*bundle{},
 		progress: opts.Progress,
+		start:    start,
+		dictSums: map[string]string{},
+	}
+	if opts.CacheDir != "" {
+		c, err := openCache(opts.CacheDir)
+		if err != nil {
+			// A cache that cannot be opened costs speed, not the build.
+			b.log.Warn("cache disabled", "dir", opts.CacheDir, "err", err)
+		} else {
+			b.cache = c
+		}
 	}
 	b.store = newStore(b)
 	defer b.pool.StopAndWait()
@@ -367,11 +401,22 @@ type srcData struct {
 	once  sync.Once
 	raw   []byte
 	err   error
+	sOnce sync.Once
+	sum   string
 	mOnce sync.Once
 	mk    []byte
 	hasMk bool
 	pOnce sync.Once
 	ph    []string
+}
+
+// digest returns the hex sha256 of the source.
+func (s *srcData) digest() string {
+	s.sOnce.Do(func() {
+		h := sha256.Sum256(s.raw)
+		s.sum = hex.EncodeToString(h[:])
+	})
+	return s.sum
 }
 
 // marked returns the source with $t calls turned into marker calls, and
@@ -426,13 +471,27 @@ func (b *build) leafFor(src source, logical, owner string) *leafOnce {
 // ensure processes the leaf if nobody has yet, and returns its error.
 func (l *leafOnce) ensure(b *build) error {
 	l.once.Do(func() {
-		l.process(b)
+		hit := false
+		if d, ok := b.digests[l.src.Abs]; ok && b.cache != nil {
+			if data, ok := b.packGet("leaf", b.leafKey(d, l.kind)); ok {
+				hit = decodeLeaf(&l.leaf, data)
+			}
+		}
+		if !hit {
+			l.process(b)
+		}
 		if l.err != nil {
 			l.err = diag.Scoped(l.owner, l.err)
 			return
 		}
 		if l.warning != nil {
 			b.warn(diag.Scoped(l.owner, l.warning))
+		} else if !hit && b.cache != nil {
+			// Keyed by the bytes processed, which may be newer than the
+			// digest of the plan if the file changed meanwhile.
+			if sd, err := b.read(l.src.Abs); err == nil {
+				b.packPut("leaf", b.leafKey(sd.digest(), l.kind), encodeLeaf(&l.leaf))
+			}
 		}
 		if l.marked {
 			sum := sha256.Sum256(l.out)

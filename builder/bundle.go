@@ -33,6 +33,7 @@ type bundle struct {
 	phrases []string
 	err     error
 	dur     time.Duration
+	cached  bool // taken from the cache: esbuild did not run
 }
 
 // reusableBy reports whether fs resolves every dependency of b exactly as
@@ -65,8 +66,14 @@ var loaders = map[string]api.Loader{
 func (bd *bundle) run(b *build) {
 	start := time.Now()
 	defer func() { bd.dur = time.Since(start) }()
+	if b.cache != nil && b.digests != nil && b.loadBundle(bd) {
+		bd.cached = true
+		return
+	}
 	bd.deps = map[string]string{}
 	phrases := map[string]bool{}
+	loaded := map[string]string{} // file → digest of the bytes esbuild got
+	warned := false
 
 	lookup := func(logical string) (source, bool) {
 		src, ok := bd.fs.lookup(logical)
@@ -149,6 +156,9 @@ func (bd *bundle) run(b *build) {
 				if err != nil {
 					return api.OnLoadResult{}, err
 				}
+				bd.mu.Lock()
+				loaded[src.Abs] = sd.digest()
+				bd.mu.Unlock()
 				text := string(sd.raw)
 				if loader != api.LoaderCSS && loader != api.LoaderJSON && loader != api.LoaderText {
 					if b.embedded {
@@ -193,6 +203,7 @@ func (bd *bundle) run(b *build) {
 		if m.ID == "css-syntax-error" {
 			errs = append(errs, b.esbuildError(bd.fs, m))
 		} else {
+			warned = true
 			b.warn(diag.Scoped(bd.owner, b.esbuildError(bd.fs, m)))
 		}
 	}
@@ -218,6 +229,11 @@ func (bd *bundle) run(b *build) {
 		bd.phrases = append(bd.phrases, ph)
 	}
 	sort.Strings(bd.phrases)
+	if b.cache != nil && !warned {
+		// A bundle with warnings is built again, so that they are
+		// reported again.
+		b.storeBundle(bd, loaded)
+	}
 }
 
 // esbuildError converts an esbuild message into a located error naming the

@@ -148,6 +148,17 @@ func (l *leaf) process(b *build) {
 	}
 }
 
+// source returns the bytes of the source file, for messages: a leaf from
+// the cache has not read it.
+func (l *leaf) source(b *build) []byte {
+	if l.raw == nil {
+		if sd, err := b.read(l.src.Abs); err == nil {
+			return sd.raw
+		}
+	}
+	return l.raw
+}
+
 // minifyError turns a minifier error into a located warning.
 func (l *leaf) minifyError(file string, err error) error {
 	var pe *parse.Error

@@ -15,6 +15,7 @@ import (
 type source struct {
 	Abs  string // absolute path on disk
 	Size int64
+	st   fileStat // for the cache's stat cache
 }
 
 // layer is the file list of one directory of a fallback chain: logical path
@@ -67,7 +68,7 @@ func (s *scanner) scan(dir, skip string) (layer, error) {
 			}
 			info = st
 		}
-		l[rel] = source{Abs: p, Size: info.Size()}
+		l[rel] = source{Abs: p, Size: info.Size(), st: statOf(info)}
 		return nil
 	})
 	if err != nil {
@@ -85,6 +86,9 @@ type fileset struct {
 	base map[string]resolved
 	// overlay holds the locale overrides that win over base.
 	overlay map[string]resolved
+	// key identifies the resolution: the chain's directories and the
+	// locale. Bundles are cached under it.
+	key string
 }
 
 type resolved struct {
@@ -124,6 +128,7 @@ func (s *scanner) baseFileset(chain []*matrix.Theme, libs []string) (*fileset, e
 		dirs = append(dirs, filepath.Join(t.Path, "web"))
 	}
 	dirs = append(dirs, libs...)
+	f.key = strings.Join(dirs, "\x00")
 	for level, dir := range dirs {
 		skip := ""
 		if level < len(chain) {
@@ -146,7 +151,7 @@ func (s *scanner) baseFileset(chain []*matrix.Theme, libs []string) (*fileset, e
 // web/i18n/<locale>/ overrides. Theme T's override of P wins over T's own
 // P and over everything further up the chain, but not over a child's P.
 func (s *scanner) withLocale(base *fileset, chain []*matrix.Theme, locale string) (*fileset, error) {
-	f := &fileset{base: base.base}
+	f := &fileset{base: base.base, key: base.key + "\x00locale " + locale}
 	for level, t := range chain {
 		l, err := s.scan(filepath.Join(t.Path, "web", "i18n", locale), "")
 		if err != nil {

@@ -2,6 +2,8 @@ package builder
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"os"
@@ -61,10 +63,26 @@ type themeState struct {
 	bundles map[string]*bundle
 }
 
-func (b *build) run() (*Result, error) {
+func (b *build) run() (_ *Result, err error) {
 	jobs, themes, err := b.plan()
 	if err != nil {
 		return nil, err
+	}
+	if b.cache != nil {
+		res, err := b.prepareIncremental()
+		if b.ctx.Err() != nil {
+			return nil, b.failed()
+		}
+		if err != nil {
+			return nil, err
+		}
+		if res != nil {
+			res.Output = b.opts.Output
+			return res, nil
+		}
+		succeeded := false
+		defer func() { b.savePack(succeeded) }()
+		defer func() { succeeded = err == nil }()
 	}
 	b.compressGroup = b.pool.NewGroupContext(b.ctx)
 
@@ -146,6 +164,9 @@ func (b *build) run() (*Result, error) {
 		return nil, err
 	}
 	res.Output = b.opts.Output
+	if b.cache != nil {
+		b.saveState(res)
+	}
 	return res, nil
 }
 
@@ -155,6 +176,7 @@ func themeKey(j matrix.Job) string { return j.Area + "/" + j.Theme }
 // work starts, so that a configuration problem costs nothing.
 func (b *build) plan() ([]*job, map[string]*themeState, error) {
 	sc := &scanner{layers: map[string]layer{}}
+	b.scanner = sc
 	themes := map[string]*themeState{}
 	dicts := map[string]*i18n.Dictionary{} // by csv path
 	var errs []error
@@ -186,9 +208,12 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 				data, err := os.ReadFile(file)
 				switch {
 				case os.IsNotExist(err):
+					b.dictSums[file] = "-"
 				case err != nil:
 					return nil, nil, err
 				default:
+					sum := sha256.Sum256(data)
+					b.dictSums[file] = hex.EncodeToString(sum[:])
 					d, err = i18n.ParseCSV(b.display(file), data)
 					if err != nil {
 						errs = append(errs, diag.Scoped(j.id, err))
@@ -275,7 +300,9 @@ func (b *build) planBundles(g pond.TaskGroup, ts *themeState) {
 // runBundle builds a bundle and makes it available for reuse.
 func (b *build) runBundle(bd *bundle, owner *job) {
 	bd.run(b)
-	b.stats.bundles.Add(1)
+	if !bd.cached {
+		b.stats.bundles.Add(1)
+	}
 	owner.addTime(bd.dur)
 	if bd.err != nil {
 		bd.err = diag.Scoped(bd.owner, bd.err)

@@ -26,6 +26,10 @@ type blob struct {
 	compress bool
 	side     map[precompress.Encoding][]byte // filled by the compress task
 	sideSum  map[precompress.Encoding]string
+	sideSize map[precompress.Encoding]int64
+	// prevSide holds, for sidecars taken from the previous output instead
+	// of compressing again, the file to link (side then has no bytes).
+	prevSide map[precompress.Encoding]string
 
 	mu    sync.Mutex
 	first string // path of the first written copy
@@ -56,27 +60,63 @@ func (s *store) put(data []byte, name string) *blob {
 	}
 	if !bl.compress && len(s.b.comp.Encodings) > 0 && len(data) >= s.b.comp.MinSize && precompress.Compressible(name) {
 		bl.compress = true
+		if s.fromPrev(bl) {
+			s.mu.Unlock()
+			return bl
+		}
 		s.b.task(s.b.compressGroup, "compress "+name, func() {
-			side := s.b.comp.Compress(bl.data)
-			sums := map[precompress.Encoding]string{}
-			for e, d := range side {
-				h := sha256.Sum256(d)
-				sums[e] = hex.EncodeToString(h[:])
-			}
-			bl.mu.Lock()
-			bl.side, bl.sideSum = side, sums
-			bl.mu.Unlock()
+			s.compress(bl)
 		})
 	}
 	s.mu.Unlock()
 	return bl
 }
 
+func (s *store) compress(bl *blob) {
+	side := s.b.comp.Compress(bl.data)
+	sums := map[precompress.Encoding]string{}
+	sizes := map[precompress.Encoding]int64{}
+	for e, d := range side {
+		h := sha256.Sum256(d)
+		sums[e] = hex.EncodeToString(h[:])
+		sizes[e] = int64(len(d))
+	}
+	bl.mu.Lock()
+	bl.side, bl.sideSum, bl.sideSize, bl.prevSide = side, sums, sizes, nil
+	bl.mu.Unlock()
+}
+
+// fromPrev takes the sidecars of a blob from the previous output when it
+// has them, made with the same options; it reports whether it did.
+func (s *store) fromPrev(bl *blob) bool {
+	p := s.b.prev
+	if p == nil || p.side == nil {
+		return false
+	}
+	recs, ok := p.side[bl.sum]
+	if !ok {
+		return false
+	}
+	sums := map[precompress.Encoding]string{}
+	sizes := map[precompress.Encoding]int64{}
+	from := map[precompress.Encoding]string{}
+	for _, r := range recs {
+		path, ok := p.path(r.SHA)
+		if !ok {
+			return false
+		}
+		e := precompress.Encoding(r.Enc)
+		sums[e], sizes[e], from[e] = r.SHA, r.Size, path
+	}
+	bl.sideSum, bl.sideSize, bl.prevSide = sums, sizes, from
+	return true
+}
+
 // encodings lists the sidecars a blob has, in configured order.
 func (s *store) encodings(bl *blob) []precompress.Encoding {
 	var out []precompress.Encoding
 	for _, e := range s.b.comp.Encodings {
-		if _, ok := bl.side[e]; ok {
+		if _, ok := bl.sideSum[e]; ok {
 			out = append(out, e)
 		}
 	}
@@ -101,16 +141,56 @@ func (s *store) write(bl *blob, dst string) (bool, error) {
 		}
 		return false, nil
 	}
-	if err := writeFile(dst, bl.data); err != nil {
+	fresh := true
+	if from, ok := s.b.prev.path(bl.sum); ok && os.Link(from, dst) == nil {
+		fresh = false // the previous output has these bytes
+	} else if err := writeFile(dst, bl.data); err != nil {
 		return false, err
 	}
 	for _, e := range encs {
+		if from, ok := bl.prevSide[e]; ok && os.Link(from, dst+e.Ext()) == nil {
+			continue
+		}
+		if bl.prevSide != nil {
+			// The previous output lost a sidecar since it was checked:
+			// compress after all.
+			bl.mu.Unlock()
+			s.compress(bl)
+			bl.mu.Lock()
+			return s.writeLocked(bl, dst)
+		}
+		if err := writeFile(dst+e.Ext(), bl.side[e]); err != nil {
+			return false, err
+		}
+	}
+	bl.first = dst
+	return fresh, nil
+}
+
+// writeLocked writes a blob's bytes and sidecars at dst, replacing what a
+// failed attempt left there.
+func (s *store) writeLocked(bl *blob, dst string) (bool, error) {
+	for _, p := range append([]string{dst}, extsOf(s.encodings(bl), dst)...) {
+		_ = os.Remove(p)
+	}
+	if err := writeFile(dst, bl.data); err != nil {
+		return false, err
+	}
+	for _, e := range s.encodings(bl) {
 		if err := writeFile(dst+e.Ext(), bl.side[e]); err != nil {
 			return false, err
 		}
 	}
 	bl.first = dst
 	return true, nil
+}
+
+func extsOf(encs []precompress.Encoding, dst string) []string {
+	var out []string
+	for _, e := range encs {
+		out = append(out, dst+e.Ext())
+	}
+	return out
 }
 
 func writeFile(name string, data []byte) error {

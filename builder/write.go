@@ -99,12 +99,12 @@ func (b *build) write(tmp string, jobs []*job) (*Result, error) {
 	st.Bundles = b.stats.bundles.Load()
 	st.UniqueBlobs = int64(len(b.store.blobs))
 	for _, bl := range b.store.blobs {
-		if len(bl.side) == 0 {
+		if len(bl.sideSum) == 0 {
 			continue
 		}
-		smallest := len(bl.data)
-		for _, d := range bl.side {
-			smallest = min(smallest, len(d))
+		smallest := int64(len(bl.data))
+		for _, n := range bl.sideSize {
+			smallest = min(smallest, n)
 		}
 		st.Compressible += int64(len(bl.data))
 		st.CompressedMin += int64(smallest)
@@ -151,10 +151,10 @@ func (b *build) writeJob(tmp string, j *job) (map[string]manifest.File, int64, i
 			written += int64(len(bl.data))
 		}
 		for _, e := range b.store.encodings(bl) {
-			files[rel+e.Ext()] = manifest.File{SHA256: bl.sideSum[e], Size: int64(len(bl.side[e]))}
+			files[rel+e.Ext()] = manifest.File{SHA256: bl.sideSum[e], Size: bl.sideSize[e]}
 			count++
 			if fresh {
-				written += int64(len(bl.side[e]))
+				written += bl.sideSize[e]
 			}
 		}
 		return nil

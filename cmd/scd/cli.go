@@ -132,6 +132,8 @@ func addBuildFlags(f *pflag.FlagSet) {
 	f.Bool("json", false, "print a machine-readable summary on stdout")
 	f.BoolP("quiet", "q", false, "print errors only")
 	f.String("progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines, none")
+	f.String("cache-dir", "", "persistent cache for incremental builds, relative to the working directory (default: .scd-cache beside the matrix file)")
+	f.Bool("no-cache", false, "build everything from scratch, without reading or writing the cache")
 	f.String("cpuprofile", "", "write a Go CPU profile of the build to this file")
 	_ = f.MarkHidden("cpuprofile")
 }
@@ -153,7 +155,7 @@ type settings struct {
 // that does not parse is an error, never a silent zero.
 var envFlags = []string{"threads", "output", "theme", "exclude-theme", "language", "exclude-language", "area",
 	"no-javascript", "no-css", "no-html", "no-images", "no-fonts", "no-html-minify", "content-version",
-	"max-execution-time", "strict-i18n", "strict", "keep-going", "json", "quiet", "progress"}
+	"max-execution-time", "strict-i18n", "strict", "keep-going", "json", "quiet", "progress", "cache-dir", "no-cache"}
 
 func envName(flag string) string {
 	return "SCD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
@@ -233,6 +235,15 @@ func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
 	default:
 		return nil, &diag.Error{Kind: diag.Config, Msg: fmt.Sprintf("--progress must be auto, bar, lines or none, not %q", s.progress)}
 	}
+	cacheDir := ""
+	if !v.GetBool("no-cache") {
+		cacheDir = filepath.Join(cfg.Dir, ".scd-cache")
+		if d := v.GetString("cache-dir"); d != "" {
+			if cacheDir, err = filepath.Abs(d); err != nil {
+				return nil, err
+			}
+		}
+	}
 	wd, _ := os.Getwd()
 	s.opts = builder.Options{
 		Config:  cfg,
@@ -254,6 +265,8 @@ func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
 		ContentVersion:   v.GetString("content-version"),
 		Version:          version,
 		WorkDir:          wd,
+		CacheDir:         cacheDir,
+		CacheKey:         cacheKey(),
 	}
 	if s.opts.Threads == 0 {
 		s.opts.Threads = runtime.NumCPU()
@@ -347,6 +360,34 @@ func versionString() string {
 		}
 	}
 	return s + ")"
+}
+
+// cacheKey identifies this binary's code beyond its version, so that the
+// cache never serves entries made by another build of scd: the VCS revision
+// (and whether the tree was modified), and for development builds the
+// executable's size and modification time.
+func cacheKey() string {
+	var parts []string
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		parts = append(parts, bi.GoVersion, bi.Main.Version)
+		for _, st := range bi.Settings {
+			switch st.Key {
+			case "vcs.revision", "vcs.modified", "vcs.time":
+				parts = append(parts, st.Key+"="+st.Value)
+			}
+		}
+		for _, d := range bi.Deps {
+			parts = append(parts, d.Path+"@"+d.Version)
+		}
+	}
+	if version == "dev" {
+		if exe, err := os.Executable(); err == nil {
+			if st, err := os.Stat(exe); err == nil {
+				parts = append(parts, fmt.Sprintf("exe %s %d %d", exe, st.Size(), st.ModTime().UnixNano()))
+			}
+		}
+	}
+	return strings.Join(parts, "\n")
 }
 
 // unwrapFlagError keeps the parser's reason from pflag's wrapping.

@@ -65,6 +65,7 @@ func TestScripts(t *testing.T) {
 			"jsonget":     cmdJSONGet,
 			"exitcode":    cmdExitcode,
 			"samefile":    cmdSamefile,
+			"garble":      cmdGarble,
 		},
 	})
 }
@@ -110,6 +111,31 @@ func cmdSamefile(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s and %s are the same file", args[0], args[1])
 	case !same && !neg:
 		ts.Fatalf("%s and %s are different files", args[0], args[1])
+	}
+}
+
+// garble DIR flips the last byte of every file under DIR (a damaged
+// cache).
+func cmdGarble(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: garble DIR")
+	}
+	n := 0
+	err := filepath.WalkDir(ts.MkAbs(args[0]), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil || len(data) == 0 {
+			return err
+		}
+		data[len(data)-1] ^= 0x55
+		n++
+		return os.WriteFile(p, data, 0o644)
+	})
+	ts.Check(err)
+	if n == 0 {
+		ts.Fatalf("garble: no file under %s", args[0])
 	}
 }
 

@@ -102,6 +102,13 @@ func printSummary(w io.Writer, s *settings, r *builder.Result) {
 	for _, j := range r.Jobs {
 		files += j.Files
 	}
+	if r.UpToDate {
+		// The previous build of the output is intact and nothing it was
+		// built from changed: the output was left as it is.
+		fmt.Fprintf(w, "built %d jobs in %s with %d threads: build %s (up to date: nothing changed, output left as it was)\n", len(r.Jobs), r.Duration.Round(time.Millisecond), s.opts.Threads, r.Build.ID)
+		fmt.Fprintf(w, "output: %s\n", r.Output)
+		return
+	}
 	fmt.Fprintf(w, "built %d jobs in %s with %d threads: build %s\n", len(r.Jobs), r.Duration.Round(time.Millisecond), s.opts.Threads, r.Build.ID)
 	fmt.Fprintf(w, "  files     %d published, %d in the tree with sidecars, %d unique contents\n", files, st.OutputFiles, st.UniqueBlobs)
 	fmt.Fprintf(w, "  bytes     %s read, %s written (hard links cost nothing)\n", size(st.SourceBytes), size(st.OutputBytes))
@@ -163,6 +170,7 @@ type jsonSummary struct {
 	Output     string         `json:"output,omitempty"`
 	Threads    int            `json:"threads,omitempty"`
 	DurationMS int64          `json:"duration_ms"`
+	UpToDate   bool           `json:"up_to_date,omitempty"` // nothing changed: the output was left as it was
 	Jobs       []jsonJob      `json:"jobs,omitempty"`
 	Stats      *builder.Stats `json:"stats,omitempty"`
 	Missing    map[string]int `json:"missing_translations,omitempty"`
@@ -180,7 +188,7 @@ type jsonJob struct {
 
 func summaryJSON(s *settings, r *builder.Result) jsonSummary {
 	out := jsonSummary{OK: true, BuildID: r.Build.ID, Output: r.Output, Threads: s.opts.Threads,
-		DurationMS: r.Duration.Milliseconds(), Stats: &r.Stats, Missing: r.Missing}
+		DurationMS: r.Duration.Milliseconds(), UpToDate: r.UpToDate, Stats: &r.Stats, Missing: r.Missing}
 	for _, j := range r.Jobs {
 		out.Jobs = append(out.Jobs, jsonJob{ID: j.ID, Files: j.Files, Bytes: j.Bytes, Missing: j.Missing, DurationMS: j.Duration.Milliseconds()})
 	}

@@ -1,0 +1,438 @@
+package builder
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+
+	"github.com/scdtool/scd/builder/i18n"
+)
+
+// The persistent cache (Options.CacheDir) makes a rebuild redo only what
+// changed inputs affect. Per output directory it holds two files, named by
+// a key under <dir>/v1/<kind>/<key[:2]>/<key>:
+//
+//   - state: what the last build of the output saw and wrote (inputs
+//     digest, a fingerprint of the output tree, build.json, the sidecars of
+//     every compressed content, a stat cache of the sources, the summary);
+//   - pack: the leaf and bundle entries that build used, each under its own
+//     key. A leaf entry is the processed form of one source file (minified
+//     bytes with translation markers, phrases, template tags, CSS
+//     references), keyed by the file's content digest, its kind and the
+//     options that change its processing. A bundle entry is one esbuild
+//     result, keyed by the entry and the fallback chain it was resolved
+//     through, holding every file the bundle looked up with its content
+//     digest; it is reused only when each still resolves to the same file
+//     with the same digest.
+//
+// Every key includes the cache format, the scd version and Options.CacheKey,
+// so a new scd never reads an older one's entries. Every entry carries a
+// sha256 of its payload, verified on read: a corrupted or truncated entry
+// is removed and recomputed, never used. Entries are written to a temporary
+// file in the same directory and renamed into place, so concurrent builds
+// sharing the directory see whole entries or none; the last writer wins,
+// and since entries are keyed by content, either is right.
+//
+// Compressed sidecars and unchanged output files are not copied into the
+// cache: they are hard-linked from the previous output, which the state
+// describes, when that output is verified intact (its fingerprint —
+// paths, sizes, modification and change times and inodes of every file —
+// is the one recorded right after it was written).
+type cache struct {
+	dir string
+}
+
+const cacheFormat = "scd-cache-v1"
+
+var cacheMagic = []byte("SCDC1\x00\x00\x00")
+
+func openCache(dir string) (*cache, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "v1"), 0o755); err != nil {
+		return nil, err
+	}
+	return &cache{dir: dir}, nil
+}
+
+func (c *cache) path(kind, key string) string {
+	return filepath.Join(c.dir, "v1", kind, key[:2], key)
+}
+
+// get returns the payload of an entry, or false when it is missing or
+// does not verify (a damaged entry is removed).
+func (c *cache) get(kind, key string) ([]byte, bool) {
+	if c == nil {
+		return nil, false
+	}
+	p := c.path(kind, key)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, false
+	}
+	payload, ok := unframe(data)
+	if !ok {
+		_ = os.Remove(p)
+		return nil, false
+	}
+	return payload, true
+}
+
+// put stores an entry atomically (temporary file + rename). Failing to
+// write the cache never fails the build.
+func (c *cache) put(kind, key string, payload []byte) {
+	if c == nil {
+		return
+	}
+	p := c.path(kind, key)
+	dir := filepath.Dir(p)
+	f, err := os.CreateTemp(dir, ".tmp-")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			f, err = os.CreateTemp(dir, ".tmp-")
+		}
+	}
+	if err != nil {
+		return
+	}
+	_, err = f.Write(frame(payload))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+}
+
+// frame prefixes a payload with the magic and its sha256.
+func frame(payload []byte) []byte {
+	sum := sha256.Sum256(payload)
+	out := make([]byte, 0, len(cacheMagic)+len(sum)+len(payload))
+	out = append(out, cacheMagic...)
+	out = append(out, sum[:]...)
+	return append(out, payload...)
+}
+
+func unframe(data []byte) ([]byte, bool) {
+	n := len(cacheMagic) + sha256.Size
+	if len(data) < n || !bytes.Equal(data[:len(cacheMagic)], cacheMagic) {
+		return nil, false
+	}
+	payload := data[n:]
+	sum := sha256.Sum256(payload)
+	if !bytes.Equal(sum[:], data[len(cacheMagic):n]) {
+		return nil, false
+	}
+	return payload, true
+}
+
+// key digests the parts of a cache key, with the format and the version.
+func (b *build) key(kind string, parts ...string) string {
+	h := sha256.New()
+	for _, p := range append([]string{cacheFormat, b.opts.Version, b.opts.CacheKey, kind}, parts...) {
+		h.Write([]byte(strconv.Itoa(len(p))))
+		h.Write([]byte{':'})
+		h.Write([]byte(p))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// enc and dec are a small binary encoding for cache entries: faster than
+// gob for thousands of small entries, and entirely explicit.
+type enc struct{ b []byte }
+
+func (e *enc) uint(n uint64) { e.b = binary.AppendUvarint(e.b, n) }
+func (e *enc) int(n int)     { e.uint(uint64(n)) }
+func (e *enc) bool(v bool) {
+	if v {
+		e.uint(1)
+	} else {
+		e.uint(0)
+	}
+}
+func (e *enc) bytes(p []byte) { e.int(len(p)); e.b = append(e.b, p...) }
+func (e *enc) str(s string)   { e.int(len(s)); e.b = append(e.b, s...) }
+func (e *enc) strs(ss []string) {
+	e.int(len(ss))
+	for _, s := range ss {
+		e.str(s)
+	}
+}
+
+type dec struct {
+	b   []byte
+	bad bool
+}
+
+func (d *dec) uint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.bad = true
+		d.b = nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) int() int {
+	v := d.uint()
+	if v > uint64(len(d.b))+1<<31 {
+		d.bad = true
+		return 0
+	}
+	return int(v)
+}
+func (d *dec) bool() bool { return d.uint() == 1 }
+
+func (d *dec) bytes() []byte {
+	n := d.int()
+	if d.bad || n > len(d.b) {
+		d.bad = true
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+func (d *dec) str() string { return string(d.bytes()) }
+func (d *dec) strs() []string {
+	n := d.int()
+	if d.bad || n > len(d.b) {
+		d.bad = true
+		return nil
+	}
+	var out []string
+	for range n {
+		out = append(out, d.str())
+	}
+	return out
+}
+
+// fileStat identifies a version of a file cheaply.
+type fileStat struct {
+	Size, Mtime, Ctime int64
+	Ino                uint64
+}
+
+func statOf(fi fs.FileInfo) fileStat {
+	st := fileStat{Size: fi.Size(), Mtime: fi.ModTime().UnixNano()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.Ino = sys.Ino
+		st.Ctime = sys.Ctim.Nano()
+	}
+	return st
+}
+
+// leafKey is the cache key of a leaf: its content, kind and the options
+// that change how it is processed.
+func (b *build) leafKey(digest string, k kind) string {
+	return b.key("leaf", digest, fmt.Sprint(int(k)), fmt.Sprint(b.embedded), fmt.Sprint(b.opts.Skip.NoHTMLMinify))
+}
+
+func encodeLeaf(l *leaf) []byte {
+	e := &enc{}
+	e.bytes(l.out)
+	e.bool(l.marked)
+	e.strs(l.phrases)
+	for _, tags := range [][]i18n.Tag{l.srcTags, l.outTags} {
+		e.int(len(tags))
+		for _, t := range tags {
+			e.str(t.Kind)
+			e.str(t.Arg)
+			e.int(t.Off)
+			e.int(t.End)
+		}
+	}
+	for _, refs := range [][]cssRef{l.srcRefs, l.outRefs} {
+		e.int(len(refs))
+		for _, r := range refs {
+			e.int(r.Off)
+			e.int(r.End)
+			e.str(r.URL)
+		}
+	}
+	return e.b
+}
+
+func decodeLeaf(l *leaf, data []byte) bool {
+	d := &dec{b: data}
+	out := d.bytes()
+	marked := d.bool()
+	phrases := d.strs()
+	var tags [2][]i18n.Tag
+	for i := range tags {
+		n := d.int()
+		if d.bad || n > len(d.b) {
+			return false
+		}
+		for range n {
+			tags[i] = append(tags[i], i18n.Tag{Kind: d.str(), Arg: d.str(), Off: d.int(), End: d.int()})
+		}
+	}
+	var refs [2][]cssRef
+	for i := range refs {
+		n := d.int()
+		if d.bad || n > len(d.b) {
+			return false
+		}
+		for range n {
+			refs[i] = append(refs[i], cssRef{Off: d.int(), End: d.int(), URL: d.str()})
+		}
+	}
+	if d.bad || len(d.b) != 0 {
+		return false
+	}
+	l.out, l.marked, l.phrases = out, marked, phrases
+	l.srcTags, l.outTags, l.srcRefs, l.outRefs = tags[0], tags[1], refs[0], refs[1]
+	return true
+}
+
+// bundleKey is the cache key of a bundle: its entry, the resolution it is
+// built with and the options that change its output. The entry holds the
+// digest of every file the bundle looked up, checked before reuse.
+func (b *build) bundleKey(bd *bundle) string {
+	return b.key("bundle", bd.entry, bd.fs.key, fmt.Sprint(b.embedded), fmt.Sprintf("%+v", b.opts.Skip))
+}
+
+// loadBundle fills bd from the cache when every file it depended on still
+// resolves to the same file with the same content.
+func (b *build) loadBundle(bd *bundle) bool {
+	data, ok := b.packGet("bundle", b.bundleKey(bd))
+	if !ok {
+		return false
+	}
+	d := &dec{b: data}
+	n := d.int()
+	if d.bad || n > len(d.b) {
+		return false
+	}
+	deps := make(map[string]string, n)
+	for range n {
+		logical, abs, digest := d.str(), d.str(), d.str()
+		if d.bad {
+			return false
+		}
+		src, ok := bd.fs.lookup(logical)
+		if ok != (abs != "") || src.Abs != abs || (ok && b.digests[abs] != digest) {
+			return false
+		}
+		deps[logical] = abs
+	}
+	out, marked, phrases := d.bytes(), d.bool(), d.strs()
+	if d.bad || len(d.b) != 0 {
+		return false
+	}
+	bd.deps, bd.out, bd.marked, bd.phrases = deps, out, marked, phrases
+	return true
+}
+
+func (b *build) storeBundle(bd *bundle, loaded map[string]string) {
+	e := &enc{}
+	e.int(len(bd.deps))
+	for _, logical := range slices.Sorted(maps.Keys(bd.deps)) {
+		abs := bd.deps[logical]
+		digest := ""
+		if abs != "" {
+			var ok bool
+			if digest, ok = loaded[abs]; !ok {
+				digest = b.digests[abs]
+			}
+		}
+		e.str(logical)
+		e.str(abs)
+		e.str(digest)
+	}
+	e.bytes(bd.out)
+	e.bool(bd.marked)
+	e.strs(bd.phrases)
+	b.packPut("bundle", b.bundleKey(bd), e.b)
+}
+
+// The leaf and bundle entries of one output are kept together in one pack
+// (kind "pack", keyed like the state): creating a file per entry cost
+// more than the minifying it saves. The pack a build writes holds the
+// entries it used, so it never grows past one build's worth; a build that
+// fails keeps the previous entries too.
+func (b *build) loadPack() {
+	data, ok := b.cache.get("pack", b.stateKey())
+	if !ok {
+		return
+	}
+	d := &dec{b: data}
+	n := d.int()
+	if d.bad || n > len(d.b) {
+		return
+	}
+	m := make(map[string][]byte, n)
+	for range n {
+		k, v := d.str(), d.bytes()
+		if d.bad {
+			return
+		}
+		m[k] = v
+	}
+	b.packOld = m
+}
+
+func (b *build) packGet(kind, key string) ([]byte, bool) {
+	if b.cache == nil {
+		return nil, false
+	}
+	k := kind + "/" + key
+	v, ok := b.packOld[k]
+	if ok {
+		b.packMu.Lock()
+		b.packNew[k] = v
+		b.packMu.Unlock()
+	}
+	return v, ok
+}
+
+func (b *build) packPut(kind, key string, payload []byte) {
+	if b.cache == nil {
+		return
+	}
+	b.packMu.Lock()
+	b.packNew[kind+"/"+key] = payload
+	b.packMu.Unlock()
+}
+
+// savePack writes the pack; after a failed build the previous entries are
+// kept beside the new ones.
+func (b *build) savePack(ok bool) {
+	if b.cache == nil || b.packNew == nil {
+		return
+	}
+	b.packMu.Lock()
+	defer b.packMu.Unlock()
+	m := b.packNew
+	if !ok {
+		for k, v := range b.packOld {
+			if _, seen := m[k]; !seen {
+				m[k] = v
+			}
+		}
+	}
+	if len(m) == 0 {
+		return
+	}
+	e := &enc{}
+	e.int(len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		e.str(k)
+		e.bytes(m[k])
+	}
+	b.cache.put("pack", b.stateKey(), e.b)
+}

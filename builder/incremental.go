@@ -1,0 +1,356 @@
+package builder
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/gob"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scdtool/scd/diag"
+	"github.com/scdtool/scd/manifest"
+)
+
+// outputState is the cache's record of the last build of one output
+// directory (kind "state", keyed by the output's absolute path).
+type outputState struct {
+	Inputs   string // digest of everything the build read (see inputsDigest)
+	OutputFP string // fingerprint of the output right after it was written
+	CompKey  string // the compression options the sidecars were made with
+	Build    *manifest.Build
+	// Side lists, for each compressed content (by sha256), the sidecars it
+	// got: the ones that were not smaller than the content are absent.
+	Side   map[string][]sideRec
+	Stat   map[string]statRec // source stat cache: absolute path → digest
+	Result savedResult
+}
+
+type sideRec struct {
+	Enc  string
+	SHA  string
+	Size int64
+}
+
+// statRec maps a version of a file (size, times, inode) to its content
+// digest. An entry is recorded only for a file last changed more than
+// racyWindow before the build started, so that a change within the
+// timestamp granularity is never mistaken for no change.
+type statRec struct {
+	St     fileStat
+	Digest string
+}
+
+const racyWindow = 2 * time.Second
+
+type savedResult struct {
+	Jobs     []JobResult
+	Stats    Stats
+	Missing  map[string]int
+	Warnings []savedWarning
+}
+
+type savedWarning struct {
+	Diag *diag.Error
+	Msg  string
+}
+
+// prev is what the previous output offers to this build: its files by
+// content, when it is verified intact.
+type prev struct {
+	dir    string
+	byHash map[string]string // sha256 → a path (relative, slash) with those bytes
+	side   map[string][]sideRec
+}
+
+func (p *prev) path(sum string) (string, bool) {
+	if p == nil {
+		return "", false
+	}
+	rel, ok := p.byHash[sum]
+	if !ok {
+		return "", false
+	}
+	return filepath.Join(p.dir, filepath.FromSlash(rel)), true
+}
+
+func (b *build) stateKey() string {
+	abs, err := filepath.Abs(b.opts.Output)
+	if err != nil {
+		abs = b.opts.Output
+	}
+	return b.key("state", abs)
+}
+
+func (b *build) loadState() *outputState {
+	data, ok := b.cache.get("state", b.stateKey())
+	if !ok {
+		return nil
+	}
+	var st outputState
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&st); err != nil || st.Build == nil {
+		return nil
+	}
+	return &st
+}
+
+// digestSources computes the content digest of every source file the
+// plan found, through the stat cache, and of the dictionaries.
+func (b *build) digestSources(old map[string]statRec) error {
+	srcs := map[string]source{}
+	for _, l := range b.scanner.layers {
+		for _, s := range l {
+			srcs[s.Abs] = s
+		}
+	}
+	b.digests = make(map[string]string, len(srcs))
+	var mu sync.Mutex
+	var errs []error
+	var misses []string
+	for abs, s := range srcs {
+		if r, ok := old[abs]; ok && r.St == s.st && s.st.Ino != 0 {
+			b.digests[abs] = r.Digest
+		} else {
+			misses = append(misses, abs)
+		}
+	}
+	g := b.pool.NewGroupContext(b.ctx)
+	for _, abs := range misses {
+		g.Submit(func() {
+			sd, err := b.read(abs)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			b.digests[abs] = sd.digest()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	b.statCache = make(map[string]statRec, len(srcs))
+	limit := b.start.Add(-racyWindow).UnixNano()
+	for abs, s := range srcs {
+		if s.st.Ino != 0 && s.st.Mtime < limit && s.st.Ctime < limit {
+			b.statCache[abs] = statRec{s.st, b.digests[abs]}
+		}
+	}
+	return nil
+}
+
+// inputsDigest covers everything a successful build's output and summary
+// depend on: the version, the configuration and the job list, the options,
+// every source file of every scanned directory (path and content), and the
+// dictionaries.
+func (b *build) inputsDigest() string {
+	h := sha256.New()
+	o := b.opts
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00config %s\x00strict %v %v\x00cv %q\x00wd %q\x00",
+		cacheFormat, o.Version, o.CacheKey, b.configDigest(), o.StrictI18n, o.Strict, o.ContentVersion, o.WorkDir)
+	for _, k := range slices.Sorted(maps.Keys(b.scanner.layers)) {
+		fmt.Fprintf(h, "layer %q\n", k)
+		l := b.scanner.layers[k]
+		for _, p := range slices.Sorted(maps.Keys(l)) {
+			fmt.Fprintf(h, "%q %s %s\n", p, l[p].Abs, b.digests[l[p].Abs])
+		}
+	}
+	for _, f := range slices.Sorted(maps.Keys(b.dictSums)) {
+		fmt.Fprintf(h, "dict %q %s\n", f, b.dictSums[f])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// fingerprint digests the shape of a tree: every directory and file path
+// with, for files, the size, modification and change times and inode. Any
+// file added, removed, replaced or written to changes it (the change time
+// cannot be set back; it also moves when a file gets another hard link,
+// for example when a release is staged from the output by linking, which
+// costs the next build its shortcut, never its correctness).
+func fingerprint(dir string) (string, error) {
+	// The walk lists names (one getdents per directory); the lstat of
+	// each file, the bulk of the cost, runs on a few goroutines.
+	type entry struct {
+		rel  string
+		kind byte // 'd', 'f' or 'o'
+		mode fs.FileMode
+		st   fileStat
+	}
+	var entries []entry
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		switch {
+		case d.IsDir():
+			entries = append(entries, entry{rel: rel, kind: 'd'})
+		case d.Type().IsRegular():
+			entries = append(entries, entry{rel: rel, kind: 'f'})
+		default:
+			entries = append(entries, entry{rel: rel, kind: 'o', mode: d.Type()})
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	workers := min(4, max(1, runtime.NumCPU()))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(entries); i += workers {
+				if entries[i].kind != 'f' {
+					continue
+				}
+				info, err := os.Lstat(filepath.Join(dir, entries[i].rel))
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				entries[i].st = statOf(info)
+				entries[i].mode = info.Mode().Type()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, e := range entries {
+		switch e.kind {
+		case 'd':
+			fmt.Fprintf(h, "d %q\n", e.rel)
+		case 'f':
+			fmt.Fprintf(h, "f %q %d %d %d %d %v\n", e.rel, e.st.Size, e.st.Mtime, e.st.Ctime, e.st.Ino, e.mode)
+		default:
+			fmt.Fprintf(h, "o %q %v\n", e.rel, e.mode)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// prepareIncremental runs after the plan: it digests the sources, and
+// finds out what the previous build of the output left that can be used.
+// It returns the result of the previous build when nothing changed and
+// the output is intact.
+func (b *build) prepareIncremental() (*Result, error) {
+	st := b.loadState()
+	var old map[string]statRec
+	if st != nil {
+		old = st.Stat
+	}
+	if err := b.digestSources(old); err != nil {
+		return nil, err
+	}
+	b.inputs = b.inputsDigest()
+	if st == nil {
+		b.packNew = map[string][]byte{}
+		b.loadPack()
+		return nil, nil
+	}
+	fp := ""
+	if _, err := os.Stat(filepath.Join(b.opts.Output, manifest.BuildFile)); err == nil {
+		fp, _ = fingerprint(b.opts.Output)
+	}
+	if fp == "" || fp != st.OutputFP {
+		b.log.Debug("cache: previous output missing or changed since it was written; not reused", "output", b.opts.Output)
+		b.packNew = map[string][]byte{}
+		b.loadPack()
+		return nil, nil
+	}
+	if st.Inputs == b.inputs {
+		return st.restore(), nil
+	}
+	b.packNew = map[string][]byte{}
+	b.loadPack()
+	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(st.Build.Files))}
+	for _, rel := range slices.Sorted(maps.Keys(st.Build.Files)) {
+		sum := st.Build.Files[rel].SHA256
+		if _, ok := p.byHash[sum]; !ok {
+			p.byHash[sum] = rel
+		}
+	}
+	if st.CompKey == b.compKey() {
+		p.side = st.Side
+	}
+	b.prev = p
+	return nil, nil
+}
+
+func (st *outputState) restore() *Result {
+	r := &Result{Build: st.Build, Jobs: st.Result.Jobs, Stats: st.Result.Stats, Missing: st.Result.Missing, UpToDate: true}
+	for _, w := range st.Result.Warnings {
+		if w.Diag != nil {
+			r.Warnings = append(r.Warnings, w.Diag)
+		} else {
+			r.Warnings = append(r.Warnings, errors.New(w.Msg))
+		}
+	}
+	if r.Missing == nil {
+		r.Missing = map[string]int{}
+	}
+	return r
+}
+
+// compKey identifies the compression options.
+func (b *build) compKey() string {
+	var sb strings.Builder
+	for _, e := range b.comp.Encodings {
+		fmt.Fprintf(&sb, "%s:%d ", e, b.comp.Levels[e])
+	}
+	fmt.Fprintf(&sb, "min %d", b.comp.MinSize)
+	return sb.String()
+}
+
+// saveState records the finished build for the next one.
+func (b *build) saveState(res *Result) {
+	fp, err := fingerprint(b.opts.Output)
+	if err != nil {
+		return
+	}
+	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build,
+		Side: map[string][]sideRec{}, Stat: b.statCache}
+	for sum, bl := range b.store.blobs {
+		if !bl.compress {
+			continue
+		}
+		var recs []sideRec
+		for _, e := range b.store.encodings(bl) {
+			recs = append(recs, sideRec{Enc: string(e), SHA: bl.sideSum[e], Size: bl.sideSize[e]})
+		}
+		st.Side[sum] = recs
+	}
+	st.Result = savedResult{Jobs: res.Jobs, Stats: res.Stats, Missing: res.Missing}
+	for _, w := range res.Warnings {
+		var de *diag.Error
+		if errors.As(w, &de) {
+			st.Result.Warnings = append(st.Result.Warnings, savedWarning{Diag: de})
+		} else {
+			st.Result.Warnings = append(st.Result.Warnings, savedWarning{Msg: w.Error()})
+		}
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&st); err != nil {
+		b.log.Debug("cache: cannot encode state", "err", err)
+		return
+	}
+	b.cache.put("state", b.stateKey(), buf.Bytes())
+}

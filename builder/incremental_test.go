@@ -1,0 +1,325 @@
+package builder_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scdtool/scd/builder"
+	"github.com/scdtool/scd/fixtures/gen"
+	"github.com/scdtool/scd/matrix"
+)
+
+// cachedBuild builds the matrix in dir into out with the cache in cache
+// ("" = no cache), with opts applied.
+func cachedBuild(t *testing.T, dir, out, cache string, opts func(*builder.Options)) *builder.Result {
+	t.Helper()
+	cfg, err := matrix.Load(filepath.Join(dir, "themes.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := cfg.Jobs(matrix.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := builder.Options{Config: cfg, Jobs: jobs, Output: out, Threads: 2, WorkDir: dir, CacheDir: cache, Version: "test"}
+	if opts != nil {
+		opts(&o)
+	}
+	res, err := builder.Build(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// ageSources sets the times of every source a minute back, so that the
+// stat cache trusts them (files changed within its racy window are hashed).
+func ageSources(t *testing.T, dir string) {
+	t.Helper()
+	old := time.Now().Add(-time.Minute)
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			os.Chtimes(p, old, old)
+		}
+		return nil
+	})
+}
+
+func writeSrc(t *testing.T, dir, rel, data string) {
+	t.Helper()
+	p := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendSrc(t *testing.T, dir, rel, data string) {
+	t.Helper()
+	old, err := os.ReadFile(filepath.Join(dir, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSrc(t, dir, rel, string(old)+data)
+}
+
+const (
+	baseDir = "app/design/frontend/Acme/base"
+	shopDir = "app/design/frontend/Acme/shop"
+)
+
+// everything: every bundle is built again. A job may reuse a bundle that
+// another job of the same theme finished first, so the count of a full
+// build varies by one or two with scheduling.
+func everything(cold int64) (int64, int64) { return cold - 2, cold + 2 }
+
+// TestIncrementalInvalidation changes one input at a time after a cached
+// build; the cached rebuild must give the tree a cold build without cache
+// gives, and redo exactly the esbuild runs the change affects.
+func TestIncrementalInvalidation(t *testing.T) {
+	cases := []struct {
+		name    string
+		change  func(t *testing.T, dir string)
+		opts    func(*builder.Options)
+		bundles func(cold int64) (lo, hi int64) // esbuild runs of the rebuild
+	}{
+		{
+			name: "changed parent-theme partial",
+			change: func(t *testing.T, dir string) {
+				appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const changed = 1;\n")
+			},
+			bundles: func(cold int64) (int64, int64) { return 1, cold - 1 },
+		},
+		{
+			name: "changed parent-theme leaf",
+			change: func(t *testing.T, dir string) {
+				appendSrc(t, dir, baseDir+"/web/js/widgets/slider.js", "\nexport const changed = 2;\n")
+			},
+			bundles: func(int64) (int64, int64) { return 0, 0 },
+		},
+		{
+			name: "new override in child theme",
+			change: func(t *testing.T, dir string) {
+				writeSrc(t, dir, shopDir+"/web/js/_format.js", "import $t from 'mage/translate';\nexport function formatPrice(a) { return $t('%1 incl. tax') + a; }\n")
+			},
+			bundles: func(cold int64) (int64, int64) { return 1, cold - 1 },
+		},
+		{
+			name: "changed dictionary",
+			change: func(t *testing.T, dir string) {
+				appendSrc(t, dir, baseDir+"/i18n/fr_FR.csv", "\"Free shipping\",\"Port gratuit\"\n")
+			},
+			bundles: func(int64) (int64, int64) { return 0, 0 },
+		},
+		{
+			name:    "changed option",
+			opts:    func(o *builder.Options) { o.Skip.NoHTMLMinify = true },
+			bundles: everything, // Skip is part of the bundle key
+		},
+		{
+			name:    "changed compression level",
+			change:  func(t *testing.T, dir string) { appendSrc(t, dir, "themes.yml", "\ncompression_levels: {gzip: 9}\n") },
+			bundles: func(int64) (int64, int64) { return 0, 0 },
+		},
+		{
+			name:    "new scd version",
+			opts:    func(o *builder.Options) { o.Version = "test-2" },
+			bundles: everything,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := copySample(t)
+			ageSources(t, dir)
+			tmp := t.TempDir()
+			out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+			cold := cachedBuild(t, dir, out, cache, nil)
+			if cold.UpToDate {
+				t.Fatal("first build reported up to date")
+			}
+			if again := cachedBuild(t, dir, out, cache, nil); !again.UpToDate || again.Build.ID != cold.Build.ID {
+				t.Fatalf("no-op rebuild: up to date %v, id %s (want %s)", again.UpToDate, again.Build.ID, cold.Build.ID)
+			}
+			if tc.change != nil {
+				tc.change(t, dir)
+			}
+			warm := cachedBuild(t, dir, out, cache, tc.opts)
+			if warm.UpToDate {
+				t.Fatal("rebuild after a change reported up to date")
+			}
+			ref := filepath.Join(tmp, "ref")
+			cachedBuild(t, dir, ref, "", tc.opts)
+			if got, want := treeDigest(t, out), treeDigest(t, ref); got != want {
+				t.Errorf("cached rebuild differs from a cold build")
+			}
+			lo, hi := tc.bundles(cold.Stats.Bundles)
+			if n := warm.Stats.Bundles; n < lo || n > hi {
+				t.Errorf("rebuild ran esbuild %d times, want %d..%d (cold: %d)", n, lo, hi, cold.Stats.Bundles)
+			}
+			// And once more: the new state is up to date.
+			if again := cachedBuild(t, dir, out, cache, tc.opts); !again.UpToDate {
+				t.Error("second rebuild after the change was not up to date")
+			}
+		})
+	}
+}
+
+// TestIncrementalCorruptCache damages every cache file; the build must
+// notice (checksums), ignore them and give the cold tree.
+func TestIncrementalCorruptCache(t *testing.T) {
+	for _, damage := range []string{"flip", "truncate", "empty"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := copySample(t)
+			tmp := t.TempDir()
+			out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+			cachedBuild(t, dir, out, cache, nil)
+			want := treeDigest(t, out)
+			n := 0
+			filepath.WalkDir(cache, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				data, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				switch damage {
+				case "flip":
+					data[len(data)-1] ^= 0x55
+				case "truncate":
+					data = data[:len(data)/2]
+				case "empty":
+					data = nil
+				}
+				n++
+				return os.WriteFile(p, data, 0o644)
+			})
+			if n == 0 {
+				t.Fatal("the cache holds no file")
+			}
+			appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const changed = 1;\n")
+			res := cachedBuild(t, dir, out, cache, nil)
+			if res.UpToDate {
+				t.Fatal("a damaged state was trusted")
+			}
+			ref := filepath.Join(tmp, "ref")
+			cachedBuild(t, dir, ref, "", nil)
+			if treeDigest(t, out) != treeDigest(t, ref) {
+				t.Error("build with a damaged cache differs from a cold build")
+			}
+			if treeDigest(t, out) == want {
+				t.Error("the change was not built")
+			}
+		})
+	}
+}
+
+// TestIncrementalOutputEdited checks that an output changed by hand is
+// never taken as up to date, nor linked into the next build.
+func TestIncrementalOutputEdited(t *testing.T) {
+	dir := copySample(t)
+	ageSources(t, dir)
+	tmp := t.TempDir()
+	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+	cachedBuild(t, dir, out, cache, nil)
+	want := treeDigest(t, out)
+	var victim string
+	filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if victim == "" && err == nil && strings.HasSuffix(p, ".js") {
+			victim = p
+		}
+		return nil
+	})
+	// Same size, same modification time: only the inode's other times
+	// change, as with an editor that writes in place and restores mtime.
+	st, _ := os.Stat(victim)
+	data, _ := os.ReadFile(victim)
+	data[0] ^= 1
+	if err := os.Remove(victim); err != nil { // a new inode
+		t.Fatal(err)
+	}
+	os.WriteFile(victim, data, 0o644)
+	os.Chtimes(victim, st.ModTime(), st.ModTime())
+	res := cachedBuild(t, dir, out, cache, nil)
+	if res.UpToDate {
+		t.Fatal("an edited output was taken as up to date")
+	}
+	if got := treeDigest(t, out); got != want {
+		t.Error("the rebuild did not restore the output")
+	}
+}
+
+// TestIncrementalConcurrent runs builds of two outputs sharing one cache
+// directory at the same time, with sources changing between rounds; every
+// tree must equal a cold build of its sources.
+func TestIncrementalConcurrent(t *testing.T) {
+	tmp := t.TempDir()
+	cache := filepath.Join(tmp, "cache")
+	dirs := []string{copySample(t), copySample(t)}
+	for round := range 3 {
+		for i, dir := range dirs {
+			appendSrc(t, dir, baseDir+"/web/js/_format.js", fmt.Sprintf("\nexport const r%d_%d = %d;\n", round, i, round*10+i))
+		}
+		var wg sync.WaitGroup
+		for i, dir := range dirs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cachedBuild(t, dir, filepath.Join(tmp, fmt.Sprint("out", i)), cache, nil)
+			}()
+		}
+		wg.Wait()
+		for i, dir := range dirs {
+			ref := filepath.Join(tmp, fmt.Sprint("ref", round, i))
+			cachedBuild(t, dir, ref, "", nil)
+			if treeDigest(t, filepath.Join(tmp, fmt.Sprint("out", i))) != treeDigest(t, ref) {
+				t.Errorf("round %d, output %d differs from a cold build", round, i)
+			}
+		}
+	}
+}
+
+// TestIncrementalGenerated checks cold = warm = cold-after-change on a
+// generated corpus, with a parent-theme module, a child override, a locale
+// override and a dictionary changed together.
+func TestIncrementalGenerated(t *testing.T) {
+	spec := gen.DefaultSpec
+	spec.Themes, spec.Locales, spec.Files = 2, 3, 60
+	dir := filepath.Join(t.TempDir(), "corpus")
+	if err := gen.Generate(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	ageSources(t, dir)
+	tmp := t.TempDir()
+	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+	cachedBuild(t, dir, out, cache, nil)
+	ref0 := filepath.Join(tmp, "ref0")
+	cachedBuild(t, dir, ref0, "", nil)
+	if treeDigest(t, out) != treeDigest(t, ref0) {
+		t.Fatal("cached cold build differs from an uncached one")
+	}
+	mods, _ := filepath.Glob(filepath.Join(dir, "app/design/frontend/*/*/web/js/*/*.js"))
+	csvs, _ := filepath.Glob(filepath.Join(dir, "app/design/frontend/*/*/i18n/*.csv"))
+	if len(mods) == 0 || len(csvs) == 0 {
+		t.Fatal("corpus without modules or dictionaries")
+	}
+	rel := func(p string) string { r, _ := filepath.Rel(dir, p); return r }
+	appendSrc(t, dir, rel(mods[0]), "\nexport const changedModule = 42;\n")
+	appendSrc(t, dir, rel(mods[len(mods)-1]), "\nexport const changedOther = 43;\n")
+	appendSrc(t, dir, rel(csvs[0]), "\"Changed phrase\",\"Phrase changée\"\n")
+	cachedBuild(t, dir, out, cache, nil)
+	ref := filepath.Join(tmp, "ref")
+	cachedBuild(t, dir, ref, "", nil)
+	if treeDigest(t, out) != treeDigest(t, ref) {
+		t.Error("cached rebuild after changes differs from a cold build")
+	}
+}
