@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -174,6 +176,7 @@ becomes the active one once it is complete.`,
 		},
 	}
 	prune.Flags().Int("keep", 0, "how many of the newest releases to keep (the active one and the one before it are always kept)")
+	prune.Flags().Int("max-deletes", 0, "s3:// targets: refuse (deleting nothing) to delete more shared objects (assets, indexes) than this (default 256; the same as ?max_deletes=)")
 
 	cmds := []*cobra.Command{pub, act, rb, ls, prune}
 	for _, c := range cmds {
@@ -211,6 +214,13 @@ func openTarget(cmd *cobra.Command, stderr io.Writer) (publish.Target, error) {
 			o.KeepAssets = k
 		}
 	}
+	if f.Lookup("max-deletes") != nil && f.Changed("max-deletes") {
+		n, _ := f.GetInt("max-deletes")
+		var err error
+		if to, err = withMaxDeletes(to, n); err != nil {
+			return nil, usageErr(stderr, err)
+		}
+	}
 	if v, _ := f.GetBool("verbose"); v {
 		o.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
@@ -219,6 +229,30 @@ func openTarget(cmd *cobra.Command, stderr io.Writer) (publish.Target, error) {
 		return nil, usageErr(stderr, err)
 	}
 	return tg, nil
+}
+
+// withMaxDeletes returns the s3:// URL to with max_deletes=n in its query
+// (the flag wins over a max_deletes already there), which is how the
+// s3 package's Config.MaxDeletes is set: publish.Options is common to
+// every target and the cap only exists on S3.
+//
+// For a local target --max-deletes is an error rather than ignored: the
+// local prune has no such cap (it removes release trees and the objects
+// no remaining tree links, which cannot be shared with a live release),
+// and a user asking for a safety limit must not believe they got one.
+// Only prune deletes anything, so only prune has the flag.
+func withMaxDeletes(to string, n int) (string, error) {
+	if n < 1 {
+		return "", fmt.Errorf("--max-deletes must be 1 or more, not %d", n)
+	}
+	u, err := url.Parse(to)
+	if err != nil || !strings.Contains(to, "://") || !strings.EqualFold(u.Scheme, "s3") {
+		return "", fmt.Errorf("--max-deletes applies to s3:// targets only; the local target %s has no delete cap", to)
+	}
+	q := u.Query()
+	q.Set("max_deletes", strconv.Itoa(n))
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 // publishErr reports err and picks its exit code.

@@ -21,6 +21,29 @@
 //	P/current                          the pointer: {"id": …, "activated": …}
 //	P/.lock                            the publisher lock
 //
+// # Re-publishing: server-side copies
+//
+// Every release directory is complete (all its non-hashed files under
+// their real paths), so that a CDN or web server can serve
+// P/releases/<id>/ as a plain origin path with no lookup table. Stage
+// fills it without uploading what the bucket already holds: a non-hashed
+// file whose sha256 equals the same path's in the newest complete release
+// (or, after a rollback, the active one) is a server-side CopyObject from
+// that release's directory — no bytes sent, headers set afresh — and only
+// changed files are uploaded; so is P/index/<id>.json when it is
+// identical. The digests of the source release come from its build.json
+// minus its index (its hashed paths). Re-publishing the same build thus
+// uploads 3 control objects (release.json, history, lock); a build in
+// which 1% of the files changed uploads those files and ~5 control
+// objects. (CopyObject is still one request per file, billed like a PUT.)
+//
+// The alternative, a content-addressed store for non-hashed files plus a
+// per-release path → object map, would save those requests but break the
+// property above: logical names would need a lookup per request, which a
+// CDN in front of the bucket cannot do. Copies keep the layout, and keep
+// each release directory self-contained, which is also why prune can
+// delete a directory without reference counting.
+//
 // Hashed assets get real paths (not an object-id store) so that a CDN or a
 // web server in front of the bucket can serve P/assets/ directly; logical
 // names are served from P/releases/<current id>/. A path is "hashed" when a
@@ -34,8 +57,10 @@
 //     Activate checks it before writing the pointer. A single PUT is atomic
 //     in S3, so readers see the old pointer or the new one.
 //   - Stage never touches P/current. Upload order: hashed assets, then
-//     P/assets.json, P/index/<id>.json, the non-hashed files, release.json
-//     and the history entry. A Stage cancelled or killed at any point leaves
+//     P/assets.json, P/index/<id>.json, the non-hashed files (uploaded or
+//     copied), release.json and the history entry. A copy source cannot
+//     be pruned meanwhile: Prune takes the same lock; a source object
+//     missing anyway is uploaded instead. A Stage cancelled or killed at any point leaves
 //     only unreferenced objects behind (Prune removes them later).
 //   - The upload diff is by build.json digest against P/assets.json (or,
 //     when it is missing, the indexes of earlier releases), never by ETag:
@@ -59,15 +84,32 @@
 // releases are pruned (their P/index entries are kept until they leave the
 // window). Read serves exactly that set, as the local target does.
 //
+// # Consistent reads
+//
+// The pointer is one object, so a reader that reads it once and builds
+// every path of a logical read from the id it got (OpenActive returns such
+// a View) reads one release: P/releases/<id>/ for logical names and
+// P/assets/ for the hashed names its manifests give, whatever is activated
+// or rolled back meanwhile. A View stays valid until its release is
+// pruned. Target.Read resolves the pointer on every call.
+//
 // # Lock
 //
 // One publisher at a time: P/.lock is created with a conditional PUT
 // (If-None-Match: *), which S3 (since 2024), MinIO and the Versity gateway
 // honour; it holds pid, host, time and a random nonce, and is refreshed
 // while the operation runs. A waiting publisher retries with backoff until
-// Options.LockTimeout (then ErrLocked, naming the holder). A lock not
-// refreshed for Config.StaleLock (default 2m) is taken to belong to a dead
-// publisher and removed. After creating the lock the publisher reads it back
+// Options.LockTimeout (then ErrLocked, naming the holder).
+//
+// A publisher killed with SIGKILL leaves its lock behind. It is removed
+// when its holder is known dead: on Linux the lock also records the
+// holder's pid namespace and process start time (from /proc), so a
+// publisher on the same host and pid namespace sees at once that the pid
+// is gone, a zombie, or reused by a younger process, and takes the lock
+// without waiting. A lock from another host or namespace (a CI runner, a
+// container) cannot be checked that way and is removed when not refreshed
+// for Config.StaleLock (default 2m): a re-run after a crash elsewhere
+// needs --lock-timeout above that. After creating the lock the publisher reads it back
 // and checks its nonce, which catches a server that silently ignores the
 // condition in the common, non-simultaneous case; on such servers two truly
 // simultaneous publishers are not excluded.
@@ -81,6 +123,10 @@
 //
 //	s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=us-east-1&path_style=true
 //	    &max_deletes=256&workers=16&cache_control=public,max-age=60,must-revalidate
+//
+// `scd prune --max-deletes N` sets max_deletes (the flag wins over the
+// query); the local target has no delete cap, and the flag is a usage
+// error there rather than a silent no-op.
 //
 // Uploads run on Config.Workers goroutines (default 16); every request is
 // retried with exponential backoff and jitter on network errors, 5xx, 429

@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +28,58 @@ type lockBody struct {
 	Op    string    `json:"op"`
 	Time  time.Time `json:"time"` // refreshed while held
 	Nonce string    `json:"nonce"`
+	// PIDNS and Start identify the holder process beyond its pid, so that
+	// a publisher on the same machine can tell a dead holder (killed, or
+	// crashed) from a live one at once instead of waiting for StaleLock:
+	// the pid namespace (Linux: the target of /proc/self/ns/pid) and the
+	// process start time (field 22 of /proc/self/stat), which a reused
+	// pid does not share. Empty where /proc is not available.
+	PIDNS string `json:"pidns,omitempty"`
+	Start string `json:"start,omitempty"`
+}
+
+// self is this process's identity for lockBody.PIDNS and Start.
+var self = struct{ pidns, start string }{pidns: readPIDNS("self"), start: procStart("self")}
+
+func readPIDNS(pid string) string {
+	ns, err := os.Readlink("/proc/" + pid + "/ns/pid")
+	if err != nil {
+		return ""
+	}
+	return ns
+}
+
+// procStart returns the start time of a process (clock ticks since boot)
+// and "" when it does not exist or is a zombie (dead, not yet reaped).
+func procStart(pid string) string {
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// the fields after the last ')' are state (3), ppid (4), …, start (22).
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+		return ""
+	}
+	return f[19]
+}
+
+// holderDead reports whether b was written by a process of this machine
+// and pid namespace that no longer runs. It never guesses: a lock from
+// another host or namespace, or without the identity fields, is left to
+// StaleLock.
+func holderDead(b lockBody) bool {
+	host, _ := os.Hostname()
+	if b.Nonce == "" || b.PIDNS == "" || b.Start == "" || self.pidns == "" || b.Host != host || b.PIDNS != self.pidns {
+		return false
+	}
+	return procStart(strconv.Itoa(b.PID)) != b.Start
 }
 
 // heldLock is a lock this process holds; release stops its refresher and
@@ -42,7 +96,7 @@ func (t *Target) lock(ctx context.Context, op string) (*heldLock, error) {
 	host, _ := os.Hostname()
 	nonce := make([]byte, 8)
 	_, _ = rand.Read(nonce)
-	body := lockBody{PID: os.Getpid(), Host: host, Op: op, Nonce: hex.EncodeToString(nonce)}
+	body := lockBody{PID: os.Getpid(), Host: host, Op: op, Nonce: hex.EncodeToString(nonce), PIDNS: self.pidns, Start: self.start}
 	deadline := time.Now().Add(t.opt.LockTimeout)
 	wait := 50 * time.Millisecond
 	for {
@@ -69,8 +123,8 @@ func (t *Target) lock(ctx context.Context, op string) (*heldLock, error) {
 		case err != nil:
 			// Unreadable (e.g. a half-written lock from a foreign tool):
 			// treat as held, let staleness by Time decide below.
-		case time.Since(other.Time) > t.cfg.StaleLock:
-			t.opt.Logger.Warn("removing stale lock", "target", t.name, "holder", describe(other))
+		case holderDead(other) || time.Since(other.Time) > t.cfg.StaleLock:
+			t.opt.Logger.Warn("removing the lock of a dead or stalled publisher", "target", t.name, "holder", describe(other))
 			if err := t.remove(ctx, keyLock); err != nil {
 				return nil, err
 			}

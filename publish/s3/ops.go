@@ -220,18 +220,53 @@ func (t *Target) Prune(ctx context.Context, keep int) ([]string, error) {
 
 // Read returns path as served through the active release: a non-hashed
 // file from the release's directory, a hashed asset when the active
-// release or one of the skew window uses it.
+// release or one of the skew window uses it. Each call resolves the
+// pointer afresh; to read several files of one release use OpenActive.
 func (t *Target) Read(ctx context.Context, p string) ([]byte, error) {
 	if !fs.ValidPath(p) || p == "." {
 		return nil, fmt.Errorf("%s: %q: %w", t.name, p, fs.ErrInvalid)
 	}
+	v, err := t.OpenActive(ctx)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %s: no active release: %w", t.name, p, fs.ErrNotExist)
+		}
+		return nil, err
+	}
+	return v.Read(ctx, p)
+}
+
+// View is the active release pinned at the moment OpenActive read the
+// pointer, as Local.OpenActive pins a directory: every Read of a View is
+// served by that release (its directory and the assets of its skew
+// window), whatever is activated meanwhile, so a reader that reads a
+// manifest.json and then the files it names sees one release. It stays
+// valid until the release is pruned; Prune never removes the active
+// release, its rollback target nor, through the skew window, the assets of
+// recently active ones.
+//
+// A web server or CDN in front of the bucket gets the same guarantee by
+// resolving P/current once per page and building every URL of that page
+// from the id it read (P/releases/<id>/… and P/assets/…).
+type View struct {
+	t  *Target
+	ID string
+	// own: the hashed assets of the release; window: those of the skew
+	// window (own included).
+	own, window map[string]bool
+}
+
+// OpenActive reads the pointer once and returns a View of the release it
+// names; fs.ErrNotExist (wrapped) before the first activation.
+func (t *Target) OpenActive(ctx context.Context) (*View, error) {
 	s, err := t.load(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if !s.hasCur {
-		return nil, fmt.Errorf("%s: %s: no active release: %w", t.name, p, fs.ErrNotExist)
+		return nil, fmt.Errorf("%s: no active release: %w", t.name, fs.ErrNotExist)
 	}
+	v := &View{t: t, ID: s.cur.ID, own: map[string]bool{}, window: map[string]bool{}}
 	for i, id := range s.skewWindow(t.opt.KeepAssets) {
 		var ix index
 		if err := t.getJSON(ctx, indexKey(id), &ix); err != nil {
@@ -240,15 +275,35 @@ func (t *Target) Read(ctx context.Context, p string) ([]byte, error) {
 			}
 			return nil, err
 		}
-		if _, ok := ix.Assets[p]; ok {
-			return t.get(ctx, assetKey(p))
-		}
-		if i == 0 && p != recordName {
-			data, err := t.get(ctx, releaseKey(id, p))
-			if !errors.Is(err, fs.ErrNotExist) {
-				return data, err
+		for a := range ix.Assets {
+			if i == 0 {
+				v.own[a] = true
 			}
+			v.window[a] = true
 		}
+	}
+	return v, nil
+}
+
+// Read returns path as the pinned release serves it: its own hashed assets
+// from P/assets, its other files from its directory, and then the hashed
+// assets of its skew window. Logical names never come from another release.
+func (v *View) Read(ctx context.Context, p string) ([]byte, error) {
+	t := v.t
+	if !fs.ValidPath(p) || p == "." {
+		return nil, fmt.Errorf("%s: %q: %w", t.name, p, fs.ErrInvalid)
+	}
+	if v.own[p] {
+		return t.get(ctx, assetKey(p))
+	}
+	if p != recordName {
+		data, err := t.get(ctx, releaseKey(v.ID, p))
+		if !errors.Is(err, fs.ErrNotExist) {
+			return data, err
+		}
+	}
+	if v.window[p] {
+		return t.get(ctx, assetKey(p))
 	}
 	return nil, fmt.Errorf("%s: %s: %w", t.name, p, fs.ErrNotExist)
 }

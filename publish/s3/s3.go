@@ -102,8 +102,9 @@ func ParseURL(u *url.URL) (Config, error) {
 	for name, dst := range ints {
 		if v := q.Get(name); v != "" {
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return cfg, fmt.Errorf("target %s: %s=%q is not a non-negative integer", u.Redacted(), name, v)
+			if err != nil || n < 1 {
+				// 0 would silently mean the default (Config's zero value).
+				return cfg, fmt.Errorf("target %s: %s=%q is not a positive integer", u.Redacted(), name, v)
 			}
 			*dst = n
 		}
@@ -341,6 +342,25 @@ func (t *Target) put(ctx context.Context, o object) error {
 			DisableContentSha256: !t.secure,
 			SendContentMd5:       !t.secure,
 		})
+		return err
+	})
+}
+
+// copyFrom makes o.key a server-side copy of src (a key relative to the
+// prefix): no bytes leave this machine, which is how Stage fills a release
+// directory with the files the previous release already holds. Headers are
+// replaced, not copied, so that a changed Config.CacheControl applies to
+// the new release as it would to an upload.
+func (t *Target) copyFrom(ctx context.Context, src string, o object) error {
+	return t.retry(ctx, "copy "+src+" to "+o.key, func() error {
+		ct := o.contentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		_, err := t.client.CopyObject(ctx,
+			minio.CopyDestOptions{Bucket: t.cfg.Bucket, Object: t.key(o.key), ReplaceMetadata: true,
+				ContentType: ct, ContentEncoding: o.encoding, CacheControl: o.cacheControl},
+			minio.CopySrcOptions{Bucket: t.cfg.Bucket, Object: t.key(src)})
 		return err
 	})
 }

@@ -170,7 +170,16 @@ func TestUploadCounts(t *testing.T) {
 	if got := cnt.count("/static/assets/"); got != 0 {
 		t.Errorf("unchanged build: %d asset PUTs, want 0", got)
 	}
-	t.Logf("unchanged build: %d asset PUTs, %d release PUTs (non-hashed files), %d PUTs in all", cnt.count("/static/assets/"), cnt.count("/static/releases/"), cnt.count("/"))
+	// The release directory is copied on the server, not uploaded: the
+	// one upload there is release.json.
+	if up, _ := cnt.uploads("/static/releases/"); up != 1 {
+		t.Errorf("unchanged build: %d uploads into the release directory, want 1 (release.json)", up)
+	}
+	if cp := cnt.copied("/static/releases/"); cp != files(a)-len(ha) {
+		t.Errorf("unchanged build: %d copies, want %d (every non-hashed file)", cp, files(a)-len(ha))
+	}
+	upAll, _ := cnt.uploads("/")
+	t.Logf("unchanged build: %d asset PUTs, %d release PUTs (%d of them server-side copies), %d uploads in all", cnt.count("/static/assets/"), cnt.count("/static/releases/"), cnt.copied("/static/releases/"), upAll)
 
 	changed := 0
 	for p, f := range hb {

@@ -55,6 +55,9 @@ func TestMain(m *testing.M) {
 		_ = srv.cmd.Wait()
 		_ = os.RemoveAll(srv.data)
 	}
+	if corpusRoot != "" {
+		_ = os.RemoveAll(corpusRoot)
+	}
 	if sampleDir != "" {
 		_ = os.RemoveAll(filepath.Dir(sampleDir))
 	}
@@ -227,30 +230,67 @@ func (s *server) keys(t testing.TB, bucket string) map[string]minio.ObjectInfo {
 	return out
 }
 
-// counter is an http.RoundTripper counting PUTs by key.
+// counter is an http.RoundTripper counting PUTs by key. A server-side copy
+// is a PUT too (with X-Amz-Copy-Source and no body): it is recorded in puts
+// and, separately, in copies; bytes counts request bodies of uploads.
 type counter struct {
-	base http.RoundTripper
-	mu   sync.Mutex
-	puts []string // request paths
+	base   http.RoundTripper
+	mu     sync.Mutex
+	puts   []string // request paths, copies included
+	copies []string // request paths of copies
+	bytes  map[string]int64
 }
 
 func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method == http.MethodPut {
 		c.mu.Lock()
 		c.puts = append(c.puts, r.URL.Path)
+		if r.Header.Get("X-Amz-Copy-Source") != "" {
+			c.copies = append(c.copies, r.URL.Path)
+		} else if r.ContentLength > 0 {
+			if c.bytes == nil {
+				c.bytes = map[string]int64{}
+			}
+			c.bytes[r.URL.Path] += r.ContentLength
+		}
 		c.mu.Unlock()
 	}
 	return c.base.RoundTrip(r)
 }
 
-func (c *counter) reset() { c.mu.Lock(); c.puts = nil; c.mu.Unlock() }
+func (c *counter) reset() { c.mu.Lock(); c.puts, c.copies, c.bytes = nil, nil, nil; c.mu.Unlock() }
 
-// count returns the PUTs whose path contains sub.
+// count returns the PUTs (uploads and copies) whose path contains sub.
 func (c *counter) count(sub string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return countSub(c.puts, sub)
+}
+
+// copied returns the copies whose path contains sub.
+func (c *counter) copied(sub string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return countSub(c.copies, sub)
+}
+
+// uploads returns the PUTs that carried content (not copies) whose path
+// contains sub, and their bytes. Retried requests count twice.
+func (c *counter) uploads(sub string) (n int, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n = countSub(c.puts, sub) - countSub(c.copies, sub)
+	for p, b := range c.bytes {
+		if strings.Contains(p, sub) {
+			bytes += b
+		}
+	}
+	return n, bytes
+}
+
+func countSub(paths []string, sub string) int {
 	n := 0
-	for _, p := range c.puts {
+	for _, p := range paths {
 		if strings.Contains(p, sub) {
 			n++
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,8 +28,11 @@ type plan struct {
 	dir    string
 	hashed map[string]manifest.File // immutable assets (and their sidecars)
 	plain  []string                 // everything else, build.json included
-	files  int
-	size   int64
+	// buildFile is build.json's own digest (build.json does not list
+	// itself), so that an unchanged one is copied like any other file.
+	buildFile manifest.File
+	files     int
+	size      int64
 }
 
 // Stage verifies buildDir, then uploads its hashed assets (those the bucket
@@ -56,11 +60,13 @@ func (t *Target) verify(ctx context.Context, dir string) (*plan, error) {
 	if b.ID == "" || len(b.Files) == 0 {
 		return nil, fmt.Errorf("%s: %w: build.json has no id or no files", dir, publish.ErrCorruptBuild)
 	}
-	st, err := os.Stat(filepath.Join(dir, manifest.BuildFile))
+	raw, err := os.ReadFile(filepath.Join(dir, manifest.BuildFile))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", dir, publish.ErrCorruptBuild, err)
 	}
-	p := &plan{build: b, dir: dir, hashed: map[string]manifest.File{}, files: len(b.Files) + 1, size: st.Size()}
+	sum := sha256.Sum256(raw)
+	p := &plan{build: b, dir: dir, hashed: map[string]manifest.File{}, files: len(b.Files) + 1, size: int64(len(raw)),
+		buildFile: manifest.File{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(raw))}}
 
 	names := make([]string, 0, len(b.Files))
 	for name, f := range b.Files {
@@ -185,20 +191,70 @@ func (t *Target) stage(ctx context.Context, p *plan) (publish.Release, error) {
 	if err != nil {
 		return publish.Release{}, err
 	}
-	if err := t.putValue(ctx, indexKey(id), index{Assets: p.hashed}); err != nil {
+	// The index lists every hashed asset with its digest (a megabyte for
+	// ten thousand assets): when the newest release has the same one, copy.
+	sources, err := t.copySources(ctx, s)
+	if err != nil {
 		return publish.Release{}, err
 	}
+	ixData, err := manifest.Marshal(index{Assets: p.hashed})
+	if err != nil {
+		return publish.Release{}, err
+	}
+	ixSum := sha256.Sum256(ixData)
+	ixCopied := false
+	for _, src := range sources {
+		if src.index == hex.EncodeToString(ixSum[:]) {
+			err := t.copyFrom(ctx, indexKey(src.id), object{key: indexKey(id), contentType: "application/json", cacheControl: "no-cache"})
+			if err != nil && !isNotFound(err) {
+				return publish.Release{}, err
+			}
+			ixCopied = err == nil
+			break
+		}
+	}
+	if !ixCopied {
+		if err := t.putJSON(ctx, indexKey(id), ixData); err != nil {
+			return publish.Release{}, err
+		}
+	}
 
-	// 2. Everything else, under the release's own directory.
+	// 2. Everything else, under the release's own directory: a file an
+	// earlier release already holds with the same digest is copied on the
+	// server, the rest uploaded.
+	var copied, putFiles atomic.Int64
+	var putBytes atomic.Int64
 	err = t.parallel(ctx, len(p.plain), func(ctx context.Context, i int) error {
 		n := p.plain[i]
+		want := p.buildFile
+		if n != manifest.BuildFile {
+			want = p.build.Files[n]
+		}
 		ct, enc := headersFor(n)
-		return t.put(ctx, object{key: releaseKey(id, n), file: filepath.Join(p.dir, filepath.FromSlash(n)),
-			contentType: ct, encoding: enc, cacheControl: t.cfg.CacheControl})
+		o := object{key: releaseKey(id, n), file: filepath.Join(p.dir, filepath.FromSlash(n)),
+			contentType: ct, encoding: enc, cacheControl: t.cfg.CacheControl}
+		for _, src := range sources {
+			if have, ok := src.plain[n]; ok && have == want {
+				err := t.copyFrom(ctx, releaseKey(src.id, n), o)
+				if err == nil {
+					copied.Add(1)
+					return nil
+				}
+				if !isNotFound(err) {
+					return err
+				}
+				// Deleted behind our back: upload it instead.
+				log.Warn("copy source missing; uploading", "path", n, "from", src.id)
+			}
+		}
+		putFiles.Add(1)
+		putBytes.Add(want.Size)
+		return t.put(ctx, o)
 	})
 	if err != nil {
 		return publish.Release{}, err
 	}
+	log.Info("release files", "uploaded", putFiles.Load(), "uploaded_bytes", putBytes.Load(), "copied", copied.Load())
 
 	// 3. The record: from now on the release exists.
 	rel := publish.Release{ID: id, Build: p.build.ID, Created: created, Status: publish.StatusStaged, Files: p.files, Size: p.size}
@@ -213,6 +269,71 @@ func (t *Target) stage(ctx context.Context, p *plan) (publish.Release, error) {
 	}
 	log.Info("staged", "files", p.files, "bytes", p.size, "uploaded_assets", len(todo))
 	return rel, nil
+}
+
+// copySource is a complete release whose directory Stage may copy from:
+// its non-hashed paths (build.json included) and their digests.
+type copySource struct {
+	id    string
+	plain map[string]manifest.File
+	index string // sha256 of its index object
+}
+
+// copySources returns the newest complete release and, when it differs,
+// the active one (after a rollback the build being re-published is most
+// likely the active one's). Their non-hashed files are what a new release
+// of an almost unchanged build mostly consists of. The digests come from
+// the release's build.json minus the paths its index lists as hashed (those
+// live in P/assets, not in the directory). The releases cannot disappear
+// while Stage runs: Prune takes the same lock.
+func (t *Target) copySources(ctx context.Context, s *state) ([]copySource, error) {
+	var ids []string
+	if n := len(s.hist.Releases); n > 0 {
+		ids = append(ids, s.hist.Releases[n-1].ID)
+	}
+	if a := s.activeIndex(); a >= 0 && !slices.Contains(ids, s.cur.ID) {
+		ids = append(ids, s.cur.ID)
+	}
+	var out []copySource
+	for _, id := range ids {
+		raw, err := t.get(ctx, releaseKey(id, manifest.BuildFile))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var b manifest.Build
+		if err := json.Unmarshal(raw, &b); err != nil {
+			// Not fatal: this release is just not a copy source.
+			t.opt.Logger.Warn("unreadable build.json of a release; not copying from it", "release", id, "err", err)
+			continue
+		}
+		var ix index
+		src := copySource{id: id, plain: map[string]manifest.File{}}
+		ixData, err := t.get(ctx, indexKey(id))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return nil, err
+		default:
+			if err := json.Unmarshal(ixData, &ix); err != nil {
+				t.opt.Logger.Warn("unreadable index of a release; not copying from it", "release", id, "err", err)
+				continue
+			}
+			sum := sha256.Sum256(ixData)
+			src.index = hex.EncodeToString(sum[:])
+		}
+		for n, f := range b.Files {
+			if _, hashed := ix.Assets[n]; !hashed {
+				src.plain[n] = f
+			}
+		}
+		sum := sha256.Sum256(raw)
+		src.plain[manifest.BuildFile] = manifest.File{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(raw))}
+		out = append(out, src)
+	}
+	return out, nil
 }
 
 // newID returns an unused release id that sorts after every existing one
