@@ -18,6 +18,8 @@ import (
 	"regexp"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/scdtool/scd/diag"
 )
 
@@ -50,6 +52,11 @@ type Config struct {
 	AssetBase    string // URL prefix for {{asset}}; "" = relative to the HTML file
 
 	Themes []*Theme // in file order
+
+	// Deploy is the `deploy:` section, left to the deploy phase to decode
+	// (nil when absent); Data is the file's content, for its messages.
+	Deploy *yaml.Node
+	Data   []byte
 	// ExcludeThemes names themes that are resolved as parents but not
 	// published. Names are normalised to the spelling of the theme's own
 	// `name:`.

@@ -45,7 +45,7 @@ func parse(file, absFile, dir string, data []byte) (*Config, error) {
 	case root != nil && root.Kind != yaml.MappingNode:
 		r.at(root, "matrix file must be a mapping of settings, got %s", describe(root))
 	case root != nil:
-		c := &Config{File: absFile, Dir: dir}
+		c := &Config{File: absFile, Dir: dir, Data: data}
 		r.config(root, c)
 		if err := r.err(); err != nil {
 			return nil, err
@@ -145,6 +145,10 @@ func (r *reader) config(root *yaml.Node, c *Config) {
 			themesNode, haveThemes = v, true
 		case "exclude_themes":
 			excludeNode = v
+		case "deploy":
+			// Read by the deploy phase (package hooks), which reports its
+			// own problems with positions in this file.
+			c.Deploy = v
 		default:
 			r.at(kv.key, "unknown key %q", key)
 		}

@@ -512,6 +512,7 @@ func TestDefaults(t *testing.T) {
 			Line: 2, Col: 5,
 		}},
 	}
+	c.Data = nil // the file's bytes, kept for the deploy section's messages
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("config:\n%+v\nwant:\n%+v", c, want)
 	}
@@ -576,6 +577,7 @@ func TestFullConfig(t *testing.T) {
 		},
 		ExcludeThemes: []string{"Acme/base"},
 	}
+	c.Data = nil
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("config:\n%+v\nwant:\n%+v", c, want)
 		for i := range c.Themes {
@@ -729,5 +731,22 @@ func TestThemeAndChain(t *testing.T) {
 	hand := &Config{Themes: []*Theme{a, b}}
 	if got := names(hand.Chain(a)); !reflect.DeepEqual(got, []string{"X/a", "X/b"}) {
 		t.Errorf("hand-built cycle chain = %v", got)
+	}
+}
+
+// TestDeploySectionKept checks that the deploy section is handed over as a
+// node, for the deploy phase to decode with positions in the same file.
+func TestDeploySectionKept(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "frontend", "Acme", "base"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := "themes: [{name: Acme/base}]\ndeploy:\n  warm_up_pages: [/]\n"
+	c, err := Parse(filepath.Join(dir, "themes.yml"), dir, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Deploy == nil || c.Deploy.Line != 3 || string(c.Data) != src {
+		t.Fatalf("deploy section: %+v", c.Deploy)
 	}
 }
