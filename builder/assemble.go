@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/scdtool/scd/builder/i18n"
 	"github.com/scdtool/scd/diag"
@@ -29,7 +30,9 @@ func (b *build) assemble(j *job, ts *themeState) error {
 		if bd == nil {
 			// A locale override touches one of the entry's inputs.
 			bd = &bundle{entry: e, owner: j.id, fs: j.fs}
+			t0 := time.Now()
 			b.runBundle(bd, j)
+			j.nested += time.Since(t0)
 		}
 		if bd.err != nil {
 			return nil // reported by runBundle
@@ -157,7 +160,9 @@ func (a *assembly) addTranslated(logical, from string, data []byte, marked bool,
 		a.addBlob(logical, bl)
 		return nil
 	}
+	t0 := time.Now()
 	out, _ := i18n.TranslateJS(data, func(ph string) (string, bool) { return a.lookup(ph, from) })
+	a.b.clock.since(stTranslate, t0)
 	if bytes.Contains(out, []byte(markerCall)) {
 		// The lexer lost its way in the minified code; publishing a call
 		// to a function that does not exist would break the page.

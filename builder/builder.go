@@ -10,6 +10,42 @@
 //
 // The output directory is written aside and swapped into place only when
 // the whole build succeeded; on any error it is left as it was.
+//
+// # The spare tree
+//
+// With the cache on, a rebuild does not write a whole tree aside. The tree
+// that the last swap replaced is kept beside the output as .<name>.prev
+// (the spare tree), and the next build brings it up to date and exchanges
+// it with the output (renameat2 RENAME_EXCHANGE); the replaced output
+// becomes the next spare tree. The spare tree lags one build behind, so
+// it is not described by any build.json; it is listed instead (one
+// getdents per directory gives every name with its inode and type, no
+// stat per file) and judged against the current output, which the cache
+// has verified by its fingerprint: a file of the spare tree stays only
+// when it is a hard link to an inode of the verified output to which
+// build.json gives the bytes the new build wants at that path. Everything
+// else in it — stale files, directories the new build does not have,
+// anything edited, replaced or added by hand — is removed, and the missing
+// files are linked or written as in a full write. Updating costs what
+// changed since the build before last, plus a listing; not a link per
+// file and a removal per file of the whole tree.
+//
+// The guarantees of a full write hold: the spare tree is renamed to a
+// .tmp-* name before it is touched, so a build killed while updating it
+// leaves only a .tmp-* directory, which the next build removes (lockOutput)
+// and which nothing takes for an output; a failed build renames it back
+// (half updated is harmless, it is judged again); the output changes only
+// by the exchange. A missing or unusable spare tree (the first rebuild
+// after a cold build, a failed or killed build, an output edited by hand,
+// whose files are then not trusted) just means a full write. Without the
+// cache (--no-cache) there is no spare tree: the tree is written into a
+// new directory and the replaced output is removed.
+//
+// The fingerprint of the new output, recorded for the next build's
+// up-to-date check, is computed rather than walked: a kept file is an
+// inode of the verified output whose stat is known unless this build
+// changed its links (then it is stat'ed again), and every file this build
+// wrote or linked is stat'ed once after the last write.
 package builder
 
 import (
@@ -98,6 +134,10 @@ type Result struct {
 	// UpToDate is set when nothing changed since the previous build of the
 	// output, which was left as it was: the result is that build's.
 	UpToDate bool
+	// Stages is the time spent in each stage (the Stage* constants, which
+	// document what each includes), summed over the workers; nil when the
+	// build was up to date.
+	Stages map[string]time.Duration
 }
 
 // JobResult is what one job produced.
@@ -142,6 +182,7 @@ type build struct {
 	log      *slog.Logger
 	comp     precompress.Options
 	stats    stats
+	clock    stageClock
 
 	srcMu sync.Mutex
 	srcs  map[string]*srcData
@@ -471,6 +512,7 @@ func (b *build) leafFor(src source, logical, owner string) *leafOnce {
 // ensure processes the leaf if nobody has yet, and returns its error.
 func (l *leafOnce) ensure(b *build) error {
 	l.once.Do(func() {
+		defer b.clock.since(stMinify, time.Now())
 		hit := false
 		if d, ok := b.digests[l.src.Abs]; ok && b.cache != nil {
 			if data, ok := b.packGet("leaf", b.leafKey(d, l.kind)); ok {
@@ -494,6 +536,7 @@ func (l *leafOnce) ensure(b *build) error {
 			}
 		}
 		if l.marked {
+			defer b.clock.since(stHash, time.Now())
 			sum := sha256.Sum256(l.out)
 			l.sum = hex.EncodeToString(sum[:])
 			return

@@ -235,6 +235,13 @@ func statOf(fi fs.FileInfo) fileStat {
 	return st
 }
 
+func devOf(fi fs.FileInfo) uint64 {
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(sys.Dev)
+	}
+	return 0
+}
+
 // leafKey is the cache key of a leaf: its content, kind and the options
 // that change how it is processed.
 func (b *build) leafKey(digest string, k kind) string {

@@ -70,6 +70,18 @@ type prev struct {
 	dir    string
 	byHash map[string]string // sha256 → a path (relative, slash) with those bytes
 	side   map[string][]sideRec
+	// inodes holds every file of the verified output by inode, with the
+	// sha256 build.json gives it and its stat when verified: a file of the
+	// spare tree (see writeTree) that is one of these inodes holds those
+	// bytes, whatever path it is at.
+	inodes map[inode]verified
+}
+
+type inode struct{ dev, ino uint64 }
+
+type verified struct {
+	sha string
+	st  fileStat
 }
 
 func (p *prev) path(sum string) (string, bool) {
@@ -174,6 +186,14 @@ func (b *build) inputsDigest() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// treeEntry is one path of a tree as fingerprint sees it.
+type treeEntry struct {
+	kind byte // 'd', 'f' or 'o'
+	mode fs.FileMode
+	st   fileStat // files only
+	dev  uint64   // files only
+}
+
 // fingerprint digests the shape of a tree: every directory and file path
 // with, for files, the size, modification and change times and inode. Any
 // file added, removed, replaced or written to changes it (the change time
@@ -181,32 +201,41 @@ func (b *build) inputsDigest() string {
 // for example when a release is staged from the output by linking, which
 // costs the next build its shortcut, never its correctness).
 func fingerprint(dir string) (string, error) {
+	t, err := walkTree(dir)
+	if err != nil {
+		return "", err
+	}
+	return treeDigest(t), nil
+}
+
+// walkTree lists a tree (slash paths relative to dir, "." for dir itself)
+// with the stat of every file.
+func walkTree(dir string) (map[string]treeEntry, error) {
 	// The walk lists names (one getdents per directory); the lstat of
 	// each file, the bulk of the cost, runs on a few goroutines.
-	type entry struct {
-		rel  string
-		kind byte // 'd', 'f' or 'o'
-		mode fs.FileMode
-		st   fileStat
+	type named struct {
+		rel string
+		treeEntry
 	}
-	var entries []entry
+	var entries []named
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
 		switch {
 		case d.IsDir():
-			entries = append(entries, entry{rel: rel, kind: 'd'})
+			entries = append(entries, named{rel, treeEntry{kind: 'd'}})
 		case d.Type().IsRegular():
-			entries = append(entries, entry{rel: rel, kind: 'f'})
+			entries = append(entries, named{rel, treeEntry{kind: 'f'}})
 		default:
-			entries = append(entries, entry{rel: rel, kind: 'o', mode: d.Type()})
+			entries = append(entries, named{rel, treeEntry{kind: 'o', mode: d.Type()}})
 		}
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	workers := min(4, max(1, runtime.NumCPU()))
 	errs := make([]error, workers)
@@ -219,32 +248,44 @@ func fingerprint(dir string) (string, error) {
 				if entries[i].kind != 'f' {
 					continue
 				}
-				info, err := os.Lstat(filepath.Join(dir, entries[i].rel))
+				info, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(entries[i].rel)))
 				if err != nil {
 					errs[w] = err
 					return
 				}
-				entries[i].st = statOf(info)
+				entries[i].st, entries[i].dev = statOf(info), devOf(info)
 				entries[i].mode = info.Mode().Type()
 			}
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return "", err
+		return nil, err
 	}
-	h := sha256.New()
+	t := make(map[string]treeEntry, len(entries))
 	for _, e := range entries {
+		t[e.rel] = e.treeEntry
+	}
+	return t, nil
+}
+
+// treeDigest is the fingerprint of a listed tree. Paths are taken in
+// sorted order, so that a listing computed from what a build wrote (see
+// writeTree) digests like a walk of the same tree.
+func treeDigest(t map[string]treeEntry) string {
+	h := sha256.New()
+	for _, rel := range slices.Sorted(maps.Keys(t)) {
+		e := t[rel]
 		switch e.kind {
 		case 'd':
-			fmt.Fprintf(h, "d %q\n", e.rel)
+			fmt.Fprintf(h, "d %q\n", rel)
 		case 'f':
-			fmt.Fprintf(h, "f %q %d %d %d %d %v\n", e.rel, e.st.Size, e.st.Mtime, e.st.Ctime, e.st.Ino, e.mode)
+			fmt.Fprintf(h, "f %q %d %d %d %d %v\n", rel, e.st.Size, e.st.Mtime, e.st.Ctime, e.st.Ino, e.mode)
 		default:
-			fmt.Fprintf(h, "o %q %v\n", e.rel, e.mode)
+			fmt.Fprintf(h, "o %q %v\n", rel, e.mode)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // prepareIncremental runs after the plan: it digests the sources, and
@@ -267,8 +308,11 @@ func (b *build) prepareIncremental() (*Result, error) {
 		return nil, nil
 	}
 	fp := ""
+	var tree map[string]treeEntry
 	if _, err := os.Stat(filepath.Join(b.opts.Output, manifest.BuildFile)); err == nil {
-		fp, _ = fingerprint(b.opts.Output)
+		if tree, err = walkTree(b.opts.Output); err == nil {
+			fp = treeDigest(tree)
+		}
 	}
 	if fp == "" || fp != st.OutputFP {
 		b.log.Debug("cache: previous output missing or changed since it was written; not reused", "output", b.opts.Output)
@@ -281,7 +325,21 @@ func (b *build) prepareIncremental() (*Result, error) {
 	}
 	b.packNew = map[string][]byte{}
 	b.loadPack()
-	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(st.Build.Files))}
+	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(st.Build.Files)),
+		inodes: make(map[inode]verified, len(st.Build.Files))}
+	for rel, f := range st.Build.Files {
+		e, ok := tree[rel]
+		if !ok || e.kind != 'f' || e.mode != 0 {
+			continue
+		}
+		k := inode{e.dev, e.st.Ino}
+		if v, dup := p.inodes[k]; dup && v.sha != f.SHA256 {
+			v.sha = "" // one inode, two contents: trust neither
+			p.inodes[k] = v
+			continue
+		}
+		p.inodes[k] = verified{sha: f.SHA256, st: e.st}
+	}
 	for _, rel := range slices.Sorted(maps.Keys(st.Build.Files)) {
 		sum := st.Build.Files[rel].SHA256
 		if _, ok := p.byHash[sum]; !ok {
@@ -320,11 +378,14 @@ func (b *build) compKey() string {
 	return sb.String()
 }
 
-// saveState records the finished build for the next one.
-func (b *build) saveState(res *Result) {
-	fp, err := fingerprint(b.opts.Output)
-	if err != nil {
-		return
+// saveState records the finished build for the next one. fp is the
+// fingerprint of the output as written (see writeTree), "" if unknown.
+func (b *build) saveState(res *Result, fp string) {
+	if fp == "" {
+		var err error
+		if fp, err = fingerprint(b.opts.Output); err != nil {
+			return
+		}
 	}
 	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build,
 		Side: map[string][]sideRec{}, Stat: b.statCache}

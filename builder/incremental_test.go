@@ -2,9 +2,11 @@ package builder_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -321,5 +323,215 @@ func TestIncrementalGenerated(t *testing.T) {
 	cachedBuild(t, dir, ref, "", nil)
 	if treeDigest(t, out) != treeDigest(t, ref) {
 		t.Error("cached rebuild after changes differs from a cold build")
+	}
+}
+
+// spareOf is the spare tree kept beside out.
+func spareOf(out string) string {
+	return filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".prev")
+}
+
+// checkRebuild rebuilds out with the cache and compares it with a cold
+// build of the same sources; the next cached build must be up to date
+// (so the fingerprint computed for the updated tree matches a walk).
+func checkRebuild(t *testing.T, dir, out, cache, what string) *builder.Result {
+	t.Helper()
+	res := cachedBuild(t, dir, out, cache, nil)
+	ref := filepath.Join(t.TempDir(), "ref")
+	cachedBuild(t, dir, ref, "", nil)
+	if treeDigest(t, out) != treeDigest(t, ref) {
+		t.Fatalf("%s: the cached rebuild differs from a cold build", what)
+	}
+	if again := cachedBuild(t, dir, out, cache, nil); !again.UpToDate {
+		t.Fatalf("%s: the next build was not up to date", what)
+	}
+	return res
+}
+
+// TestSpareTreeSeveralChanges makes a series of changes, each rebuilt by
+// updating the spare tree; every output must equal a cold build.
+func TestSpareTreeSeveralChanges(t *testing.T) {
+	dir := copySample(t)
+	ageSources(t, dir)
+	tmp := t.TempDir()
+	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+	cachedBuild(t, dir, out, cache, nil)
+	changes := []func(){
+		func() { appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const c1 = 1;\n") },
+		func() { appendSrc(t, dir, baseDir+"/web/js/widgets/slider.js", "\nexport const c2 = 2;\n") },
+		func() { appendSrc(t, dir, baseDir+"/i18n/fr_FR.csv", "\"Free shipping\",\"Port gratuit\"\n") },
+		func() {
+			writeSrc(t, dir, shopDir+"/web/js/_format.js", "import $t from 'mage/translate';\nexport function formatPrice(a) { return $t('%1 incl. tax') + a; }\n")
+		},
+		func() { os.Remove(filepath.Join(dir, shopDir, "web/js/_format.js")) }, // back to the parent's
+		func() { appendSrc(t, dir, baseDir+"/web/js/widgets/slider.js", "\nexport const c3 = 3;\n") },
+	}
+	for i, change := range changes {
+		change()
+		checkRebuild(t, dir, out, cache, fmt.Sprintf("change %d", i+1))
+		if i > 0 {
+			if st, err := os.Stat(spareOf(out)); err != nil || !st.IsDir() {
+				t.Fatalf("change %d: no spare tree beside the output", i+1)
+			}
+		}
+	}
+	// Nothing else is left beside the output.
+	entries, _ := os.ReadDir(tmp)
+	for _, e := range entries {
+		if n := e.Name(); n != "out" && n != ".out.prev" && n != ".out.lock" && n != "cache" {
+			t.Errorf("left beside the output: %s", n)
+		}
+	}
+}
+
+// TestSpareTreeDamaged damages the spare tree in the ways a hand or a
+// crash could; the rebuild must not take anything wrong from it.
+func TestSpareTreeDamaged(t *testing.T) {
+	damages := map[string]func(t *testing.T, spare string){
+		"file replaced": func(t *testing.T, spare string) {
+			forEachFile(t, spare, func(p string) {
+				data, _ := os.ReadFile(p)
+				os.Remove(p) // a new inode, the bytes changed, the same size
+				if len(data) > 0 {
+					data[0] ^= 1
+				}
+				os.WriteFile(p, data, 0o644)
+			})
+		},
+		"files removed": func(t *testing.T, spare string) {
+			forEachFile(t, spare, func(p string) { os.Remove(p) })
+		},
+		"junk added": func(t *testing.T, spare string) {
+			os.WriteFile(filepath.Join(spare, "junk.txt"), []byte("junk"), 0o644)
+			os.MkdirAll(filepath.Join(spare, "frontend", "junk", "deep"), 0o755)
+			os.Symlink("/etc", filepath.Join(spare, "frontend", "Acme", "link"))
+		},
+		"directory replaced by a file": func(t *testing.T, spare string) {
+			d := filepath.Join(spare, "frontend", "Acme", "base")
+			os.RemoveAll(d)
+			os.WriteFile(d, []byte("not a directory"), 0o644)
+		},
+		"directory replaced by a symlink": func(t *testing.T, spare string) {
+			d := filepath.Join(spare, "frontend", "Acme", "shop")
+			os.RemoveAll(d)
+			os.Symlink(t.TempDir(), d)
+		},
+		"spare is a file": func(t *testing.T, spare string) {
+			os.RemoveAll(spare)
+			os.WriteFile(spare, []byte("x"), 0o644)
+		},
+		"spare is missing": func(t *testing.T, spare string) { os.RemoveAll(spare) },
+	}
+	for name, damage := range damages {
+		t.Run(name, func(t *testing.T) {
+			dir := copySample(t)
+			ageSources(t, dir)
+			tmp := t.TempDir()
+			out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+			cachedBuild(t, dir, out, cache, nil)
+			appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const c1 = 1;\n")
+			checkRebuild(t, dir, out, cache, "first change") // leaves a spare tree
+			damage(t, spareOf(out))
+			appendSrc(t, dir, baseDir+"/web/js/widgets/slider.js", "\nexport const c2 = 2;\n")
+			checkRebuild(t, dir, out, cache, "after the damage")
+			appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const c3 = 3;\n")
+			checkRebuild(t, dir, out, cache, "once more")
+		})
+	}
+}
+
+// TestSpareTreeKilledBeforeSwap stops builds between the update of the
+// spare tree and the swap: the output must stay as it was, nothing left
+// may pass for an output, and the next build must be right.
+func TestSpareTreeKilledBeforeSwap(t *testing.T) {
+	dir := copySample(t)
+	ageSources(t, dir)
+	tmp := t.TempDir()
+	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+	cachedBuild(t, dir, out, cache, nil)
+	appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const c1 = 1;\n")
+	checkRebuild(t, dir, out, cache, "first change")
+	before := treeDigest(t, out)
+
+	killed := errors.New("killed")
+	var left string
+	builder.SetBeforeSwap(func(tmp string) error {
+		// What a kill at this point leaves: the updated tree, under the
+		// temporary name it was written under.
+		left = tmp + "-killed"
+		if err := exec.Command("cp", "-a", tmp, left).Run(); err != nil {
+			t.Fatal(err)
+		}
+		return killed
+	})
+	defer builder.SetBeforeSwap(nil)
+	appendSrc(t, dir, baseDir+"/web/js/widgets/slider.js", "\nexport const c2 = 2;\n")
+	cfg, err := matrix.Load(filepath.Join(dir, "themes.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, _ := cfg.Jobs(matrix.Filter{})
+	_, err = builder.Build(context.Background(), builder.Options{Config: cfg, Jobs: jobs, Output: out, Threads: 2,
+		WorkDir: dir, CacheDir: cache, Version: "test"})
+	if !errors.Is(err, killed) {
+		t.Fatalf("build error %v, want the injected one", err)
+	}
+	if treeDigest(t, out) != before {
+		t.Fatal("a build stopped before the swap changed the output")
+	}
+	if !strings.HasPrefix(filepath.Base(left), ".out.tmp-") {
+		t.Fatalf("the tree was written under %s, not a temporary name", left)
+	}
+	// A failed build gives the spare tree back (half updated: it is
+	// checked before use); a killed one leaves it under .tmp-*, which the
+	// next build removes.
+	builder.SetBeforeSwap(nil)
+	if _, err := os.Stat(spareOf(out)); err != nil {
+		t.Error("the spare tree was not given back after the failure")
+	}
+	os.RemoveAll(spareOf(out)) // as if killed: only the .tmp-* copy is left
+	checkRebuild(t, dir, out, cache, "after the kill")
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Error("the killed build's tree was not removed")
+	}
+	// And with the half-updated spare tree of a failed build.
+	builder.SetBeforeSwap(func(string) error { return killed })
+	appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const c3 = 3;\n")
+	if _, err := builder.Build(context.Background(), builder.Options{Config: cfg, Jobs: jobs, Output: out, Threads: 2,
+		WorkDir: dir, CacheDir: cache, Version: "test"}); !errors.Is(err, killed) {
+		t.Fatalf("build error %v, want the injected one", err)
+	}
+	builder.SetBeforeSwap(nil)
+	appendSrc(t, dir, baseDir+"/web/js/widgets/slider.js", "\nexport const c4 = 4;\n")
+	checkRebuild(t, dir, out, cache, "after a failed update")
+}
+
+// TestSpareTreeNoCache checks that --no-cache builds neither use nor keep
+// a spare tree.
+func TestSpareTreeNoCache(t *testing.T) {
+	dir := copySample(t)
+	out := filepath.Join(t.TempDir(), "out")
+	cachedBuild(t, dir, out, "", nil)
+	appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const c1 = 1;\n")
+	cachedBuild(t, dir, out, "", nil)
+	if _, err := os.Lstat(spareOf(out)); !os.IsNotExist(err) {
+		t.Error("a build without cache kept a spare tree")
+	}
+}
+
+func forEachFile(t *testing.T, root string, fn func(p string)) {
+	t.Helper()
+	var files []string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) == 0 {
+		t.Fatal("no file in the spare tree")
+	}
+	for _, p := range files {
+		fn(p)
 	}
 }

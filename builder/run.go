@@ -24,15 +24,17 @@ import (
 // job is the builder's state for one matrix job.
 type job struct {
 	matrix.Job
-	id      string
-	fs      *fileset
-	dict    *i18n.Dictionary
-	entries []string  // logical paths of the entries it bundles
-	leaves  []jobLeaf // files it publishes on their own
-	outputs []output  // filled by assemble, sorted by logical path
-	missing []string  // phrases without translation
-	dur     time.Duration
-	mu      sync.Mutex // guards dur
+	id       string
+	fs       *fileset
+	dict     *i18n.Dictionary
+	entries  []string  // logical paths of the entries it bundles
+	leaves   []jobLeaf // files it publishes on their own
+	outputs  []output  // filled by assemble, sorted by logical path
+	manifest *blob     // manifest.json, made before writing
+	missing  []string  // phrases without translation
+	dur      time.Duration
+	nested   time.Duration // per-job bundles run by assemble
+	mu       sync.Mutex    // guards dur
 }
 
 type jobLeaf struct {
@@ -124,6 +126,7 @@ func (b *build) run() (_ *Result, err error) {
 			start := time.Now()
 			err := b.assemble(j, themes[themeKey(j.Job)])
 			j.addTime(time.Since(start))
+			b.clock.ns[stAssemble].Add(int64(time.Since(start) - j.nested))
 			b.fail(err)
 		})
 	}
@@ -151,21 +154,35 @@ func (b *build) run() (_ *Result, err error) {
 		return nil, b.failed()
 	}
 	b.setStage("write")
-	tmp, err := tempDir(b.opts.Output)
+	// With the cache on, the tree the last swap replaced is updated into
+	// this build's (see the package documentation), and the tree this swap
+	// replaces is kept for the next build.
+	keep := b.cache != nil
+	tmp, spare, err := takeSpare(b.opts.Output, keep)
 	if err != nil {
 		return nil, fmt.Errorf("output: %w", err)
 	}
-	defer os.RemoveAll(tmp) // a no-op after the swap
-	res, err := b.write(tmp, jobs)
+	defer releaseTemp(tmp, b.opts.Output, keep) // a no-op after the swap
+	res, fp, err := b.write(tmp, spare, jobs)
 	if err != nil {
 		return nil, err
 	}
-	if err := swapInto(tmp, b.opts.Output); err != nil {
+	if beforeSwap != nil {
+		if err := beforeSwap(tmp); err != nil {
+			return nil, err
+		}
+	}
+	spareTo := ""
+	if keep {
+		spareTo = spareDir(b.opts.Output)
+	}
+	if err := swapInto(tmp, b.opts.Output, spareTo); err != nil {
 		return nil, err
 	}
 	res.Output = b.opts.Output
+	res.Stages = b.clock.result()
 	if b.cache != nil {
-		b.saveState(res)
+		b.saveState(res, fp)
 	}
 	return res, nil
 }
@@ -299,6 +316,7 @@ func (b *build) planBundles(g pond.TaskGroup, ts *themeState) {
 
 // runBundle builds a bundle and makes it available for reuse.
 func (b *build) runBundle(bd *bundle, owner *job) {
+	defer b.clock.since(stBundle, time.Now())
 	bd.run(b)
 	if !bd.cached {
 		b.stats.bundles.Add(1)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -50,7 +51,9 @@ func newStore(b *build) *store {
 // whether it is worth compressing) and returns its blob. A new blob that
 // deserves sidecars is compressed on the pool right away.
 func (s *store) put(data []byte, name string) *blob {
+	t0 := time.Now()
 	sum := sha256.Sum256(data)
+	s.b.clock.since(stHash, t0)
 	key := hex.EncodeToString(sum[:])
 	s.mu.Lock()
 	bl, ok := s.blobs[key]
@@ -73,14 +76,17 @@ func (s *store) put(data []byte, name string) *blob {
 }
 
 func (s *store) compress(bl *blob) {
+	defer s.b.clock.since(stCompress, time.Now())
 	side := s.b.comp.Compress(bl.data)
 	sums := map[precompress.Encoding]string{}
 	sizes := map[precompress.Encoding]int64{}
+	t0 := time.Now()
 	for e, d := range side {
 		h := sha256.Sum256(d)
 		sums[e] = hex.EncodeToString(h[:])
 		sizes[e] = int64(len(d))
 	}
+	s.b.clock.since(stHash, t0)
 	bl.mu.Lock()
 	bl.side, bl.sideSum, bl.sideSize, bl.prevSide = side, sums, sizes, nil
 	bl.mu.Unlock()
@@ -110,6 +116,16 @@ func (s *store) fromPrev(bl *blob) bool {
 	}
 	bl.sideSum, bl.sideSize, bl.prevSide = sums, sizes, from
 	return true
+}
+
+// kept records that dst, kept from the spare tree, holds the blob and its
+// sidecars: later copies can be linked from it.
+func (s *store) kept(bl *blob, dst string) {
+	bl.mu.Lock()
+	if bl.first == "" {
+		bl.first = dst
+	}
+	bl.mu.Unlock()
 }
 
 // encodings lists the sidecars a blob has, in configured order.
@@ -208,14 +224,21 @@ func writeFile(name string, data []byte) error {
 // swapInto moves the finished tree tmp to out. An existing out is
 // exchanged atomically with renameat2(RENAME_EXCHANGE) where the kernel
 // supports it, so readers see the old tree or the new one, never neither;
-// the old tree is then removed.
-func swapInto(tmp, out string) error {
+// the old tree is then moved to spare (the spare tree of the next build)
+// or, when spare is "", removed.
+func swapInto(tmp, out, spare string) error {
 	if _, err := os.Lstat(out); os.IsNotExist(err) {
 		return os.Rename(tmp, out)
 	}
+	dispose := func(old string) error {
+		if spare != "" && os.Rename(old, spare) == nil {
+			return nil
+		}
+		return os.RemoveAll(old)
+	}
 	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, out, unix.RENAME_EXCHANGE)
 	if err == nil {
-		return os.RemoveAll(tmp) // tmp now holds the previous output
+		return dispose(tmp) // tmp now holds the previous output
 	}
 	if err != syscall.EINVAL && err != syscall.ENOSYS && err != syscall.ENOTSUP {
 		return fmt.Errorf("replace %s: %w", out, err)
@@ -228,8 +251,13 @@ func swapInto(tmp, out string) error {
 		_ = os.Rename(old, out)
 		return fmt.Errorf("replace %s: %w", out, err)
 	}
-	return os.RemoveAll(old)
+	return dispose(old)
 }
+
+// beforeSwap, when set (by tests), runs between writing the new tree and
+// the swap; an error fails the build there, as a build killed at that
+// point would stop.
+var beforeSwap func(tmp string) error
 
 // tempDir creates the directory the build is written to, beside out so
 // that the final rename stays on one file system.
@@ -295,7 +323,9 @@ func checkReplaceable(out string) error {
 
 // putPlain registers data without ever compressing it.
 func (s *store) putPlain(data []byte) *blob {
+	t0 := time.Now()
 	sum := sha256.Sum256(data)
+	s.b.clock.since(stHash, t0)
 	key := hex.EncodeToString(sum[:])
 	s.mu.Lock()
 	defer s.mu.Unlock()

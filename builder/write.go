@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"crypto/sha256"
 
@@ -20,15 +21,52 @@ import (
 )
 
 // write puts every job's files under tmp, writes build.json and returns
-// the result.
-func (b *build) write(tmp string, jobs []*job) (*Result, error) {
+// the result with, when the cache is on, the fingerprint of the tree as
+// written. When spare is set, tmp holds the spare tree: what it already
+// has right is kept, the rest is removed first (see spare.go).
+func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, error) {
+	// The stage's own work on this goroutine; the write tasks add theirs.
+	t0 := time.Now()
+	defer func() { b.clock.since(stWrite, t0) }()
+	// The manifests first: with them every path and content of the new
+	// tree is known before anything is written.
+	want := map[string]string{manifest.BuildFile: ""}
+	for _, j := range jobs {
+		if err := b.jobManifest(j); err != nil {
+			return nil, "", err
+		}
+		add := func(name string, bl *blob) {
+			rel := path.Join(j.Dir(), name)
+			want[rel] = bl.sum
+			for _, e := range b.store.encodings(bl) {
+				want[rel+e.Ext()] = bl.sideSum[e]
+			}
+		}
+		for _, o := range j.outputs {
+			add(o.name, o.blob)
+		}
+		add(manifest.ManifestFile, j.manifest)
+	}
+	tw := newTreeWriter(want)
+	var verified map[inode]verified
+	if b.prev != nil {
+		verified = b.prev.inodes
+	}
+	if spare {
+		if err := tw.prune(tmp, verified); err != nil {
+			return nil, "", fmt.Errorf("output: %w", err)
+		}
+	}
+	b.clock.since(stWrite, t0)
+
 	files := map[string]manifest.File{}
 	var mu sync.Mutex
 	var outFiles, outBytes int64
 	g := b.pool.NewGroupContext(b.ctx)
 	for _, j := range jobs {
 		b.task(g, "write "+j.id, func() {
-			f, n, written, err := b.writeJob(tmp, j)
+			defer b.clock.since(stWrite, time.Now())
+			f, n, written, err := b.writeJob(tmp, j, tw)
 			if err != nil {
 				b.fail(fmt.Errorf("%s: write: %w", j.id, err))
 				return
@@ -43,11 +81,12 @@ func (b *build) write(tmp string, jobs []*job) (*Result, error) {
 		})
 	}
 	if !b.wait(g) {
-		return nil, b.failed()
+		return nil, "", b.failed()
 	}
 	if err := b.failed(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	t0 = time.Now() // the rest of the stage
 
 	bm := &manifest.Build{
 		ConfigDigest: b.configDigest(),
@@ -83,11 +122,12 @@ func (b *build) write(tmp string, jobs []*job) (*Result, error) {
 	}
 	data, err := manifest.Marshal(bm)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := writeFile(filepath.Join(tmp, manifest.BuildFile), data); err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	tw.addCreated(manifest.BuildFile)
 
 	if len(b.warnings) > 0 {
 		// The same warning comes from every bundle that includes the file.
@@ -109,12 +149,44 @@ func (b *build) write(tmp string, jobs []*job) (*Result, error) {
 		st.Compressible += int64(len(bl.data))
 		st.CompressedMin += int64(smallest)
 	}
-	return res, nil
+	fp := ""
+	if b.cache != nil {
+		if fp, err = tw.fingerprint(tmp, verified); err != nil {
+			b.log.Debug("cache: cannot fingerprint the new output", "err", err)
+			fp = ""
+		}
+	}
+	return res, fp, nil
+}
+
+// jobManifest makes the blob of the job's manifest.json. The manifest is
+// read by servers, not browsers: no sidecars, and not registered for
+// compression (which has finished by now).
+func (b *build) jobManifest(j *job) error {
+	mf := manifest.Manifest{}
+	for _, o := range j.outputs {
+		if o.logical == manifest.TranslationFile {
+			continue
+		}
+		var encs []string
+		for _, e := range b.store.encodings(o.blob) {
+			encs = append(encs, string(e))
+		}
+		sum, _ := hex.DecodeString(o.blob.sum)
+		mf[o.logical] = manifest.Asset{File: o.name, Integrity: "sha256-" + base64.StdEncoding.EncodeToString(sum),
+			Size: int64(len(o.blob.data)), Encodings: encs}
+	}
+	data, err := manifest.Marshal(mf)
+	if err != nil {
+		return err
+	}
+	j.manifest = b.store.putPlain(data)
+	return nil
 }
 
 // writeJob writes one job directory and returns its files for build.json,
 // the number of files and the bytes actually written (links are free).
-func (b *build) writeJob(tmp string, j *job) (map[string]manifest.File, int64, int64, error) {
+func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (map[string]manifest.File, int64, int64, error) {
 	dir := filepath.Join(tmp, filepath.FromSlash(j.Dir()))
 	files := map[string]manifest.File{}
 	var count, written int64
@@ -134,17 +206,29 @@ func (b *build) writeJob(tmp string, j *job) (map[string]manifest.File, int64, i
 		made[d] = true
 		return nil
 	}
-	mf := manifest.Manifest{}
 	put := func(name string, bl *blob) error {
 		dst := filepath.Join(dir, filepath.FromSlash(name))
-		if err := mkdir(filepath.Dir(dst)); err != nil {
-			return err
+		rel := path.Join(j.Dir(), name)
+		rels := []string{rel}
+		for _, e := range b.store.encodings(bl) {
+			rels = append(rels, rel+e.Ext())
 		}
-		fresh, err := b.store.write(bl, dst)
+		keep, err := tw.keepAll(tmp, rels)
 		if err != nil {
 			return err
 		}
-		rel := path.Join(j.Dir(), name)
+		fresh := false
+		if keep {
+			b.store.kept(bl, dst)
+		} else {
+			if err := mkdir(filepath.Dir(dst)); err != nil {
+				return err
+			}
+			if fresh, err = b.store.write(bl, dst); err != nil {
+				return err
+			}
+			tw.addCreated(rels...)
+		}
 		files[rel] = manifest.File{SHA256: bl.sum, Size: int64(len(bl.data))}
 		count++
 		if fresh {
@@ -163,24 +247,8 @@ func (b *build) writeJob(tmp string, j *job) (map[string]manifest.File, int64, i
 		if err := put(o.name, o.blob); err != nil {
 			return nil, 0, 0, err
 		}
-		if o.logical == manifest.TranslationFile {
-			continue
-		}
-		var encs []string
-		for _, e := range b.store.encodings(o.blob) {
-			encs = append(encs, string(e))
-		}
-		sum, _ := hex.DecodeString(o.blob.sum)
-		mf[o.logical] = manifest.Asset{File: o.name, Integrity: "sha256-" + base64.StdEncoding.EncodeToString(sum),
-			Size: int64(len(o.blob.data)), Encodings: encs}
 	}
-	data, err := manifest.Marshal(mf)
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	// The manifest is read by servers, not browsers: no sidecars, and not
-	// registered for compression (which has finished by now).
-	if err := put(manifest.ManifestFile, b.store.putPlain(data)); err != nil {
+	if err := put(manifest.ManifestFile, j.manifest); err != nil {
 		return nil, 0, 0, err
 	}
 	return files, count, written, nil

@@ -85,7 +85,15 @@ type benchRun struct {
 	Files     int64         `json:"files"`
 	Bytes     int64         `json:"source_bytes"`
 	BuildTime time.Duration `json:"build_ns"` // as reported by the build itself
+	// Stages is the build's own per-stage task time (builder.Result.Stages).
+	Stages map[string]time.Duration `json:"stages_ns"`
 }
+
+// benchStages is the order stages are shown in: the pipeline's, each
+// nested stage after its parent (translate is part of assemble; hash is
+// part of minify, bundle, assemble and compress).
+var benchStages = []string{builder.StageBundle, builder.StageMinify, builder.StageAssemble, builder.StageTranslate,
+	builder.StageHash, builder.StageCompress, builder.StageWrite}
 
 // benchPoint is the summary of one thread count.
 type benchPoint struct {
@@ -97,7 +105,9 @@ type benchPoint struct {
 	FilesPerS  float64       `json:"files_per_s"`
 	MBPerS     float64       `json:"mb_per_s"`
 	MaxRSS     int64         `json:"peak_rss_bytes"`
-	Runs       []benchRun    `json:"runs"`
+	// Stages holds the median task time of each stage over the runs.
+	Stages map[string]time.Duration `json:"median_stages_ns"`
+	Runs   []benchRun               `json:"runs"`
 }
 
 type benchReport struct {
@@ -136,6 +146,10 @@ func runBench(ctx context.Context, log io.Writer, matrixFile string, threads []i
 		for _, r := range p.Runs {
 			p.MaxRSS = max(p.MaxRSS, r.MaxRSS)
 		}
+		p.Stages = map[string]time.Duration{}
+		for _, st := range benchStages {
+			p.Stages[st] = median(p.Runs, func(r benchRun) time.Duration { return r.Stages[st] })
+		}
 		p.FilesPerS = float64(p.Runs[0].Files) / p.Wall.Seconds()
 		p.MBPerS = float64(p.Runs[0].Bytes) / (1 << 20) / p.Wall.Seconds()
 		rep.Points = append(rep.Points, p)
@@ -173,13 +187,18 @@ func benchOnce(ctx context.Context, exe string, args []string) (benchRun, error)
 		return benchRun{}, &diag.Error{Kind: diag.Build, Msg: fmt.Sprintf("build failed: %v\n%s", err, strings.TrimSpace(stderr.String()))}
 	}
 	var sum struct {
-		DurationMS int64          `json:"duration_ms"`
-		Stats      *builder.Stats `json:"stats"`
+		DurationMS int64              `json:"duration_ms"`
+		Stats      *builder.Stats     `json:"stats"`
+		StagesMS   map[string]float64 `json:"stages_ms"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil || sum.Stats == nil {
 		return benchRun{}, fmt.Errorf("unreadable build summary: %v", err)
 	}
-	r := benchRun{Wall: wall, Files: sum.Stats.OutputFiles, Bytes: sum.Stats.SourceBytes, BuildTime: time.Duration(sum.DurationMS) * time.Millisecond}
+	r := benchRun{Wall: wall, Files: sum.Stats.OutputFiles, Bytes: sum.Stats.SourceBytes, BuildTime: time.Duration(sum.DurationMS) * time.Millisecond,
+		Stages: map[string]time.Duration{}}
+	for k, ms := range sum.StagesMS {
+		r.Stages[k] = time.Duration(ms * float64(time.Millisecond))
+	}
 	if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		r.MaxRSS = ru.Maxrss * 1024 // kilobytes on Linux
@@ -213,6 +232,27 @@ func printBench(w io.Writer, rep *benchReport) {
 			p.Speedup, 100*p.Efficiency, p.FilesPerS, p.MBPerS, size(p.MaxRSS))
 	}
 	tw.Flush()
+	// Stages: median task time, summed over the threads (a stage can take
+	// longer than the wall time on several threads).
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "stage (task time)\t")
+	for _, p := range rep.Points {
+		fmt.Fprintf(tw, "%d threads\t", p.Threads)
+	}
+	fmt.Fprintln(tw)
+	for _, st := range benchStages {
+		name := st
+		if st == builder.StageTranslate || st == builder.StageHash {
+			name = "  " + st + " (nested)" // included in the stages above it
+		}
+		fmt.Fprintf(tw, "%s\t", name)
+		for _, p := range rep.Points {
+			fmt.Fprintf(tw, "%s\t", p.Stages[st].Round(time.Millisecond))
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
 	fmt.Fprintf(w, "recommended: --threads %d (the smallest count within 5%% of the best wall time; %d CPUs)\n", rep.Recommended, rep.CPUs)
 }
 
@@ -229,10 +269,18 @@ func writeBench(dir string, rep *benchReport) error {
 	}
 	var buf bytes.Buffer
 	cw := csv.NewWriter(&buf)
-	cw.Write([]string{"threads", "median_wall_s", "median_cpu_s", "speedup", "efficiency", "files_per_s", "mb_per_s", "peak_rss_bytes"})
+	head := []string{"threads", "median_wall_s", "median_cpu_s", "speedup", "efficiency", "files_per_s", "mb_per_s", "peak_rss_bytes"}
+	for _, st := range benchStages {
+		head = append(head, "stage_"+st+"_s")
+	}
+	cw.Write(head)
 	for _, p := range rep.Points {
-		cw.Write([]string{strconv.Itoa(p.Threads), ftoa(p.Wall.Seconds()), ftoa(p.CPU.Seconds()), ftoa(p.Speedup), ftoa(p.Efficiency),
-			ftoa(p.FilesPerS), ftoa(p.MBPerS), strconv.FormatInt(p.MaxRSS, 10)})
+		row := []string{strconv.Itoa(p.Threads), ftoa(p.Wall.Seconds()), ftoa(p.CPU.Seconds()), ftoa(p.Speedup), ftoa(p.Efficiency),
+			ftoa(p.FilesPerS), ftoa(p.MBPerS), strconv.FormatInt(p.MaxRSS, 10)}
+		for _, st := range benchStages {
+			row = append(row, ftoa(p.Stages[st].Seconds()))
+		}
+		cw.Write(row)
 	}
 	cw.Flush()
 	if err := os.WriteFile(filepath.Join(dir, "bench.csv"), buf.Bytes(), 0o644); err != nil {

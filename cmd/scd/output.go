@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"sort"
@@ -173,9 +174,12 @@ type jsonSummary struct {
 	UpToDate   bool           `json:"up_to_date,omitempty"` // nothing changed: the output was left as it was
 	Jobs       []jsonJob      `json:"jobs,omitempty"`
 	Stats      *builder.Stats `json:"stats,omitempty"`
-	Missing    map[string]int `json:"missing_translations,omitempty"`
-	Warnings   []string       `json:"warnings,omitempty"`
-	Errors     []string       `json:"errors,omitempty"`
+	// StagesMS is Result.Stages in milliseconds: task time per stage,
+	// summed over the threads, nested stages included in their parents.
+	StagesMS map[string]float64 `json:"stages_ms,omitempty"`
+	Missing  map[string]int     `json:"missing_translations,omitempty"`
+	Warnings []string           `json:"warnings,omitempty"`
+	Errors   []string           `json:"errors,omitempty"`
 }
 
 type jsonJob struct {
@@ -189,6 +193,12 @@ type jsonJob struct {
 func summaryJSON(s *settings, r *builder.Result) jsonSummary {
 	out := jsonSummary{OK: true, BuildID: r.Build.ID, Output: r.Output, Threads: s.opts.Threads,
 		DurationMS: r.Duration.Milliseconds(), UpToDate: r.UpToDate, Stats: &r.Stats, Missing: r.Missing}
+	if len(r.Stages) > 0 {
+		out.StagesMS = map[string]float64{}
+		for k, d := range r.Stages {
+			out.StagesMS[k] = math.Round(float64(d.Microseconds())) / 1000
+		}
+	}
 	for _, j := range r.Jobs {
 		out.Jobs = append(out.Jobs, jsonJob{ID: j.ID, Files: j.Files, Bytes: j.Bytes, Missing: j.Missing, DurationMS: j.Duration.Milliseconds()})
 	}

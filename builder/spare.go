@@ -1,0 +1,307 @@
+package builder
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// The spare tree (see the package documentation): with the cache on, the
+// tree a swap replaced is kept beside the output as .<name>.prev, and the
+// next build updates it into the new tree instead of writing one from
+// nothing. Its content is never trusted: a file of it is kept only when
+// it is one of the inodes of the verified current output (prev.inodes)
+// and build.json gives that inode the bytes the new build wants at its
+// path. Everything else in it is removed and written again, so a spare
+// tree that is stale, half updated by a failed build, or edited by hand
+// costs time, never correctness.
+
+// spareDir is where the tree replaced by the last swap is kept.
+func spareDir(out string) string {
+	return filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".prev")
+}
+
+// takeSpare returns the directory the build writes into: the spare tree,
+// renamed to a temporary name first so that a build killed while updating
+// it leaves only a .tmp-* directory (removed by the next build's
+// lockOutput), or a new empty directory. spare reports which.
+func takeSpare(out string, useSpare bool) (dir string, spare bool, err error) {
+	if useSpare {
+		sp := spareDir(out)
+		if st, err := os.Lstat(sp); err == nil {
+			if !st.IsDir() {
+				_ = os.Remove(sp)
+			} else {
+				var r [8]byte
+				_, _ = rand.Read(r[:])
+				dir := filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".tmp-"+hex.EncodeToString(r[:]))
+				if err := os.Rename(sp, dir); err == nil {
+					return dir, true, nil
+				}
+			}
+		}
+	}
+	dir, err = tempDir(out)
+	return dir, false, err
+}
+
+// releaseTemp disposes of the write directory of a build that did not
+// swap it in: a spare tree goes back to being the spare tree (whatever its
+// state, it is checked before use), anything else is removed.
+func releaseTemp(dir, out string, keep bool) {
+	if _, err := os.Lstat(dir); err != nil {
+		return // swapped in, or already gone
+	}
+	if keep {
+		if _, err := os.Lstat(spareDir(out)); os.IsNotExist(err) && os.Rename(dir, spareDir(out)) == nil {
+			return
+		}
+	}
+	_ = os.RemoveAll(dir)
+}
+
+// spareEntry is one entry of the spare tree, as listed by getdents: the
+// type and inode come with the name, so listing costs one system call per
+// directory, not one per file.
+type spareEntry struct {
+	rel string // slash path relative to the tree
+	typ byte   // unix.DT_*
+	ino inode
+}
+
+// listSpare lists the tree under root, parents before their children.
+func listSpare(root string) ([]spareEntry, error) {
+	var out []spareEntry
+	buf := make([]byte, 64<<10)
+	var list func(abs, rel string) error
+	list = func(abs, rel string) error {
+		fd, err := unix.Open(abs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &os.PathError{Op: "open", Path: abs, Err: err}
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return &os.PathError{Op: "fstat", Path: abs, Err: err}
+		}
+		dev := uint64(st.Dev)
+		var here []spareEntry
+		for {
+			n, err := unix.Getdents(fd, buf)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				unix.Close(fd)
+				return &os.PathError{Op: "getdents", Path: abs, Err: err}
+			}
+			if n <= 0 {
+				break
+			}
+			for b := buf[:n]; len(b) >= 19; {
+				// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
+				reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+				if reclen < 19 || reclen > len(b) {
+					unix.Close(fd)
+					return &os.PathError{Op: "getdents", Path: abs, Err: errors.New("malformed directory entry")}
+				}
+				ino, typ := binary.NativeEndian.Uint64(b[0:8]), b[18]
+				name := b[19:reclen]
+				if i := strings.IndexByte(string(name), 0); i >= 0 {
+					name = name[:i]
+				}
+				b = b[reclen:]
+				if s := string(name); s != "." && s != ".." {
+					here = append(here, spareEntry{rel: path.Join(rel, s), typ: typ, ino: inode{dev, ino}})
+				}
+			}
+		}
+		unix.Close(fd)
+		for _, e := range here {
+			if e.typ == unix.DT_UNKNOWN { // file systems without d_type
+				fi, err := os.Lstat(filepath.Join(abs, path.Base(e.rel)))
+				if err != nil {
+					return err
+				}
+				switch {
+				case fi.IsDir():
+					e.typ = unix.DT_DIR
+				case fi.Mode().IsRegular():
+					e.typ = unix.DT_REG
+				default:
+					e.typ = unix.DT_LNK // anything else: removed
+				}
+			}
+			out = append(out, e)
+			if e.typ == unix.DT_DIR {
+				if err := list(filepath.Join(abs, path.Base(e.rel)), e.rel); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := list(root, ""); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// treeWriter tracks the update of the write directory into the new tree,
+// so that the tree's fingerprint can be computed instead of walked: a file
+// kept from the spare tree is an inode of the verified output whose stat
+// is known, unless this build changed its links; everything else was
+// created by this build and is stat'ed once at the end.
+type treeWriter struct {
+	files map[string]string // the new tree: slash path → sha256 ("" for build.json)
+	dirs  map[string]bool   // its directories, "." included
+
+	kept    map[string]inode // files of the spare tree that stay as they are
+	mu      sync.Mutex
+	touched map[inode]bool // inodes whose link count this build changed
+	created []string       // paths this build wrote or linked
+}
+
+func newTreeWriter(files map[string]string) *treeWriter {
+	tw := &treeWriter{files: files, dirs: map[string]bool{".": true}, kept: map[string]inode{}, touched: map[inode]bool{}}
+	for rel := range files {
+		for d := path.Dir(rel); d != "." && !tw.dirs[d]; d = path.Dir(d) {
+			tw.dirs[d] = true
+		}
+	}
+	return tw
+}
+
+// prune removes from the spare tree at dir every entry the new tree does
+// not have with the same bytes, and records the files that stay.
+func (tw *treeWriter) prune(dir string, verified map[inode]verified) error {
+	entries, err := listSpare(dir)
+	if err != nil {
+		return err
+	}
+	removed := "" // the last directory removed; its entries follow it
+	for _, e := range entries {
+		if removed != "" && strings.HasPrefix(e.rel, removed+"/") {
+			if e.typ != unix.DT_DIR {
+				tw.touched[e.ino] = true
+			}
+			continue
+		}
+		abs := filepath.Join(dir, filepath.FromSlash(e.rel))
+		switch {
+		case e.typ == unix.DT_DIR && tw.dirs[e.rel]:
+			// kept; its entries are judged on their own
+		case e.typ == unix.DT_DIR:
+			if err := os.RemoveAll(abs); err != nil {
+				return err
+			}
+			removed = e.rel
+		default:
+			if sha, ok := tw.files[e.rel]; ok && e.typ == unix.DT_REG && sha != "" && verified[e.ino].sha == sha {
+				tw.kept[e.rel] = e.ino
+				continue
+			}
+			if err := os.Remove(abs); err != nil && !os.IsNotExist(err) {
+				return err
+			}
+			tw.touched[e.ino] = true
+		}
+	}
+	return nil
+}
+
+// keepAll reports whether every one of rels stays from the spare tree;
+// when not, it removes those that are there, so they can be written.
+func (tw *treeWriter) keepAll(dir string, rels []string) (bool, error) {
+	all := true
+	for _, rel := range rels {
+		if _, ok := tw.kept[rel]; !ok {
+			all = false
+		}
+	}
+	if all {
+		return true, nil
+	}
+	for _, rel := range rels {
+		if ino, ok := tw.kept[rel]; ok {
+			if err := os.Remove(filepath.Join(dir, filepath.FromSlash(rel))); err != nil {
+				return false, err
+			}
+			tw.mu.Lock()
+			tw.touched[ino] = true
+			tw.mu.Unlock()
+		}
+	}
+	return false, nil
+}
+
+func (tw *treeWriter) addCreated(rels ...string) {
+	tw.mu.Lock()
+	tw.created = append(tw.created, rels...)
+	tw.mu.Unlock()
+}
+
+// fingerprint computes the fingerprint of the finished tree in dir, as
+// fingerprint(dir) would walk it (the tests check that they agree).
+func (tw *treeWriter) fingerprint(dir string, verified map[inode]verified) (string, error) {
+	t := make(map[string]treeEntry, len(tw.files)+len(tw.dirs))
+	for d := range tw.dirs {
+		t[d] = treeEntry{kind: 'd'}
+	}
+	stat := func(rels []string) error {
+		workers := min(4, max(1, runtime.NumCPU()))
+		res := make([]treeEntry, len(rels))
+		errs := make([]error, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < len(rels); i += workers {
+					fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rels[i])))
+					if err != nil {
+						errs[w] = err
+						return
+					}
+					res[i] = treeEntry{kind: 'f', mode: fi.Mode().Type(), st: statOf(fi), dev: devOf(fi)}
+				}
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		for i, rel := range rels {
+			t[rel] = res[i]
+			tw.touched[inode{res[i].dev, res[i].st.Ino}] = true
+		}
+		return nil
+	}
+	if err := stat(tw.created); err != nil {
+		return "", err
+	}
+	var again []string
+	for rel, ino := range tw.kept {
+		if _, done := t[rel]; done {
+			continue // removed by keepAll and written again
+		}
+		if tw.touched[ino] {
+			again = append(again, rel)
+			continue
+		}
+		t[rel] = treeEntry{kind: 'f', st: verified[ino].st, dev: ino.dev}
+	}
+	if err := stat(again); err != nil {
+		return "", err
+	}
+	return treeDigest(t), nil
+}
