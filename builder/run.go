@@ -87,6 +87,13 @@ func (b *build) run() (_ *Result, err error) {
 		defer func() { succeeded = err == nil }()
 	}
 	b.compressGroup = b.pool.NewGroupContext(b.ctx)
+	// Final contents go to disk as they are made (see store).
+	spill, err := os.MkdirTemp(filepath.Dir(b.opts.Output), "."+filepath.Base(b.opts.Output)+".tmp-blobs-")
+	if err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	defer os.RemoveAll(spill)
+	b.store.spillDir = spill
 
 	// 1. Base bundles, parents before children so that a child whose
 	// overrides do not touch an entry's inputs reuses the parent's bundle;

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,6 +23,9 @@ import (
 // once; every other file with the same bytes is a hard link to it.
 type blob struct {
 	sum  string // hex sha256
+	size int64
+	// data is the content until it is spilled to disk (see spill); then
+	// first names the file and data is nil.
 	data []byte
 
 	compress bool
@@ -37,10 +41,20 @@ type blob struct {
 }
 
 // store deduplicates outputs by content.
+//
+// Contents do not stay in memory until the write stage: a matrix of
+// hundreds of jobs produces gigabytes of per-locale bundles and templates.
+// As soon as a content is final (compressed, or not to be compressed) it
+// is spilled to a directory beside the output (spillDir, on the same file
+// system) and its bytes are dropped; the job directories are then hard
+// links to the spilled files, and the spill directory itself is removed
+// after the swap.
 type store struct {
-	b     *build
-	mu    sync.Mutex
-	blobs map[string]*blob
+	b        *build
+	mu       sync.Mutex
+	blobs    map[string]*blob
+	spillDir string // "" until the build starts producing outputs
+	written  atomic.Int64
 }
 
 func newStore(b *build) *store {
@@ -58,26 +72,90 @@ func (s *store) put(data []byte, name string) *blob {
 	s.mu.Lock()
 	bl, ok := s.blobs[key]
 	if !ok {
-		bl = &blob{sum: key, data: data}
+		bl = &blob{sum: key, data: data, size: int64(len(data))}
 		s.blobs[key] = bl
 	}
+	spill := !ok
 	if !bl.compress && len(s.b.comp.Encodings) > 0 && len(data) >= s.b.comp.MinSize && precompress.Compressible(name) {
 		bl.compress = true
-		if s.fromPrev(bl) {
-			s.mu.Unlock()
-			return bl
+		if !s.fromPrev(bl) {
+			// Spilled by the compress task, once its sidecars exist.
+			spill = false
+			s.b.task(s.b.compressGroup, "compress "+name, func() {
+				s.compress(bl)
+			})
 		}
-		s.b.task(s.b.compressGroup, "compress "+name, func() {
-			s.compress(bl)
-		})
 	}
 	s.mu.Unlock()
+	if spill {
+		s.spill(bl)
+	}
 	return bl
 }
 
+// spill writes a final content (and its sidecars) into the spill
+// directory, or links it there from the previous output, and drops its
+// bytes. Without a spill directory (tests of parts of the store) the
+// content stays in memory and is written by write.
+func (s *store) spill(bl *blob) {
+	if s.spillDir == "" {
+		return
+	}
+	bl.mu.Lock()
+	defer bl.mu.Unlock()
+	if bl.first != "" || (bl.compress && bl.side == nil && bl.prevSide == nil) {
+		return // spilled already, or its sidecars are still being made
+	}
+	if _, ok := s.b.prev.path(bl.sum); ok && (!bl.compress || bl.prevSide != nil) {
+		// The previous output has the bytes and the sidecars: write links
+		// from there, as the spare tree's bookkeeping expects.
+		bl.data = nil
+		return
+	}
+	dst := filepath.Join(s.spillDir, bl.sum)
+	if err := writeFile(dst, bl.data); err != nil {
+		s.b.fail(fmt.Errorf("output: %w", err))
+		return
+	}
+	s.written.Add(bl.size)
+	for _, e := range s.encodings(bl) {
+		side := bl.side[e]
+		if side == nil {
+			continue // none yet: compress adds it beside dst
+		}
+		if err := writeFile(dst+e.Ext(), side); err != nil {
+			s.b.fail(fmt.Errorf("output: %w", err))
+			return
+		}
+		s.written.Add(int64(len(side)))
+	}
+	bl.first, bl.data, bl.side = dst, nil, nil
+}
+
 func (s *store) compress(bl *blob) {
-	defer s.b.clock.since(stCompress, time.Now())
-	side := s.b.comp.Compress(bl.data)
+	t := time.Now()
+	bl.mu.Lock()
+	data, first := bl.data, bl.first
+	bl.mu.Unlock()
+	if data == nil {
+		// Spilled (or left in the previous output) before a later file of
+		// the same bytes asked for sidecars.
+		from := first
+		if from == "" {
+			from, _ = s.b.prev.path(bl.sum)
+		}
+		var err error
+		if data, err = os.ReadFile(from); err != nil {
+			s.b.fail(fmt.Errorf("output: %w", err))
+			return
+		}
+		if first == "" {
+			bl.mu.Lock()
+			bl.data = data // spill writes it with the sidecars
+			bl.mu.Unlock()
+		}
+	}
+	side := s.b.comp.Compress(data)
 	sums := map[precompress.Encoding]string{}
 	sizes := map[precompress.Encoding]int64{}
 	t0 := time.Now()
@@ -89,7 +167,19 @@ func (s *store) compress(bl *blob) {
 	s.b.clock.since(stHash, t0)
 	bl.mu.Lock()
 	bl.side, bl.sideSum, bl.sideSize, bl.prevSide = side, sums, sizes, nil
+	if bl.first != "" && first != "" {
+		// Already spilled: add the sidecars beside it.
+		for e, d := range side {
+			if err := writeFile(bl.first+e.Ext(), d); err != nil && !os.IsExist(err) {
+				s.b.fail(fmt.Errorf("output: %w", err))
+			}
+			s.written.Add(int64(len(d)))
+		}
+		bl.side = nil
+	}
 	bl.mu.Unlock()
+	s.b.clock.since(stCompress, t)
+	s.spill(bl)
 }
 
 // fromPrev takes the sidecars of a blob from the previous output when it
@@ -160,6 +250,8 @@ func (s *store) write(bl *blob, dst string) (bool, error) {
 	fresh := true
 	if from, ok := s.b.prev.path(bl.sum); ok && os.Link(from, dst) == nil {
 		fresh = false // the previous output has these bytes
+	} else if bl.data == nil {
+		return false, fmt.Errorf("%s: the previous output changed during the build", dst)
 	} else if err := writeFile(dst, bl.data); err != nil {
 		return false, err
 	}
@@ -171,9 +263,9 @@ func (s *store) write(bl *blob, dst string) (bool, error) {
 			// The previous output lost a sidecar since it was checked:
 			// compress after all.
 			bl.mu.Unlock()
-			s.compress(bl)
+			s.compress(bl) // and spills it
 			bl.mu.Lock()
-			return s.writeLocked(bl, dst)
+			return s.relink(bl, dst)
 		}
 		if err := writeFile(dst+e.Ext(), bl.side[e]); err != nil {
 			return false, err
@@ -183,22 +275,25 @@ func (s *store) write(bl *blob, dst string) (bool, error) {
 	return fresh, nil
 }
 
-// writeLocked writes a blob's bytes and sidecars at dst, replacing what a
-// failed attempt left there.
-func (s *store) writeLocked(bl *blob, dst string) (bool, error) {
-	for _, p := range append([]string{dst}, extsOf(s.encodings(bl), dst)...) {
+// relink replaces what a failed attempt left at dst by links to the
+// blob's spilled copy.
+func (s *store) relink(bl *blob, dst string) (bool, error) {
+	if bl.first == "" {
+		return false, fmt.Errorf("%s: no copy of the content to link", dst)
+	}
+	encs := s.encodings(bl)
+	for _, p := range append([]string{dst}, extsOf(encs, dst)...) {
 		_ = os.Remove(p)
 	}
-	if err := writeFile(dst, bl.data); err != nil {
+	if err := os.Link(bl.first, dst); err != nil {
 		return false, err
 	}
-	for _, e := range s.encodings(bl) {
-		if err := writeFile(dst+e.Ext(), bl.side[e]); err != nil {
+	for _, e := range encs {
+		if err := os.Link(bl.first+e.Ext(), dst+e.Ext()); err != nil {
 			return false, err
 		}
 	}
-	bl.first = dst
-	return true, nil
+	return false, nil
 }
 
 func extsOf(encs []precompress.Encoding, dst string) []string {
@@ -331,8 +426,15 @@ func (s *store) putPlain(data []byte) *blob {
 	defer s.mu.Unlock()
 	bl, ok := s.blobs[key]
 	if !ok {
-		bl = &blob{sum: key, data: data}
+		bl = &blob{sum: key, data: data, size: int64(len(data))}
 		s.blobs[key] = bl
 	}
 	return bl
+}
+
+// dropSpill removes the spill directory once the tree links what it needs.
+func (s *store) dropSpill() {
+	if s.spillDir != "" {
+		os.RemoveAll(s.spillDir)
+	}
 }

@@ -83,6 +83,9 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	if !b.wait(g) {
 		return nil, "", b.failed()
 	}
+	// Every job links what it needs; the spilled names can go now, before
+	// the new tree is fingerprinted (an unlink changes the files' ctime).
+	b.store.dropSpill()
 	if err := b.failed(); err != nil {
 		return nil, "", err
 	}
@@ -100,7 +103,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 		var bytes int64
 		for _, o := range j.outputs {
 			n++
-			bytes += int64(len(o.blob.data))
+			bytes += o.blob.size
 		}
 		bm.Jobs = append(bm.Jobs, manifest.Job{Area: j.Area, Theme: j.Theme, Locale: j.Locale, Dir: j.Dir(),
 			Files: n, Bytes: bytes, Missing: len(j.missing)})
@@ -135,18 +138,18 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	}
 	st := &res.Stats
 	st.SourceFiles, st.SourceBytes = b.stats.srcFiles.Load(), b.stats.srcBytes.Load()
-	st.OutputFiles, st.OutputBytes = outFiles+1, outBytes+int64(len(data))
+	st.OutputFiles, st.OutputBytes = outFiles+1, outBytes+b.store.written.Load()+int64(len(data))
 	st.Bundles = b.stats.bundles.Load()
 	st.UniqueBlobs = int64(len(b.store.blobs))
 	for _, bl := range b.store.blobs {
 		if len(bl.sideSum) == 0 {
 			continue
 		}
-		smallest := int64(len(bl.data))
+		smallest := bl.size
 		for _, n := range bl.sideSize {
 			smallest = min(smallest, n)
 		}
-		st.Compressible += int64(len(bl.data))
+		st.Compressible += bl.size
 		st.CompressedMin += int64(smallest)
 	}
 	fp := ""
@@ -174,7 +177,7 @@ func (b *build) jobManifest(j *job) error {
 		}
 		sum, _ := hex.DecodeString(o.blob.sum)
 		mf[o.logical] = manifest.Asset{File: o.name, Integrity: "sha256-" + base64.StdEncoding.EncodeToString(sum),
-			Size: int64(len(o.blob.data)), Encodings: encs}
+			Size: o.blob.size, Encodings: encs}
 	}
 	data, err := manifest.Marshal(mf)
 	if err != nil {
@@ -229,10 +232,10 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (map[string]manifes
 			}
 			tw.addCreated(rels...)
 		}
-		files[rel] = manifest.File{SHA256: bl.sum, Size: int64(len(bl.data))}
+		files[rel] = manifest.File{SHA256: bl.sum, Size: bl.size}
 		count++
 		if fresh {
-			written += int64(len(bl.data))
+			written += bl.size
 		}
 		for _, e := range b.store.encodings(bl) {
 			files[rel+e.Ext()] = manifest.File{SHA256: bl.sideSum[e], Size: bl.sideSize[e]}
