@@ -31,7 +31,7 @@ func (b *build) assemble(j *job, ts *themeState) error {
 			// A locale override touches one of the entry's inputs.
 			bd = &bundle{entry: e, owner: j.id, fs: j.fs}
 			t0 := time.Now()
-			b.runBundle(bd, j)
+			b.runBundle(bd, j, false)
 			j.nested += time.Since(t0)
 		}
 		if bd.err != nil {
@@ -97,7 +97,7 @@ func (b *build) assemble(j *job, ts *themeState) error {
 		return err
 	}
 	j.outputs = append(a.outs, output{logical: manifest.TranslationFile, name: manifest.TranslationFile,
-		blob: b.store.put(data, manifest.TranslationFile)})
+		blob: b.store.putNow(data, manifest.TranslationFile)})
 	slices.SortFunc(j.outputs, func(x, y output) int { return strings.Compare(x.logical, y.logical) })
 	j.missing = a.missingList()
 	return nil
@@ -118,7 +118,7 @@ type assembly struct {
 }
 
 func (a *assembly) add(logical string, data []byte) {
-	a.addBlob(logical, a.b.store.put(data, logical))
+	a.addBlob(logical, a.b.store.putNow(data, logical))
 }
 
 func (a *assembly) addBlob(logical string, bl *blob) {

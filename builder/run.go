@@ -316,13 +316,18 @@ func (b *build) planBundles(g pond.TaskGroup, ts *themeState) {
 		bd := &bundle{entry: e, owner: owner.id, fs: ts.base}
 		ts.bundles[e] = bd
 		b.task(g, "bundle "+e+" of "+ts.theme.Area+"/"+ts.theme.Name, func() {
-			b.runBundle(bd, owner)
+			b.runBundle(bd, owner, true)
 		})
 	}
 }
 
 // runBundle builds a bundle and makes it available for reuse.
-func (b *build) runBundle(bd *bundle, owner *job) {
+//
+// Base bundles (shared) are offered to every later theme and job; a job's
+// own bundle, made because a locale override is one of its inputs, is
+// not: no other job resolves that override the same way in practice, and
+// keeping hundreds of them for reuse would hold their bytes to the end.
+func (b *build) runBundle(bd *bundle, owner *job, shared bool) {
 	defer b.clock.since(stBundle, time.Now())
 	bd.run(b)
 	if !bd.cached {
@@ -337,9 +342,11 @@ func (b *build) runBundle(bd *bundle, owner *job) {
 	if !bd.marked {
 		bd.blob = b.store.put(bd.out, entryOutput(bd.entry))
 	}
-	b.bundleMu.Lock()
-	b.bundles[bd.entry] = append(b.bundles[bd.entry], bd)
-	b.bundleMu.Unlock()
+	if shared {
+		b.bundleMu.Lock()
+		b.bundles[bd.entry] = append(b.bundles[bd.entry], bd)
+		b.bundleMu.Unlock()
+	}
 }
 
 // findBundle returns a finished bundle of entry that fs can reuse.

@@ -65,6 +65,19 @@ func newStore(b *build) *store {
 // whether it is worth compressing) and returns its blob. A new blob that
 // deserves sidecars is compressed on the pool right away.
 func (s *store) put(data []byte, name string) *blob {
+	return s.putMode(data, name, false)
+}
+
+// putNow is put for the per-job stage: a new content is compressed and
+// spilled by the caller, not queued. Jobs make per-locale contents faster
+// than they can be compressed; queueing them would hold every one in
+// memory until its turn, so the job waits instead (the pool's other
+// workers are busy with other jobs meanwhile).
+func (s *store) putNow(data []byte, name string) *blob {
+	return s.putMode(data, name, true)
+}
+
+func (s *store) putMode(data []byte, name string, now bool) *blob {
 	t0 := time.Now()
 	sum := sha256.Sum256(data)
 	s.b.clock.since(stHash, t0)
@@ -75,19 +88,26 @@ func (s *store) put(data []byte, name string) *blob {
 		bl = &blob{sum: key, data: data, size: int64(len(data))}
 		s.blobs[key] = bl
 	}
-	spill := !ok
+	spill, compressNow := !ok, false
 	if !bl.compress && len(s.b.comp.Encodings) > 0 && len(data) >= s.b.comp.MinSize && precompress.Compressible(name) {
 		bl.compress = true
 		if !s.fromPrev(bl) {
-			// Spilled by the compress task, once its sidecars exist.
+			// Spilled by compress, once its sidecars exist.
 			spill = false
-			s.b.task(s.b.compressGroup, "compress "+name, func() {
-				s.compress(bl)
-			})
+			if now {
+				compressNow = true
+			} else {
+				s.b.task(s.b.compressGroup, "compress "+name, func() {
+					s.compress(bl)
+				})
+			}
 		}
 	}
 	s.mu.Unlock()
-	if spill {
+	switch {
+	case compressNow:
+		s.compress(bl)
+	case spill:
 		s.spill(bl)
 	}
 	return bl
