@@ -16,8 +16,8 @@ import (
 	"testing"
 
 	"github.com/scdtool/scd/hooks/flush"
-	"github.com/scdtool/scd/hooks/internal/varnishtest"
 	"github.com/scdtool/scd/hooks/warmup"
+	"github.com/scdtool/scd/internal/varnishtest"
 	"github.com/scdtool/scd/manifest"
 )
 

@@ -105,6 +105,7 @@ Running scd without a command builds, as "scd build" does.`,
 	root.AddCommand(build, ver, benchCommand(stdout, stderr))
 	root.AddCommand(publishCommands(stdout, stderr)...)
 	root.AddCommand(serveCommands(stdout, stderr)...)
+	root.AddCommand(deployCommands(stdout, stderr)...)
 	return root
 }
 
