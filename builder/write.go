@@ -123,11 +123,8 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	if bm.ContentVersion == "" {
 		bm.ContentVersion = bm.ID[:12]
 	}
-	data, err := manifest.Marshal(bm)
+	buildSize, err := writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := writeFile(filepath.Join(tmp, manifest.BuildFile), data); err != nil {
 		return nil, "", err
 	}
 	tw.addCreated(manifest.BuildFile)
@@ -138,7 +135,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	}
 	st := &res.Stats
 	st.SourceFiles, st.SourceBytes = b.stats.srcFiles.Load(), b.stats.srcBytes.Load()
-	st.OutputFiles, st.OutputBytes = outFiles+1, outBytes+b.store.written.Load()+int64(len(data))
+	st.OutputFiles, st.OutputBytes = outFiles+1, outBytes+b.store.written.Load()+buildSize
 	st.Bundles = b.stats.bundles.Load()
 	st.UniqueBlobs = int64(len(b.store.blobs))
 	for _, bl := range b.store.blobs {
@@ -278,4 +275,25 @@ func (b *build) configDigest() string {
 	sort.Strings(ids)
 	fmt.Fprintf(h, "jobs %s\nskip %+v\n", strings.Join(ids, ","), b.opts.Skip)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// writeBuildFile streams build.json (it lists every file of the tree, and
+// a large matrix has millions) and returns its size.
+func writeBuildFile(name string, bm *manifest.Build) (int64, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	err = manifest.WriteBuild(f, bm)
+	st, serr := f.Stat()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
 }

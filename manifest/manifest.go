@@ -4,11 +4,14 @@
 package manifest
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sort"
 )
 
 // BuildFile is the name of the build description at the root of an output.
@@ -113,4 +116,55 @@ func Marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// WriteBuild writes b as build.json to w: the same JSON as Marshal, but
+// streamed file by file in sorted order, so that a build of millions of
+// files is not encoded in memory twice over.
+func WriteBuild(w io.Writer, b *Build) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	head := *b
+	head.Files = nil
+	data, err := Marshal(struct {
+		Build
+		Files *struct{} `json:"files,omitempty"`
+	}{Build: head})
+	if err != nil {
+		return err
+	}
+	// Reopen the object to append "files" after the other fields.
+	data = bytes.TrimRight(data, "\n")
+	data = bytes.TrimSuffix(data, []byte("}"))
+	data = bytes.TrimRight(data, " \n")
+	bw.Write(data)
+	bw.WriteString(",\n  \"files\": {")
+	keys := make([]string, 0, len(b.Files))
+	for k := range b.Files {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		writeJSONString(bw, k)
+		f := b.Files[k]
+		fmt.Fprintf(bw, ": {\n      \"sha256\": %q,\n      \"size\": %d\n    }", f.SHA256, f.Size)
+	}
+	if len(keys) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteString("}\n}\n")
+	return bw.Flush()
+}
+
+// writeJSONString writes s as a JSON string without escaping <, > and &,
+// as Marshal does.
+func writeJSONString(w *bufio.Writer, s string) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
