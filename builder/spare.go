@@ -222,6 +222,9 @@ func (tw *treeWriter) prune(dir string, verified map[inode]verified) error {
 // keepAll reports whether every one of rels stays from the spare tree;
 // when not, it removes those that are there, so they can be written.
 func (tw *treeWriter) keepAll(dir string, rels []string) (bool, error) {
+	if tw == nil {
+		return false, nil // no cache, no spare tree
+	}
 	all := true
 	for _, rel := range rels {
 		if _, ok := tw.kept[rel]; !ok {
@@ -245,6 +248,9 @@ func (tw *treeWriter) keepAll(dir string, rels []string) (bool, error) {
 }
 
 func (tw *treeWriter) addCreated(rels ...string) {
+	if tw == nil {
+		return
+	}
 	tw.mu.Lock()
 	tw.created = append(tw.created, rels...)
 	tw.mu.Unlock()

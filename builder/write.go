@@ -30,10 +30,18 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	defer func() { b.clock.since(stWrite, t0) }()
 	// The manifests first: with them every path and content of the new
 	// tree is known before anything is written.
-	want := map[string]string{manifest.BuildFile: ""}
+	// Only the cache needs the whole list of paths (for the spare tree and
+	// the fingerprint); without it, a large matrix is spared holding it.
+	var want map[string]string
+	if b.cache != nil {
+		want = map[string]string{manifest.BuildFile: ""}
+	}
 	for _, j := range jobs {
 		if err := b.jobManifest(j); err != nil {
 			return nil, "", err
+		}
+		if want == nil {
+			continue
 		}
 		add := func(name string, bl *blob) {
 			rel := path.Join(j.Dir(), name)
@@ -47,7 +55,10 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 		}
 		add(manifest.ManifestFile, j.manifest)
 	}
-	tw := newTreeWriter(want)
+	var tw *treeWriter
+	if want != nil {
+		tw = newTreeWriter(want)
+	}
 	var verified map[inode]verified
 	if b.prev != nil {
 		verified = b.prev.inodes

@@ -5,6 +5,7 @@ package main
 import (
 	"os"
 	"runtime/debug"
+	"syscall"
 )
 
 func main() {
@@ -13,6 +14,15 @@ func main() {
 	// (benchmarks/RESULTS.md). GOGC set by the user wins.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
+	}
+	// GOGC=400 lets the heap grow to five times what is live; on a very
+	// large matrix that would be more than the machine has. Above half of
+	// the memory, the collector works harder instead.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		var si syscall.Sysinfo_t
+		if syscall.Sysinfo(&si) == nil && si.Totalram > 0 {
+			debug.SetMemoryLimit(int64(si.Totalram) * int64(si.Unit) / 2)
+		}
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
