@@ -23,6 +23,7 @@ import (
 	"github.com/scdtool/scd/builder"
 	"github.com/scdtool/scd/builder/precompress"
 	"github.com/scdtool/scd/diag"
+	"github.com/scdtool/scd/fixtures"
 	"github.com/scdtool/scd/manifest"
 	"github.com/scdtool/scd/matrix"
 )
@@ -34,24 +35,7 @@ const sampleDir = "../fixtures/sample"
 func copySample(t *testing.T) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "sample")
-	err := filepath.WalkDir(sampleDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(sampleDir, p)
-		if rel == "build" {
-			return filepath.SkipDir
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
+	if err := fixtures.CopySample(dst); err != nil {
 		t.Fatal(err)
 	}
 	return dst

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,12 +15,11 @@ import (
 
 	"github.com/scdtool/scd/builder"
 	"github.com/scdtool/scd/deploy"
+	"github.com/scdtool/scd/fixtures"
 	"github.com/scdtool/scd/internal/varnishtest"
 	"github.com/scdtool/scd/manifest"
 	"github.com/scdtool/scd/matrix"
 )
-
-const sampleDir = "../fixtures/sample"
 
 // buildSample builds the sample in dir into out, as builder's own
 // acceptance test does.
@@ -39,30 +37,6 @@ func buildSample(t *testing.T, dir, out string) string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if rel == "build" {
-			return filepath.SkipDir
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // varnishVCL returns examples/varnish/scd.vcl with its two backends
@@ -119,7 +93,9 @@ func TestVarnishAcceptance(t *testing.T) {
 	// Build 1 has a template that build 2 drops; build 2 changes a
 	// template and a JavaScript module (so its hashed name).
 	src := filepath.Join(t.TempDir(), "sample")
-	copyDir(t, sampleDir, src)
+	if err := fixtures.CopySample(src); err != nil {
+		t.Fatal(err)
+	}
 	shop := filepath.Join(src, "app/design/frontend/Acme/shop/web")
 	os.WriteFile(filepath.Join(shop, "template/legacy.html"), []byte("<p>legacy</p>\n"), 0o644)
 	out1 := buildSample(t, src, filepath.Join(t.TempDir(), "b1"))

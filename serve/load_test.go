@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -24,12 +23,11 @@ import (
 	"time"
 
 	"github.com/scdtool/scd/builder"
+	"github.com/scdtool/scd/fixtures"
 	"github.com/scdtool/scd/manifest"
 	"github.com/scdtool/scd/matrix"
 	"github.com/scdtool/scd/publish"
 )
-
-const sampleDir = "../fixtures/sample"
 
 // Two builds of the bundled sample, made once per test binary: A as it
 // is, B with a changed logo (so every page's hashed references change),
@@ -57,7 +55,7 @@ func sampleBuilds(t testing.TB) (a, b string) {
 		}
 		for _, v := range []string{"a", "b"} {
 			src := filepath.Join(buildsDir, "src-"+v)
-			if buildsErr = copyTree(sampleDir, src); buildsErr != nil {
+			if buildsErr = fixtures.CopySample(src); buildsErr != nil {
 				return
 			}
 			if v == "b" {
@@ -94,26 +92,6 @@ func sampleBuilds(t testing.TB) (a, b string) {
 		t.Fatalf("building the sample: %v", buildsErr)
 	}
 	return filepath.Join(buildsDir, "out-a"), filepath.Join(buildsDir, "out-b")
-}
-
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if rel == "build" {
-			return filepath.SkipDir
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
 }
 
 func edit(file, old, new string) error {
