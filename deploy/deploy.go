@@ -93,6 +93,9 @@ type Options struct {
 	HTTPClient      *http.Client
 	RollbackTimeout time.Duration // 0 = DefaultRollbackTimeout
 	Logger          *slog.Logger  // nil discards
+	// Canary, when set (1-99), runs CanaryPipeline: the release goes to
+	// that share of clients instead of being activated.
+	Canary int
 	// Pipeline replaces the package's Pipeline (tests).
 	Pipeline []Step
 }
@@ -373,6 +376,9 @@ func newContext(o Options) (*Context, error) {
 	}
 	if o.Pipeline == nil {
 		o.Pipeline = Pipeline
+		if o.Canary > 0 {
+			o.Pipeline = CanaryPipeline
+		}
 	}
 	cfg := o.Config
 	if cfg == nil {

@@ -383,3 +383,56 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCanary checks `scd deploy --canary`: the release passes the same
+// gates, then goes to a share of clients without being activated, until
+// promoted.
+func TestCanary(t *testing.T) {
+	s := newStack(t)
+	c := newRecorder(t)
+	cfg := config(t, fullConfig(t, s, c, ""))
+	log := testLogger(t)
+	r1 := deployed(t, s, deploy.Options{Config: cfg, Logger: log})
+
+	b2 := writeBuild(t, "<p>two</p>", "bbbb2222", nil)
+	rep, err := deploy.Run(t.Context(), deploy.Options{Config: cfg, From: b2, Targets: []deploy.Target{s.target()}, Logger: log, Canary: 25})
+	if err != nil {
+		t.Fatalf("canary deploy: %v\n%+v", err, rep)
+	}
+	var want []string
+	for _, st := range deploy.CanaryPipeline {
+		want = append(want, st.String())
+	}
+	if !slices.Equal(names(rep.Steps), want) {
+		t.Fatalf("steps %v, want %v", names(rep.Steps), want)
+	}
+	if got := active(t, s.tg); got != r1 {
+		t.Fatalf("a canary activated %s; %s must stay active", got, r1)
+	}
+	st, err := s.client.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Canary == nil || st.Canary.Release != rep.Release || st.Canary.Percent != 25 {
+		t.Fatalf("canary status: %+v", st.Canary)
+	}
+	if c.count() != 1 {
+		t.Errorf("a canary flushed the caches: %v", c.bans)
+	}
+	if _, err := s.client.PromoteCanary(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := active(t, s.tg); got != rep.Release {
+		t.Fatalf("after promote: active %s, want %s", got, rep.Release)
+	}
+
+	// Without an admin API there is nobody to send clients to.
+	b3 := writeBuild(t, "<p>three</p>", "cccc3333", nil)
+	_, err = deploy.Run(t.Context(), deploy.Options{Config: cfg, From: b3, Targets: []deploy.Target{{Target: s.tg}}, Logger: log, Canary: 10})
+	if err == nil || deploy.ExitCode(err) != deploy.ExitFailed {
+		t.Fatalf("canary without --admin: %v", err)
+	}
+	if got := active(t, s.tg); got != rep.Release {
+		t.Errorf("a failed canary changed the active release to %s", got)
+	}
+}

@@ -39,6 +39,47 @@ var Pipeline = []Step{
 	pruneStep{},               // keep --keep releases; a failure here is only a warning
 }
 
+// CanaryPipeline is `scd deploy --canary P`: everything up to the switch,
+// then a share of clients on the new release instead of the switch.
+// `scd promote` (the canary becomes the active release) or `scd abort`
+// (everyone back) ends it; until then nothing is flushed or pruned, and
+// the active release is untouched.
+var CanaryPipeline = []Step{
+	hookStep{run.PreBuild},    // as in Pipeline
+	buildStep{},               //
+	hookStep{run.PostBuild},   //
+	verifyBuildStep{},         //
+	stageStep{},               //
+	warmUpStep{preview: true}, // the canary must pass the same gate as a switch
+	hookStep{run.PreActivate}, //
+	canaryStep{},              // each server with --admin sends Percent% of clients to the release
+}
+
+// canaryStep starts the canary on every server with an admin API.
+type canaryStep struct{}
+
+func (canaryStep) String() string { return "start canary" }
+
+func (canaryStep) Plan(c *Context) string {
+	return fmt.Sprintf("%d%% of clients on the new release, on %s", c.Canary, strings.Join(adminTargets(c), ", "))
+}
+
+func (canaryStep) Run(ctx context.Context, c *Context) error {
+	if len(adminTargets(c)) == 0 {
+		return fmt.Errorf("a canary needs the admin API of the servers (--admin)")
+	}
+	for _, t := range c.Targets {
+		if t.Admin == nil {
+			continue
+		}
+		if _, err := t.Admin.StartCanary(ctx, t.Release.ID, c.Canary); err != nil {
+			return fmt.Errorf("%s: canary: %w", t, err)
+		}
+	}
+	c.Note("%d%% of clients on release %s; scd promote or scd abort ends it", c.Canary, c.ReleaseID)
+	return nil
+}
+
 // hookStep runs the user's commands of one phase.
 type hookStep struct{ phase run.Phase }
 

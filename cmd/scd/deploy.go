@@ -55,6 +55,7 @@ section of themes.yml. --dry-run prints the plan and changes nothing.`,
 	f.Duration("hold-timeout", deploy.DefaultHoldTimeout, "the longest the servers hold new requests during the switch")
 	f.Duration("lock-timeout", publish.DefaultLockTimeout, "how long to wait for another publisher of a target")
 	f.Bool("dry-run", false, "print the plan and change nothing")
+	f.Int("canary", 0, "instead of switching, send this share of clients (1-99) to the new release on the servers given with --admin; end with scd promote or scd abort")
 	f.BoolP("verbose", "v", false, "log details")
 
 	chk := &cobra.Command{
@@ -143,7 +144,14 @@ func runDeploy(cmd *cobra.Command, v *viper.Viper, stdout, stderr io.Writer) err
 	keep, _ := f.GetInt("keep")
 	hold, _ := f.GetDuration("hold-timeout")
 	dry, _ := f.GetBool("dry-run")
+	canary, _ := f.GetInt("canary")
+	if canary < 0 || canary > 99 {
+		err := fmt.Errorf("--canary must be 1 to 99 (percent of clients), not %d", canary)
+		fmt.Fprintf(stderr, "scd: %v\n", err)
+		return &exitError{code: exitConfig, err: err}
+	}
 	o := deploy.Options{
+		Canary: canary,
 		Config: dc, From: from, Targets: targets, Keep: keep, HoldTimeout: hold, DryRun: dry, Logger: log,
 		Build: func(ctx context.Context) (string, error) {
 			p := newProgress(stderr, s)

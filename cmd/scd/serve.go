@@ -131,7 +131,13 @@ SIGTERM shuts down gracefully.`,
 		addAdminFlags(c.Flags())
 		canary.AddCommand(c)
 	}
-	return []*cobra.Command{srv, canary}
+	// `scd deploy --canary N` is ended by `scd promote` or `scd abort`.
+	topPromote, topAbort := *promote, *abort
+	topPromote.ResetFlags()
+	topAbort.ResetFlags()
+	addAdminFlags(topPromote.Flags())
+	addAdminFlags(topAbort.Flags())
+	return []*cobra.Command{srv, canary, &topPromote, &topAbort}
 }
 
 func addAdminFlags(f *pflag.FlagSet) {
