@@ -27,12 +27,19 @@ test-short:
 	$(GO) test -count=1 ./...
 
 # Every Fuzz* target for FUZZTIME (make fuzz FUZZTIME=5m for a long run).
+# A failing run is shown and run once more: an input that crashes is saved
+# under testdata/fuzz and fails the second run too, while a fuzzing worker
+# lost to a loaded machine does not.
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
+	@set -e; log=$$(mktemp); trap 'rm -f $$log' EXIT; \
+	for pkg in $$($(GO) list ./...); do \
 	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
 	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg >/dev/null; \
+	    if ! $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg >$$log 2>&1; then \
+	      tail -30 $$log; echo "fuzz $$pkg $$f failed; running it again"; \
+	      $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	    fi; \
 	  done; \
 	done
 
