@@ -5,14 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/scdtool/scd/deploy"
 	"github.com/scdtool/scd/publish"
+	"github.com/scdtool/scd/serve"
 )
 
 // stepNames is the expected order of Pipeline.
@@ -434,5 +438,54 @@ func TestCanary(t *testing.T) {
 	}
 	if got := active(t, s.tg); got != rep.Release {
 		t.Errorf("a failed canary changed the active release to %s", got)
+	}
+}
+
+// TestRollingWarmsEachTarget: in a rolling deploy each target is warmed
+// up on its own server right after its switch; a target that fails it
+// stops the rollout and every switched target goes back.
+func TestRollingWarmsEachTarget(t *testing.T) {
+	a, b := newStack(t), newStack(t)
+	rec := newRecorder(t)
+	cfg := config(t, fullConfig(t, a, rec, ""))
+
+	var previews atomic.Int64
+	broken := atomic.Bool{}
+	// b's admin listener, counting (and, when broken, failing) preview requests.
+	bAdmin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/-/preview/") {
+			previews.Add(1)
+			if broken.Load() {
+				w.WriteHeader(500)
+				return
+			}
+		}
+		b.srv.AdminHandler("").ServeHTTP(w, r)
+	}))
+	defer bAdmin.Close()
+	tb := deploy.Target{Target: b.tg, Admin: &serve.Client{Addr: strings.TrimPrefix(bAdmin.URL, "http://")}}
+
+	rep, err := deploy.Run(t.Context(), deploy.Options{Config: cfg, From: writeBuild(t, "<p>one</p>", "aaaa1111", nil), Targets: []deploy.Target{a.target(), tb}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if previews.Load() == 0 {
+		t.Fatal("the second target was not warmed up on its own server")
+	}
+	r1 := rep.Release
+
+	broken.Store(true)
+	rep, err = deploy.Run(t.Context(), deploy.Options{Config: cfg, From: writeBuild(t, "<p>two</p>", "bbbb2222", nil), Targets: []deploy.Target{a.target(), tb}})
+	if deploy.ExitCode(err) != deploy.ExitRolledBack {
+		t.Fatalf("code %d: %v", deploy.ExitCode(err), err)
+	}
+	if !rep.Targets[0].RolledBack || !rep.Targets[1].RolledBack || !strings.Contains(rep.Error, "warm-up on its server") {
+		t.Errorf("report: %+v", rep)
+	}
+	if active(t, a.tg) != r1 || active(t, b.tg) != r1 {
+		t.Errorf("not back on release 1")
+	}
+	if _, body := a.get(t, "/"+job+"/template/page.html"); body != "<p>one</p>" {
+		t.Errorf("target a serves %q after the rollback", body)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -347,6 +348,33 @@ func (c *Context) checkTarget(ctx context.Context, t *TargetState) error {
 			return fmt.Errorf("check: %w", err)
 		}
 	}
+	return c.warmTarget(ctx, t)
+}
+
+// warmTarget warms up one target of a rolling deploy right after its
+// switch, before the next one: the warm-up pages are requested from that
+// server, through its admin listener's preview of the release it now
+// serves (the admin listener is never held, so this works inside the
+// deploy's hold). A single target is warmed up by the live warm-up step.
+func (c *Context) warmTarget(ctx context.Context, t *TargetState) error {
+	if len(c.Targets) < 2 || len(c.Pages) == 0 || t.Admin == nil || strings.HasPrefix(t.Admin.Addr, "unix:") {
+		return nil
+	}
+	o := c.Cfg.WarmUpOptions("", c.Pages)
+	base := "http://" + t.Admin.Addr
+	o.Base, o.Sitemaps, o.Logger = base+"/-/preview/"+url.PathEscape(t.Release.ID)+"/", nil, c.Log
+	o.Hosts = append(append([]string(nil), o.Hosts...), t.Admin.Addr)
+	if t.Admin.Token != "" {
+		if o.Header == nil {
+			o.Header = http.Header{}
+		}
+		o.Header.Set("Authorization", "Bearer "+t.Admin.Token)
+	}
+	rep, err := warmup.Run(ctx, o)
+	if err != nil {
+		return fmt.Errorf("warm-up on its server: %w", err)
+	}
+	c.Log.Info("target warmed up", "target", t.String(), "pages", len(rep.Pages), "p95", rep.P95)
 	return nil
 }
 
