@@ -288,7 +288,14 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	b.store = newStore(b)
-	defer b.pool.StopAndWait()
+	defer func() {
+		// Tasks still running after a failure may write into the spill
+		// directory: remove it only once they are all done.
+		b.pool.StopAndWait()
+		if b.store.spillDir != "" {
+			os.RemoveAll(b.store.spillDir)
+		}
+	}()
 
 	res, err := b.run()
 	if err != nil {

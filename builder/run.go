@@ -92,8 +92,7 @@ func (b *build) run() (_ *Result, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("output: %w", err)
 	}
-	defer os.RemoveAll(spill)
-	b.store.spillDir = spill
+	b.store.spillDir = spill // removed by Build once the pool has stopped
 
 	// 1. Base bundles, parents before children so that a child whose
 	// overrides do not touch an entry's inputs reuses the parent's bundle;
