@@ -36,22 +36,7 @@ func MarkJS(src []byte) ([]byte, bool) {
 		return src, false
 	}
 	var marks []int // offsets of the `$t` to rename
-	s := newJSScanner(src)
-	var w window
-	for {
-		t, ok := s.next()
-		if !ok {
-			break
-		}
-		w.push(t)
-		if t.tt != js.CloseParenToken {
-			continue
-		}
-		name, _, at, ok := w.call()
-		if ok && bytes.Equal(src[name.off:name.end], dollarT) && !w.isMemberAccess(at+1) {
-			marks = append(marks, name.off)
-		}
-	}
+	eachCall(src, dollarT, func(name, _ tok, _ int) { marks = append(marks, name.off) })
 	if len(marks) == 0 {
 		return src, false
 	}
@@ -83,21 +68,7 @@ func TranslateJS(min []byte, tr func(phrase string) (string, bool)) (out []byte,
 	}
 	var seen map[string]struct{}
 	last := 0
-	s := newJSScanner(min)
-	var w window
-	for {
-		t, ok := s.next()
-		if !ok {
-			break
-		}
-		w.push(t)
-		if t.tt != js.CloseParenToken {
-			continue
-		}
-		name, lit, at, ok := w.call()
-		if !ok || !bytes.Equal(min[name.off:name.end], markerBytes) || w.isMemberAccess(at+1) {
-			continue
-		}
+	eachCall(min, markerBytes, func(name, lit tok, end int) {
 		if out == nil {
 			out = make([]byte, 0, len(min)+len(min)/16)
 		}
@@ -118,12 +89,34 @@ func TranslateJS(min []byte, tr func(phrase string) (string, bool)) (out []byte,
 			}
 			seen[phrase] = struct{}{}
 		}
-		last = t.end
-	}
+		last = end
+	})
 	if out == nil {
 		return min, nil
 	}
 	return append(out, min[last:]...), sortedKeys(seen)
+}
+
+// eachCall calls fn, in order, for every call `callee(<string literal>)` in
+// src that is not a member access (`obj.callee(…)` names some object's
+// method), with the callee and literal tokens and the end of the call.
+func eachCall(src, callee []byte, fn func(name, lit tok, end int)) {
+	s := newJSScanner(src)
+	var w window
+	for {
+		t, ok := s.next()
+		if !ok {
+			return
+		}
+		w.push(t)
+		if t.tt != js.CloseParenToken {
+			continue
+		}
+		name, lit, at, ok := w.call()
+		if ok && bytes.Equal(src[name.off:name.end], callee) && !w.isMemberAccess(at+1) {
+			fn(name, lit, t.end)
+		}
+	}
 }
 
 // JSPhrases returns the phrases a JS source uses, deduplicated and sorted:
