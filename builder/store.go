@@ -257,15 +257,7 @@ func (s *store) write(bl *blob, dst string) (bool, error) {
 	defer bl.mu.Unlock()
 	encs := s.encodings(bl)
 	if bl.first != "" {
-		if err := os.Link(bl.first, dst); err != nil {
-			return false, err
-		}
-		for _, e := range encs {
-			if err := os.Link(bl.first+e.Ext(), dst+e.Ext()); err != nil {
-				return false, err
-			}
-		}
-		return false, nil
+		return false, linkAll(bl.first, dst, encs)
 	}
 	fresh := true
 	if from, ok := s.b.prev.path(bl.sum); ok && os.Link(from, dst) == nil {
@@ -305,15 +297,20 @@ func (s *store) relink(bl *blob, dst string) (bool, error) {
 	for _, p := range append([]string{dst}, extsOf(encs, dst)...) {
 		_ = os.Remove(p)
 	}
-	if err := os.Link(bl.first, dst); err != nil {
-		return false, err
+	return false, linkAll(bl.first, dst, encs)
+}
+
+// linkAll hard-links the file from and its sidecars to dst.
+func linkAll(from, dst string, encs []precompress.Encoding) error {
+	if err := os.Link(from, dst); err != nil {
+		return err
 	}
 	for _, e := range encs {
-		if err := os.Link(bl.first+e.Ext(), dst+e.Ext()); err != nil {
-			return false, err
+		if err := os.Link(from+e.Ext(), dst+e.Ext()); err != nil {
+			return err
 		}
 	}
-	return false, nil
+	return nil
 }
 
 func extsOf(encs []precompress.Encoding, dst string) []string {

@@ -33,3 +33,17 @@ func TestWriteBuildMatchesMarshal(t *testing.T) {
 		})
 	}
 }
+
+func TestContentType(t *testing.T) {
+	for name, want := range map[string]string{
+		"js/app.3fa9c2d1.js":    "text/javascript; charset=utf-8",
+		"CSS/STYLES.CSS":        "text/css; charset=utf-8",
+		"fonts/icons.woff2":     "font/woff2",
+		"template/cart.html":    "text/html; charset=utf-8",
+		"data/blob.unknownext1": "application/octet-stream",
+	} {
+		if got := ContentType(name); got != want {
+			t.Errorf("ContentType(%q) = %q, want %q", name, got, want)
+		}
+	}
+}

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"mime"
 	"os"
-	"path"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,7 +128,7 @@ func (r *release) lookup(rel string) (*entry, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, errNotFile
 	}
-	e := &entry{ctype: contentType(rel), hashed: isHashed(rel)}
+	e := &entry{ctype: manifest.ContentType(rel), hashed: isHashed(rel)}
 	e.variants[Identity] = r.variant(rel, fi.Size())
 	e.avail |= 1 << Identity
 	for _, enc := range [...]Encoding{Brotli, Zstd, Gzip} {
@@ -182,55 +180,6 @@ func (r *release) etag(rel string) string {
 		sum = hex.EncodeToString(h.Sum(nil))
 	}
 	return `"` + sum[:32] + `"`
-}
-
-// webTypes are the media types of what a theme publishes. They are fixed
-// here rather than taken from the host's /etc/mime.types, so that every
-// machine answers the same (Debian's file maps .js to
-// application/javascript, others lack .woff2 or .mjs).
-var webTypes = map[string]string{
-	".html":  "text/html; charset=utf-8",
-	".htm":   "text/html; charset=utf-8",
-	".css":   "text/css; charset=utf-8",
-	".js":    "text/javascript; charset=utf-8",
-	".mjs":   "text/javascript; charset=utf-8",
-	".json":  "application/json",
-	".map":   "application/json",
-	".txt":   "text/plain; charset=utf-8",
-	".csv":   "text/csv; charset=utf-8",
-	".xml":   "application/xml",
-	".svg":   "image/svg+xml",
-	".png":   "image/png",
-	".jpg":   "image/jpeg",
-	".jpeg":  "image/jpeg",
-	".gif":   "image/gif",
-	".webp":  "image/webp",
-	".avif":  "image/avif",
-	".ico":   "image/vnd.microsoft.icon",
-	".woff":  "font/woff",
-	".woff2": "font/woff2",
-	".ttf":   "font/ttf",
-	".otf":   "font/otf",
-	".eot":   "application/vnd.ms-fontobject",
-	".wasm":  "application/wasm",
-	".pdf":   "application/pdf",
-	".gz":    "application/gzip",
-	".br":    "application/octet-stream",
-	".zst":   "application/zstd",
-}
-
-// contentType is the media type of the file at rel, by its extension.
-// Unknown types are application/octet-stream (with nosniff), never sniffed:
-// sniffing would read the file and could differ between variants.
-func contentType(rel string) string {
-	ext := path.Ext(rel)
-	if t, ok := webTypes[ext]; ok {
-		return t
-	}
-	if t := mime.TypeByExtension(ext); t != "" {
-		return t
-	}
-	return "application/octet-stream"
 }
 
 // unwrapPathErr keeps the message of a *fs.PathError but drops the path:

@@ -1,9 +1,10 @@
 package s3
 
 import (
-	"mime"
 	"path"
 	"strings"
+
+	"github.com/scdtool/scd/manifest"
 )
 
 // sidecars maps a precompressed sidecar's extension to its Content-Encoding,
@@ -12,34 +13,6 @@ var (
 	sidecarEncoding = map[string]string{".gz": "gzip", ".br": "br", ".zst": "zstd"}
 	encodingExt     = map[string]string{"gzip": ".gz", "br": ".br", "zstd": ".zst"}
 )
-
-// contentTypes is fixed rather than taken from the host's mime.types alone,
-// so the same build gets the same headers from every machine.
-var contentTypes = map[string]string{
-	".js":    "text/javascript; charset=utf-8",
-	".mjs":   "text/javascript; charset=utf-8",
-	".css":   "text/css; charset=utf-8",
-	".html":  "text/html; charset=utf-8",
-	".htm":   "text/html; charset=utf-8",
-	".json":  "application/json",
-	".map":   "application/json",
-	".svg":   "image/svg+xml",
-	".png":   "image/png",
-	".jpg":   "image/jpeg",
-	".jpeg":  "image/jpeg",
-	".gif":   "image/gif",
-	".webp":  "image/webp",
-	".avif":  "image/avif",
-	".ico":   "image/x-icon",
-	".woff":  "font/woff",
-	".woff2": "font/woff2",
-	".ttf":   "font/ttf",
-	".otf":   "font/otf",
-	".eot":   "application/vnd.ms-fontobject",
-	".txt":   "text/plain; charset=utf-8",
-	".xml":   "application/xml",
-	".wasm":  "application/wasm",
-}
 
 // headersFor returns Content-Type and Content-Encoding for a published
 // path. A sidecar (x.css.br) is the original's type, br-encoded, so a
@@ -53,11 +26,5 @@ func headersFor(p string) (contentType, encoding string) {
 			return ct, enc
 		}
 	}
-	if ct, ok := contentTypes[ext]; ok {
-		return ct, ""
-	}
-	if ct := mime.TypeByExtension(ext); ct != "" {
-		return ct, ""
-	}
-	return "application/octet-stream", ""
+	return manifest.ContentType(p), ""
 }
