@@ -6,8 +6,9 @@
 // the same inputs: gzip headers carry no name and no modification time, zstd
 // runs single-threaded without a dictionary, and every encoder is configured
 // only by its level. Encoders are costly to create (zstd and brotli allocate
-// large tables), so they are pooled per encoding and level and reused across
-// goroutines.
+// large tables), so they are pooled per encoding and level (brotli: and
+// window) and reused across goroutines; a reused encoder gives the bytes of
+// a fresh one, which the tests check.
 package precompress
 
 import (
@@ -206,25 +207,50 @@ func (w *limitBuffer) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
+// poolKey names a set of interchangeable encoders. For brotli it also holds
+// what the encoder fixes on first use and keeps across Reset: the window,
+// and whether the first input was at least 1 MiB (the library picks its
+// match finder from that size hint once, when it creates it). Encoders
+// that agree on all of these give the bytes of a fresh encoder after Reset;
+// TestBrotliPooledEqualsFresh holds the library to that.
 type poolKey struct {
 	e     Encoding
 	level int
+	lgwin int
+	large bool
 }
 
 // pools holds one *sync.Pool per (encoding, level); the set of keys is tiny
 // (a build uses one level per encoding).
 var pools sync.Map
 
-func pool(e Encoding, level int) *sync.Pool {
-	k := poolKey{e, level}
+func pool(k poolKey) *sync.Pool {
 	if p, ok := pools.Load(k); ok {
 		return p.(*sync.Pool)
 	}
-	p, _ := pools.LoadOrStore(k, &sync.Pool{New: func() any { return newEncoder(e, level) }})
+	p, _ := pools.LoadOrStore(k, &sync.Pool{New: func() any { return newEncoder(k) }})
 	return p.(*sync.Pool)
 }
 
-func newEncoder(e Encoding, level int) any {
+// brotliLargeInput is the size from which the brotli library switches to
+// another match finder (its size hint of 1 MiB).
+const brotliLargeInput = 1 << 20
+
+// brotliPoolMaxQuality is the highest brotli quality whose encoders are
+// reused: from 10 on the library runs its Zopfli path, which checks the
+// hasher parameters that Reset clears, so those get a fresh encoder.
+const brotliPoolMaxQuality = 9
+
+// key returns the pool key for compressing n bytes with e at level.
+func key(e Encoding, level, n int) poolKey {
+	if e != Brotli {
+		return poolKey{e: e, level: level}
+	}
+	return poolKey{e: e, level: level, lgwin: brotliWindow(n), large: n >= brotliLargeInput}
+}
+
+func newEncoder(k poolKey) any {
+	e, level := k.e, k.level
 	switch e {
 	case Gzip:
 		w, err := gzip.NewWriterLevel(io.Discard, level)
@@ -233,7 +259,9 @@ func newEncoder(e Encoding, level int) any {
 		}
 		return w
 	case Brotli:
-		return brotli.NewWriterLevel(io.Discard, level)
+		// A window just larger than the data gives the same bytes as the
+		// default 4 MiB window and is 2-3 times faster on small files.
+		return brotli.NewWriterOptions(io.Discard, brotli.WriterOptions{Quality: level, LGWin: k.lgwin})
 	case Zstd:
 		w, err := zstd.NewWriter(nil,
 			zstd.WithEncoderConcurrency(1),
@@ -266,17 +294,12 @@ func compress(e Encoding, level int, data []byte) ([]byte, bool) {
 	if e.Ext() == "" {
 		return nil, false
 	}
+	k := key(e, level, len(data))
 	var enc any
-	if e == Brotli {
-		// A brotli writer that is Reset does not always produce the bytes
-		// of a fresh one (its hasher keeps state), and sidecars must not
-		// depend on which pooled writer a worker happened to get. A fresh
-		// writer sized to the input is cheap: a window just larger than
-		// the data gives the same bytes out as the default 4 MiB window and
-		// is 2-3 times faster on the small files a theme is made of.
-		enc = brotli.NewWriterOptions(io.Discard, brotli.WriterOptions{Quality: level, LGWin: brotliWindow(len(data))})
+	if e == Brotli && level > brotliPoolMaxQuality {
+		enc = newEncoder(k)
 	} else {
-		p := pool(e, level)
+		p := pool(k)
 		enc = p.Get()
 		defer p.Put(enc)
 	}

@@ -3,10 +3,13 @@ package precompress
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/andybalholm/brotli"
 )
 
 var all = []Encoding{Gzip, Brotli, Zstd}
@@ -148,7 +151,7 @@ func TestCompressDeterministic(t *testing.T) {
 
 // compressFresh compresses with a new encoder, bypassing the pools.
 func compressFresh(e Encoding, level int, data []byte) ([]byte, bool) {
-	k := poolKey{e, level}
+	k := key(e, level, len(data))
 	p, _ := pools.Load(k)
 	defer func() {
 		if p != nil {
@@ -157,6 +160,46 @@ func compressFresh(e Encoding, level int, data []byte) ([]byte, bool) {
 	}()
 	pools.Delete(k)
 	return compress(e, level, data)
+}
+
+// TestBrotliPooledEqualsFresh holds the brotli library to what the pools
+// rely on: after Reset, an encoder of the same pool key gives the bytes of a
+// fresh encoder, whatever it compressed before. Inputs of all sizes, large
+// ones (which make the library pick another match finder) among them, are
+// compressed in a shuffled order by every pooled quality.
+func TestBrotliPooledEqualsFresh(t *testing.T) {
+	big := sampleJS(3 << 20)
+	r := rand.New(rand.NewPCG(5, 6))
+	var inputs [][]byte
+	for _, n := range []int{0, 1, 200, 511, 512, 513, 4 << 10, 40 << 10, 70 << 10, 300 << 10,
+		1<<20 - 1, 1 << 20, 1<<20 + 1, 2<<20 + 5} {
+		off := r.IntN(len(big) - n + 1)
+		inputs = append(inputs, big[off:off+n])
+	}
+	for range 40 {
+		n := r.IntN(200 << 10)
+		off := r.IntN(len(big) - n + 1)
+		inputs = append(inputs, big[off:off+n])
+	}
+	inputs = append(inputs, randomBytes(3000), append(randomBytes(5000), big[:20000]...))
+	for q := BrotliMinLevel; q <= brotliPoolMaxQuality; q++ {
+		order := r.Perm(len(inputs))
+		for _, i := range append(order, order...) {
+			in := inputs[i]
+			if q > 6 && len(in) > 512<<10 {
+				continue // slow, and the large-input hasher is the same from 5 on
+			}
+			got, gotOK := compress(Brotli, q, in)
+			fresh := brotli.NewWriterOptions(io.Discard, brotli.WriterOptions{Quality: q, LGWin: brotliWindow(len(in))})
+			var want bytes.Buffer
+			fresh.Reset(&want)
+			fresh.Write(in)
+			fresh.Close()
+			if gotOK && !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("quality %d, %d bytes: a pooled encoder gave %d bytes, a fresh one %d", q, len(in), len(got), want.Len())
+			}
+		}
+	}
 }
 
 func TestCompressMinSize(t *testing.T) {
