@@ -3,6 +3,7 @@ package builder
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/gob"
 	"encoding/hex"
 	"errors"
@@ -10,12 +11,15 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/scdtool/scd/diag"
 	"github.com/scdtool/scd/manifest"
@@ -209,64 +213,128 @@ func fingerprint(dir string) (string, error) {
 }
 
 // walkTree lists a tree (slash paths relative to dir, "." for dir itself)
-// with the stat of every file.
+// with the stat of every file. Directories are read with getdents and
+// their files stat'ed relative to the directory's descriptor (no path
+// lookup per file), a few directories at a time.
 func walkTree(dir string) (map[string]treeEntry, error) {
-	// The walk lists names (one getdents per directory); the lstat of
-	// each file, the bulk of the cost, runs on a few goroutines.
-	type named struct {
-		rel string
-		treeEntry
-	}
-	var entries []named
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	var (
+		mu   sync.Mutex
+		t    = map[string]treeEntry{".": {kind: 'd'}}
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, min(4, max(1, runtime.NumCPU())))
+	)
+	var visit func(abs, rel string)
+	visit = func(abs, rel string) {
+		defer wg.Done()
+		sem <- struct{}{}
+		here, subdirs, err := statDir(abs, rel)
+		<-sem
+		mu.Lock()
+		maps.Copy(t, here)
 		if err != nil {
-			return err
+			errs = append(errs, err)
 		}
-		rel, _ := filepath.Rel(dir, p)
-		rel = filepath.ToSlash(rel)
-		switch {
-		case d.IsDir():
-			entries = append(entries, named{rel, treeEntry{kind: 'd'}})
-		case d.Type().IsRegular():
-			entries = append(entries, named{rel, treeEntry{kind: 'f'}})
-		default:
-			entries = append(entries, named{rel, treeEntry{kind: 'o', mode: d.Type()}})
+		mu.Unlock()
+		if err != nil {
+			return
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		for _, d := range subdirs {
+			wg.Add(1)
+			go visit(filepath.Join(abs, path.Base(d)), d)
+		}
 	}
-	workers := min(4, max(1, runtime.NumCPU()))
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(entries); i += workers {
-				if entries[i].kind != 'f' {
-					continue
-				}
-				info, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(entries[i].rel)))
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				entries[i].st, entries[i].dev = statOf(info), devOf(info)
-				entries[i].mode = info.Mode().Type()
-			}
-		}()
-	}
+	wg.Add(1)
+	visit(dir, "")
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	t := make(map[string]treeEntry, len(entries))
-	for _, e := range entries {
-		t[e.rel] = e.treeEntry
-	}
 	return t, nil
+}
+
+// statDir lists one directory of walkTree: its entries (rel-prefixed) and
+// its subdirectories.
+func statDir(abs, rel string) (map[string]treeEntry, []string, error) {
+	fd, err := openDir(abs)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unix.Close(fd)
+	type dirent struct {
+		name string
+		typ  byte
+	}
+	var names []dirent
+	if err := readDirents(fd, make([]byte, 32<<10), func(name string, typ byte, _ uint64) {
+		names = append(names, dirent{name, typ})
+	}); err != nil {
+		return nil, nil, &os.PathError{Op: "getdents", Path: abs, Err: err}
+	}
+	here := make(map[string]treeEntry, len(names))
+	var subdirs []string
+	for _, n := range names {
+		r := path.Join(rel, n.name)
+		typ := n.typ
+		var st unix.Stat_t
+		if typ == unix.DT_REG || typ == unix.DT_UNKNOWN {
+			if err := unix.Fstatat(fd, n.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return nil, nil, &os.PathError{Op: "lstat", Path: filepath.Join(abs, n.name), Err: err}
+			}
+			if typ == unix.DT_UNKNOWN { // file systems without d_type
+				typ = direntType(st.Mode)
+			}
+		}
+		switch typ {
+		case unix.DT_DIR:
+			here[r] = treeEntry{kind: 'd'}
+			subdirs = append(subdirs, r)
+		case unix.DT_REG:
+			here[r] = treeEntry{kind: 'f', dev: uint64(st.Dev), st: fileStat{Size: st.Size,
+				Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino}}
+		default:
+			here[r] = treeEntry{kind: 'o', mode: direntMode(typ)}
+		}
+	}
+	return here, subdirs, nil
+}
+
+// direntType is the d_type of a stat mode.
+func direntType(mode uint32) byte {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return unix.DT_DIR
+	case unix.S_IFREG:
+		return unix.DT_REG
+	case unix.S_IFLNK:
+		return unix.DT_LNK
+	case unix.S_IFIFO:
+		return unix.DT_FIFO
+	case unix.S_IFSOCK:
+		return unix.DT_SOCK
+	case unix.S_IFCHR:
+		return unix.DT_CHR
+	case unix.S_IFBLK:
+		return unix.DT_BLK
+	}
+	return unix.DT_UNKNOWN
+}
+
+// direntMode is the fs.FileMode type of a d_type, as fs.DirEntry.Type.
+func direntMode(typ byte) fs.FileMode {
+	switch typ {
+	case unix.DT_LNK:
+		return fs.ModeSymlink
+	case unix.DT_FIFO:
+		return fs.ModeNamedPipe
+	case unix.DT_SOCK:
+		return fs.ModeSocket
+	case unix.DT_CHR:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case unix.DT_BLK:
+		return fs.ModeDevice
+	}
+	return fs.ModeIrregular
 }
 
 // treeDigest is the fingerprint of a listed tree. Paths are taken in
@@ -274,17 +342,30 @@ func walkTree(dir string) (map[string]treeEntry, error) {
 // writeTree) digests like a walk of the same tree.
 func treeDigest(t map[string]treeEntry) string {
 	h := sha256.New()
+	buf := make([]byte, 0, 64<<10)
 	for _, rel := range slices.Sorted(maps.Keys(t)) {
 		e := t[rel]
+		// kind, path (length-prefixed), then for files the stat
+		buf = append(buf, e.kind)
+		buf = binary.AppendUvarint(buf, uint64(len(rel)))
+		buf = append(buf, rel...)
 		switch e.kind {
-		case 'd':
-			fmt.Fprintf(h, "d %q\n", rel)
 		case 'f':
-			fmt.Fprintf(h, "f %q %d %d %d %d %v\n", rel, e.st.Size, e.st.Mtime, e.st.Ctime, e.st.Ino, e.mode)
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(e.st.Size))
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(e.st.Mtime))
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(e.st.Ctime))
+			buf = binary.LittleEndian.AppendUint64(buf, e.st.Ino)
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(e.mode))
+		case 'd':
 		default:
-			fmt.Fprintf(h, "o %q %v\n", rel, e.mode)
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(e.mode))
+		}
+		if len(buf) > 60<<10 {
+			h.Write(buf)
+			buf = buf[:0]
 		}
 	}
+	h.Write(buf)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -340,10 +421,10 @@ func (b *build) prepareIncremental() (*Result, error) {
 		}
 		p.inodes[k] = verified{sha: f.SHA256, st: e.st}
 	}
-	for _, rel := range slices.Sorted(maps.Keys(st.Build.Files)) {
-		sum := st.Build.Files[rel].SHA256
-		if _, ok := p.byHash[sum]; !ok {
-			p.byHash[sum] = rel
+	for rel, f := range st.Build.Files {
+		// the first path in sorted order, whatever the map's order
+		if have, ok := p.byHash[f.SHA256]; !ok || rel < have {
+			p.byHash[f.SHA256] = rel
 		}
 	}
 	if st.CompKey == b.compKey() {

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -78,15 +79,59 @@ type spareEntry struct {
 	ino inode
 }
 
+// readDirents calls fn for every entry of the open directory fd but "."
+// and "..", with its name, d_type and inode: one getdents per buffer full,
+// no system call per entry.
+func readDirents(fd int, buf []byte, fn func(name string, typ byte, ino uint64)) error {
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n <= 0 {
+			return nil
+		}
+		for b := buf[:n]; len(b) >= 19; {
+			// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen < 19 || reclen > len(b) {
+				return errors.New("malformed directory entry")
+			}
+			ino, typ := binary.NativeEndian.Uint64(b[0:8]), b[18]
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			b = b[reclen:]
+			if s := string(name); s != "." && s != ".." {
+				fn(s, typ, ino)
+			}
+		}
+	}
+}
+
+// openDir opens a directory for readDirents and fstatat, without following
+// a symbolic link.
+func openDir(abs string) (int, error) {
+	fd, err := unix.Open(abs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: abs, Err: err}
+	}
+	return fd, nil
+}
+
 // listSpare lists the tree under root, parents before their children.
 func listSpare(root string) ([]spareEntry, error) {
 	var out []spareEntry
 	buf := make([]byte, 64<<10)
 	var list func(abs, rel string) error
 	list = func(abs, rel string) error {
-		fd, err := unix.Open(abs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		fd, err := openDir(abs)
 		if err != nil {
-			return &os.PathError{Op: "open", Path: abs, Err: err}
+			return err
 		}
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
@@ -95,35 +140,12 @@ func listSpare(root string) ([]spareEntry, error) {
 		}
 		dev := uint64(st.Dev)
 		var here []spareEntry
-		for {
-			n, err := unix.Getdents(fd, buf)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				unix.Close(fd)
-				return &os.PathError{Op: "getdents", Path: abs, Err: err}
-			}
-			if n <= 0 {
-				break
-			}
-			for b := buf[:n]; len(b) >= 19; {
-				// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
-				reclen := int(binary.NativeEndian.Uint16(b[16:18]))
-				if reclen < 19 || reclen > len(b) {
-					unix.Close(fd)
-					return &os.PathError{Op: "getdents", Path: abs, Err: errors.New("malformed directory entry")}
-				}
-				ino, typ := binary.NativeEndian.Uint64(b[0:8]), b[18]
-				name := b[19:reclen]
-				if i := strings.IndexByte(string(name), 0); i >= 0 {
-					name = name[:i]
-				}
-				b = b[reclen:]
-				if s := string(name); s != "." && s != ".." {
-					here = append(here, spareEntry{rel: path.Join(rel, s), typ: typ, ino: inode{dev, ino}})
-				}
-			}
+		err = readDirents(fd, buf, func(name string, typ byte, ino uint64) {
+			here = append(here, spareEntry{rel: path.Join(rel, name), typ: typ, ino: inode{dev, ino}})
+		})
+		if err != nil {
+			unix.Close(fd)
+			return &os.PathError{Op: "getdents", Path: abs, Err: err}
 		}
 		unix.Close(fd)
 		for _, e := range here {

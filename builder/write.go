@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,10 +37,14 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	if b.cache != nil {
 		want = map[string]string{manifest.BuildFile: ""}
 	}
+	mg := b.pool.NewGroupContext(b.ctx)
 	for _, j := range jobs {
-		if err := b.jobManifest(j); err != nil {
-			return nil, "", err
-		}
+		b.task(mg, "manifest "+j.id, func() { b.jobManifest(j) })
+	}
+	if !b.wait(mg) {
+		return nil, "", b.failed()
+	}
+	for _, j := range jobs {
 		if want == nil {
 			continue
 		}
@@ -173,7 +178,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 // jobManifest makes the blob of the job's manifest.json. The manifest is
 // read by servers, not browsers: no sidecars, and not registered for
 // compression (which has finished by now).
-func (b *build) jobManifest(j *job) error {
+func (b *build) jobManifest(j *job) {
 	mf := manifest.Manifest{}
 	for _, o := range j.outputs {
 		if o.logical == manifest.TranslationFile {
@@ -187,12 +192,7 @@ func (b *build) jobManifest(j *job) error {
 		mf[o.logical] = manifest.Asset{File: o.name, Integrity: "sha256-" + base64.StdEncoding.EncodeToString(sum),
 			Size: o.blob.size, Encodings: encs}
 	}
-	data, err := manifest.Marshal(mf)
-	if err != nil {
-		return err
-	}
-	j.manifest = b.store.putPlain(data)
-	return nil
+	j.manifest = b.store.putPlain(manifest.MarshalManifest(mf))
 }
 
 // writeJob writes one job directory and returns its files for build.json,
@@ -268,8 +268,16 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (map[string]manifes
 // buildID digests the whole tree: same files, same id.
 func buildID(files map[string]manifest.File) string {
 	h := sha256.New()
+	var line []byte
 	for _, p := range slices.Sorted(maps.Keys(files)) {
-		fmt.Fprintf(h, "%s %s %d\n", p, files[p].SHA256, files[p].Size)
+		// "%s %s %d\n" of path, digest and size
+		line = append(line[:0], p...)
+		line = append(line, ' ')
+		line = append(line, files[p].SHA256...)
+		line = append(line, ' ')
+		line = strconv.AppendInt(line, files[p].Size, 10)
+		line = append(line, '\n')
+		h.Write(line)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:20]
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 )
 
 // BuildFile is the name of the build description at the root of an output.
@@ -118,6 +119,48 @@ func Marshal(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// MarshalManifest encodes m as Marshal does (the tests hold them to the
+// same bytes), several times faster: a build writes one per job.
+func MarshalManifest(m Manifest) []byte {
+	if len(m) == 0 {
+		return []byte("{}\n")
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]byte, 0, 160*len(m))
+	out = append(out, '{')
+	for i, k := range keys {
+		a := m[k]
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, "\n  "...)
+		out = appendJSONString(out, k)
+		out = append(out, ": {\n    \"file\": "...)
+		out = appendJSONString(out, a.File)
+		out = append(out, ",\n    \"integrity\": "...)
+		out = appendJSONString(out, a.Integrity)
+		out = append(out, ",\n    \"size\": "...)
+		out = strconv.AppendInt(out, a.Size, 10)
+		if len(a.Encodings) > 0 {
+			out = append(out, ",\n    \"encodings\": ["...)
+			for j, e := range a.Encodings {
+				if j > 0 {
+					out = append(out, ',')
+				}
+				out = append(out, "\n      "...)
+				out = appendJSONString(out, e)
+			}
+			out = append(out, "\n    ]"...)
+		}
+		out = append(out, "\n  }"...)
+	}
+	return append(out, "\n}\n"...)
+}
+
 // WriteBuild writes b as build.json to w: the same JSON as Marshal, but
 // streamed file by file in sorted order, so that a build of millions of
 // files is not encoded in memory twice over.
@@ -143,14 +186,21 @@ func WriteBuild(w io.Writer, b *Build) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	var line []byte
 	for i, k := range keys {
+		line = line[:0]
 		if i > 0 {
-			bw.WriteByte(',')
+			line = append(line, ',')
 		}
-		bw.WriteString("\n    ")
-		writeJSONString(bw, k)
+		line = append(line, "\n    "...)
+		line = appendJSONString(line, k)
 		f := b.Files[k]
-		fmt.Fprintf(bw, ": {\n      \"sha256\": %q,\n      \"size\": %d\n    }", f.SHA256, f.Size)
+		line = append(line, ": {\n      \"sha256\": "...)
+		line = appendJSONString(line, f.SHA256)
+		line = append(line, ",\n      \"size\": "...)
+		line = strconv.AppendInt(line, f.Size, 10)
+		line = append(line, "\n    }"...)
+		bw.Write(line)
 	}
 	if len(keys) > 0 {
 		bw.WriteString("\n  ")
@@ -159,12 +209,26 @@ func WriteBuild(w io.Writer, b *Build) error {
 	return bw.Flush()
 }
 
-// writeJSONString writes s as a JSON string without escaping <, > and &,
-// as Marshal does.
-func writeJSONString(w *bufio.Writer, s string) {
+// appendJSONString appends s as a JSON string as Marshal writes it (no
+// escaping of <, > and &). Plain printable ASCII, what paths and digests
+// are made of, is copied; anything else goes through encoding/json.
+func appendJSONString(dst []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s)
-	w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
+
