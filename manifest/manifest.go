@@ -231,4 +231,3 @@ func appendJSONString(dst []byte, s string) []byte {
 	_ = enc.Encode(s)
 	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
-
