@@ -52,7 +52,7 @@ type cache struct {
 	dir string
 }
 
-const cacheFormat = "scd-cache-v1"
+const cacheFormat = "scd-cache-v2"
 
 var cacheMagic = []byte("SCDC1\x00\x00\x00")
 

@@ -112,11 +112,129 @@ func (b *build) loadState() *outputState {
 	if !ok {
 		return nil
 	}
-	var st outputState
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&st); err != nil || st.Build == nil {
+	st, err := decodeState(data)
+	if err != nil {
+		b.log.Debug("cache: cannot decode state", "err", err)
 		return nil
 	}
-	return &st
+	return st
+}
+
+// encodeState encodes a state: a gob of everything but the three large
+// maps (every file of the output, the sidecars of every content, the stat
+// of every source), then those maps in the cache's binary encoding, the
+// output's digests as a table of distinct values (a content linked into
+// many jobs is listed once). gob spent most of a rebuild's bookkeeping on
+// them.
+func encodeState(st *outputState) ([]byte, error) {
+	head := *st
+	bh := *st.Build
+	bh.Files = nil
+	head.Build, head.Side, head.Stat = &bh, nil, nil
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&head); err != nil {
+		return nil, err
+	}
+	e := &enc{b: make([]byte, 0, buf.Len()+100*len(st.Build.Files))}
+	e.bytes(buf.Bytes())
+
+	idx := map[string]int{}
+	var sums []string
+	for _, f := range st.Build.Files {
+		if _, ok := idx[f.SHA256]; !ok {
+			idx[f.SHA256] = len(sums)
+			sums = append(sums, f.SHA256)
+		}
+	}
+	e.strs(sums)
+	e.int(len(st.Build.Files))
+	for rel, f := range st.Build.Files {
+		e.str(rel)
+		e.int(idx[f.SHA256])
+		e.uint(uint64(f.Size))
+	}
+
+	e.int(len(st.Side))
+	for sum, recs := range st.Side {
+		e.str(sum)
+		e.int(len(recs))
+		for _, r := range recs {
+			e.str(r.Enc)
+			e.str(r.SHA)
+			e.uint(uint64(r.Size))
+		}
+	}
+
+	e.int(len(st.Stat))
+	for abs, r := range st.Stat {
+		e.str(abs)
+		e.uint(uint64(r.St.Size))
+		e.uint(uint64(r.St.Mtime))
+		e.uint(uint64(r.St.Ctime))
+		e.uint(r.St.Ino)
+		e.str(r.Digest)
+	}
+	return e.b, nil
+}
+
+// decodeState is the inverse of encodeState.
+func decodeState(data []byte) (*outputState, error) {
+	d := &dec{b: data}
+	var st outputState
+	if err := gob.NewDecoder(bytes.NewReader(d.bytes())).Decode(&st); err != nil {
+		return nil, err
+	}
+	if st.Build == nil {
+		return nil, errors.New("no build")
+	}
+	sums := d.strs()
+	n := d.int()
+	if d.bad || n > len(d.b) {
+		return nil, errors.New("truncated state")
+	}
+	st.Build.Files = make(map[string]manifest.File, n)
+	for range n {
+		rel, i, size := d.str(), d.int(), int64(d.uint())
+		if d.bad || i >= len(sums) {
+			return nil, errors.New("bad file entry")
+		}
+		st.Build.Files[rel] = manifest.File{SHA256: sums[i], Size: size}
+	}
+
+	n = d.int()
+	if d.bad || n > len(d.b) {
+		return nil, errors.New("truncated state")
+	}
+	st.Side = make(map[string][]sideRec, n)
+	for range n {
+		sum, k := d.str(), d.int()
+		if d.bad || k > len(d.b) {
+			return nil, errors.New("bad sidecar entry")
+		}
+		recs := make([]sideRec, 0, k)
+		for range k {
+			recs = append(recs, sideRec{Enc: d.str(), SHA: d.str(), Size: int64(d.uint())})
+		}
+		st.Side[sum] = recs
+	}
+
+	n = d.int()
+	if d.bad || n > len(d.b) {
+		return nil, errors.New("truncated state")
+	}
+	st.Stat = make(map[string]statRec, n)
+	for range n {
+		abs := d.str()
+		var r statRec
+		r.St.Size, r.St.Mtime, r.St.Ctime = int64(d.uint()), int64(d.uint()), int64(d.uint())
+		r.St.Ino = d.uint()
+		r.Digest = d.str()
+		st.Stat[abs] = r
+	}
+	if d.bad || len(d.b) != 0 {
+		return nil, errors.New("malformed state")
+	}
+	return &st, nil
 }
 
 // digestSources computes the content digest of every source file the
@@ -489,10 +607,10 @@ func (b *build) saveState(res *Result, fp string) {
 			st.Result.Warnings = append(st.Result.Warnings, savedWarning{Msg: w.Error()})
 		}
 	}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(&st); err != nil {
+	data, err := encodeState(&st)
+	if err != nil {
 		b.log.Debug("cache: cannot encode state", "err", err)
 		return
 	}
-	b.cache.put("state", b.stateKey(), buf.Bytes())
+	b.cache.put("state", b.stateKey(), data)
 }

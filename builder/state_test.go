@@ -1,0 +1,51 @@
+package builder
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/scdtool/scd/diag"
+	"github.com/scdtool/scd/manifest"
+)
+
+func sampleState() *outputState {
+	return &outputState{
+		Inputs: "in", OutputFP: "fp", CompKey: "gzip:6 min 256",
+		Build: &manifest.Build{ID: "id", ConfigDigest: "cd", Version: "v", ContentVersion: "cv",
+			Jobs: []manifest.Job{{Area: "frontend", Theme: "A/b", Locale: "fr_FR", Dir: "frontend/A/b/fr_FR", Files: 2, Bytes: 30}},
+			Files: map[string]manifest.File{
+				"build.json":                   {SHA256: "", Size: 0},
+				"frontend/A/b/fr_FR/a.1.js":    {SHA256: "aa", Size: 10},
+				"frontend/A/b/fr_FR/a.1.js.gz": {SHA256: "bb", Size: 1 << 40},
+				"frontend/A/b/de_DE/a.1.js":    {SHA256: "aa", Size: 10},
+			}},
+		Side: map[string][]sideRec{"aa": {{Enc: "gzip", SHA: "bb", Size: 5}}, "cc": nil},
+		Stat: map[string]statRec{"/src/a.js": {St: fileStat{Size: 10, Mtime: -5, Ctime: 1 << 62, Ino: 1<<64 - 1}, Digest: "aa"}},
+		Result: savedResult{Jobs: []JobResult{{ID: "frontend/A/b/fr_FR", Files: 2, Missing: []string{"Hi"}}},
+			Missing:  map[string]int{"fr_FR": 1},
+			Warnings: []savedWarning{{Msg: "w"}, {Diag: &diag.Error{Kind: diag.Build, Scope: "s", File: "f", Line: 1, Col: 2, Msg: "m"}}}},
+	}
+}
+
+// TestStateRoundTrip checks that a state decodes to what was encoded.
+func TestStateRoundTrip(t *testing.T) {
+	st := sampleState()
+	data, err := encodeState(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeState(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Side["cc"] = []sideRec{} // nil and empty are the same to the builder
+	if !reflect.DeepEqual(got, st) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, st)
+	}
+	// Every truncation is an error, never a panic or a partial state.
+	for n := range len(data) {
+		if _, err := decodeState(data[:n]); err == nil {
+			t.Fatalf("a state cut at %d of %d bytes decoded", n, len(data))
+		}
+	}
+}
