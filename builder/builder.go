@@ -206,8 +206,11 @@ type build struct {
 	inputs    string
 	prev      *prev
 	packOld   map[string][]byte // leaf and bundle entries of the last build
-	packMu    sync.Mutex
-	packNew   map[string][]byte // the entries this build used or made
+	// packOldCount is the number of entries of each shard as loaded.
+	packOldCount []int
+	packDirty    [packShards]bool // shards this build put entries into
+	packMu       sync.Mutex
+	packNew      map[string][]byte // the entries this build used or made
 
 	errMu    sync.Mutex
 	errs     []error

@@ -7,12 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/scdtool/scd/builder/i18n"
@@ -367,30 +369,61 @@ func (b *build) storeBundle(bd *bundle, loaded map[string]string) {
 	b.packPut("bundle", b.bundleKey(bd), e.b)
 }
 
-// The leaf and bundle entries of one output are kept together in one pack
-// (kind "pack", keyed like the state): creating a file per entry cost
-// more than the minifying it saves. The pack a build writes holds the
-// entries it used, so it never grows past one build's worth; a build that
-// fails keeps the previous entries too.
+// The leaf and bundle entries of one output are kept together in a pack
+// (kind "pack", keyed by the output like the state): creating a file per
+// entry cost more than the minifying it saves. The pack a build writes
+// holds the entries it used, so it never grows past one build's worth; a
+// build that fails keeps the previous entries too. The pack is split in
+// packShards files by entry key, and a build rewrites only the shards
+// whose entries changed: after a one-file change, a few.
+const packShards = 32
+
+func packShard(k string) int {
+	h := fnv.New32a()
+	h.Write([]byte(k))
+	return int(h.Sum32() % packShards)
+}
+
+func (b *build) packKey(shard int) string {
+	abs, err := filepath.Abs(b.opts.Output)
+	if err != nil {
+		abs = b.opts.Output
+	}
+	return b.key("pack", abs, strconv.Itoa(shard))
+}
+
 func (b *build) loadPack() {
-	data, ok := b.cache.get("pack", b.stateKey())
-	if !ok {
-		return
+	shards := make([]map[string][]byte, packShards)
+	var wg sync.WaitGroup
+	for i := range shards {
+		wg.Go(func() {
+			data, ok := b.cache.get("pack", b.packKey(i))
+			if !ok {
+				return
+			}
+			d := &dec{b: data}
+			n := d.int()
+			if d.bad || n > len(d.b) {
+				return
+			}
+			m := make(map[string][]byte, n)
+			for range n {
+				k, v := d.str(), d.bytes()
+				if d.bad || packShard(k) != i {
+					return
+				}
+				m[k] = v
+			}
+			shards[i] = m
+		})
 	}
-	d := &dec{b: data}
-	n := d.int()
-	if d.bad || n > len(d.b) {
-		return
+	wg.Wait()
+	b.packOld = map[string][]byte{}
+	b.packOldCount = make([]int, packShards)
+	for i, m := range shards {
+		maps.Copy(b.packOld, m)
+		b.packOldCount[i] = len(m)
 	}
-	m := make(map[string][]byte, n)
-	for range n {
-		k, v := d.str(), d.bytes()
-		if d.bad {
-			return
-		}
-		m[k] = v
-	}
-	b.packOld = m
 }
 
 func (b *build) packGet(kind, key string) ([]byte, bool) {
@@ -411,8 +444,10 @@ func (b *build) packPut(kind, key string, payload []byte) {
 	if b.cache == nil {
 		return
 	}
+	k := kind + "/" + key
 	b.packMu.Lock()
-	b.packNew[kind+"/"+key] = payload
+	b.packNew[k] = payload
+	b.packDirty[packShard(k)] = true
 	b.packMu.Unlock()
 }
 
@@ -432,14 +467,36 @@ func (b *build) savePack(ok bool) {
 			}
 		}
 	}
-	if len(m) == 0 {
-		return
+	shards := make([][]string, packShards)
+	for k := range m {
+		i := packShard(k)
+		shards[i] = append(shards[i], k)
 	}
-	e := &enc{}
-	e.int(len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		e.str(k)
-		e.bytes(m[k])
+	var wg sync.WaitGroup
+	for i, keys := range shards {
+		// A shard is written again when an entry was put into it (a
+		// bundle's key names the bundle, not its content) or its set of
+		// keys changed.
+		same := !b.packDirty[i] && b.packOldCount != nil && len(keys) == b.packOldCount[i]
+		for _, k := range keys {
+			if !same {
+				break
+			}
+			_, same = b.packOld[k]
+		}
+		if same {
+			continue
+		}
+		wg.Go(func() {
+			slices.Sort(keys)
+			e := &enc{}
+			e.int(len(keys))
+			for _, k := range keys {
+				e.str(k)
+				e.bytes(m[k])
+			}
+			b.cache.put("pack", b.packKey(i), e.b)
+		})
 	}
-	b.cache.put("pack", b.stateKey(), e.b)
+	wg.Wait()
 }
