@@ -504,7 +504,19 @@ type leafOnce struct {
 	once sync.Once
 	leaf
 	sum  string // hex sha256 of out
-	blob *blob  // out in the store, unless marked (then each job translates it)
+	blob *blob  // out in the store, unless marked or rewritten (then each job makes its own)
+}
+
+// rewritten reports whether every job rewrites the leaf's output before
+// publishing it: a stylesheet with references, a template with helpers.
+func (l *leafOnce) rewritten() bool {
+	switch l.kind {
+	case kindCSS:
+		return len(l.srcRefs) > 0
+	case kindHTML:
+		return len(l.srcTags) > 0
+	}
+	return false
 }
 
 // leafFor returns the leaf of a source file, creating it on first use.
@@ -545,7 +557,8 @@ func (l *leafOnce) ensure(b *build) error {
 				b.packPut("leaf", b.leafKey(sd.digest(), l.kind), encodeLeaf(&l.leaf))
 			}
 		}
-		if l.marked {
+		if l.marked || l.rewritten() {
+			// Not published as it is: each job makes its own bytes.
 			defer b.clock.since(stHash, time.Now())
 			sum := sha256.Sum256(l.out)
 			l.sum = hex.EncodeToString(sum[:])
