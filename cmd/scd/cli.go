@@ -13,6 +13,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -138,6 +139,8 @@ func addBuildFlags(f *pflag.FlagSet) {
 	f.Bool("no-cache", false, "build everything from scratch, without reading or writing the cache")
 	f.String("cpuprofile", "", "write a Go CPU profile of the build to this file")
 	_ = f.MarkHidden("cpuprofile")
+	f.String("memprofile", "", "write a Go heap profile of the build, taken when the live heap peaks, to this file")
+	_ = f.MarkHidden("memprofile")
 }
 
 // settings are the build settings after flags, environment and file have
@@ -294,6 +297,9 @@ func runBuild(cmd *cobra.Command, v *viper.Viper, stdout, stderr io.Writer) erro
 		}
 		defer stop()
 	}
+	if file, _ := cmd.Flags().GetString("memprofile"); file != "" {
+		defer watchHeap(file)()
+	}
 	res, err := builder.Build(cmd.Context(), s.opts)
 	p.finish()
 	if err != nil {
@@ -419,6 +425,42 @@ func checkNames(flag string, f *pflag.FlagSet) error {
 		}
 	}
 	return nil
+}
+
+// watchHeap writes a heap profile to file each time the heap live after a
+// garbage collection reaches a new high, until the returned stop is called.
+func watchHeap(file string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var peak, lastGC uint32
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.NumGC == lastGC {
+				continue
+			}
+			lastGC = ms.NumGC
+			// HeapAlloc right after a collection is close to the live heap;
+			// the profile itself reports the last collection's live data.
+			if live := uint32(ms.HeapAlloc >> 20); live > peak {
+				peak = live
+				if f, err := os.Create(file); err == nil {
+					_ = pprof.WriteHeapProfile(f)
+					f.Close()
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 func startProfile(file string) (func(), error) {
