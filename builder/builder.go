@@ -210,7 +210,7 @@ type build struct {
 	packOldCount []int
 	packDirty    [packShards]bool // shards this build put entries into
 	packMu       sync.Mutex
-	packNew      map[string][]byte // the entries this build used or made
+	packNew      map[string]func() []byte // the entries this build used or made
 
 	errMu    sync.Mutex
 	errs     []error
@@ -554,7 +554,7 @@ func (l *leafOnce) ensure(b *build) error {
 			// Keyed by the bytes processed, which may be newer than the
 			// digest of the plan if the file changed meanwhile.
 			if sd, err := b.read(l.src.Abs); err == nil {
-				b.packPut("leaf", b.leafKey(sd.digest(), l.kind), encodeLeaf(&l.leaf))
+				b.packPutLazy("leaf", b.leafKey(sd.digest(), l.kind), func() []byte { return encodeLeaf(&l.leaf) })
 			}
 		}
 		if l.marked || l.rewritten() {

@@ -434,13 +434,20 @@ func (b *build) packGet(kind, key string) ([]byte, bool) {
 	v, ok := b.packOld[k]
 	if ok {
 		b.packMu.Lock()
-		b.packNew[k] = v
+		b.packNew[k] = func() []byte { return v }
 		b.packMu.Unlock()
 	}
 	return v, ok
 }
 
 func (b *build) packPut(kind, key string, payload []byte) {
+	b.packPutLazy(kind, key, func() []byte { return payload })
+}
+
+// packPutLazy is packPut with the payload made when the pack is saved:
+// for entries whose bytes the build holds anyway (a leaf's output), so
+// that a large matrix does not hold them twice.
+func (b *build) packPutLazy(kind, key string, payload func() []byte) {
 	if b.cache == nil {
 		return
 	}
@@ -463,7 +470,7 @@ func (b *build) savePack(ok bool) {
 	if !ok {
 		for k, v := range b.packOld {
 			if _, seen := m[k]; !seen {
-				m[k] = v
+				m[k] = func() []byte { return v }
 			}
 		}
 	}
@@ -493,7 +500,7 @@ func (b *build) savePack(ok bool) {
 			e.int(len(keys))
 			for _, k := range keys {
 				e.str(k)
-				e.bytes(m[k])
+				e.bytes(m[k]())
 			}
 			b.cache.put("pack", b.packKey(i), e.b)
 		})

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"math/bits"
 	"os"
 	"path"
 	"path/filepath"
@@ -455,36 +456,64 @@ func direntMode(typ byte) fs.FileMode {
 	return fs.ModeIrregular
 }
 
-// treeDigest is the fingerprint of a listed tree. Paths are taken in
-// sorted order, so that a listing computed from what a build wrote (see
-// writeTree) digests like a walk of the same tree.
+// treeDigest is the fingerprint of a listed tree.
 func treeDigest(t map[string]treeEntry) string {
-	h := sha256.New()
-	buf := make([]byte, 0, 64<<10)
-	for _, rel := range slices.Sorted(maps.Keys(t)) {
-		e := t[rel]
-		// kind, path (length-prefixed), then for files the stat
-		buf = append(buf, e.kind)
-		buf = binary.AppendUvarint(buf, uint64(len(rel)))
-		buf = append(buf, rel...)
-		switch e.kind {
-		case 'f':
-			buf = binary.LittleEndian.AppendUint64(buf, uint64(e.st.Size))
-			buf = binary.LittleEndian.AppendUint64(buf, uint64(e.st.Mtime))
-			buf = binary.LittleEndian.AppendUint64(buf, uint64(e.st.Ctime))
-			buf = binary.LittleEndian.AppendUint64(buf, e.st.Ino)
-			buf = binary.LittleEndian.AppendUint32(buf, uint32(e.mode))
-		case 'd':
-		default:
-			buf = binary.LittleEndian.AppendUint32(buf, uint32(e.mode))
-		}
-		if len(buf) > 60<<10 {
-			h.Write(buf)
-			buf = buf[:0]
-		}
+	var acc fpAcc
+	for rel, e := range t {
+		acc.add(rel, e)
 	}
-	h.Write(buf)
-	return hex.EncodeToString(h.Sum(nil))
+	return acc.String()
+}
+
+// fpAcc accumulates a tree's fingerprint: the sum, modulo 2^256, of the
+// sha256 of every entry (kind, path and, for files, size, times, inode and
+// type). The order of entries does not matter, so a tree can be digested
+// as it is listed or written, on several goroutines, without a sorted list
+// of millions of paths.
+type fpAcc struct {
+	sum [4]uint64
+	n   uint64
+	buf []byte
+}
+
+func (a *fpAcc) add(rel string, e treeEntry) {
+	b := a.buf[:0]
+	b = append(b, e.kind)
+	b = binary.AppendUvarint(b, uint64(len(rel)))
+	b = append(b, rel...)
+	switch e.kind {
+	case 'f':
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.st.Size))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.st.Mtime))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.st.Ctime))
+		b = binary.LittleEndian.AppendUint64(b, e.st.Ino)
+		b = binary.LittleEndian.AppendUint32(b, uint32(e.mode))
+	case 'd':
+	default:
+		b = binary.LittleEndian.AppendUint32(b, uint32(e.mode))
+	}
+	a.buf = b
+	h := sha256.Sum256(b)
+	a.addSum([4]uint64{binary.LittleEndian.Uint64(h[0:]), binary.LittleEndian.Uint64(h[8:]),
+		binary.LittleEndian.Uint64(h[16:]), binary.LittleEndian.Uint64(h[24:])}, 1)
+}
+
+func (a *fpAcc) addSum(v [4]uint64, n uint64) {
+	var c uint64
+	for i := range a.sum {
+		a.sum[i], c = bits.Add64(a.sum[i], v[i], c)
+	}
+	a.n += n
+}
+
+func (a *fpAcc) merge(o *fpAcc) { a.addSum(o.sum, o.n) }
+
+func (a *fpAcc) String() string {
+	var b []byte
+	for _, v := range a.sum {
+		b = binary.LittleEndian.AppendUint64(b, v)
+	}
+	return fmt.Sprintf("%x-%d", b, a.n)
 }
 
 // prepareIncremental runs after the plan: it digests the sources, and
@@ -502,7 +531,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	}
 	b.inputs = b.inputsDigest()
 	if st == nil {
-		b.packNew = map[string][]byte{}
+		b.packNew = map[string]func() []byte{}
 		b.loadPack()
 		return nil, nil
 	}
@@ -515,14 +544,14 @@ func (b *build) prepareIncremental() (*Result, error) {
 	}
 	if fp == "" || fp != st.OutputFP {
 		b.log.Debug("cache: previous output missing or changed since it was written; not reused", "output", b.opts.Output)
-		b.packNew = map[string][]byte{}
+		b.packNew = map[string]func() []byte{}
 		b.loadPack()
 		return nil, nil
 	}
 	if st.Inputs == b.inputs {
 		return st.restore(), nil
 	}
-	b.packNew = map[string][]byte{}
+	b.packNew = map[string]func() []byte{}
 	b.loadPack()
 	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(st.Build.Files)),
 		inodes: make(map[inode]verified, len(st.Build.Files))}

@@ -184,23 +184,28 @@ func listSpare(root string) ([]spareEntry, error) {
 // is known, unless this build changed its links; everything else was
 // created by this build and is stat'ed once at the end.
 type treeWriter struct {
-	files map[string]string // the new tree: slash path → sha256 ("" for build.json)
-	dirs  map[string]bool   // its directories, "." included
+	// files is the new tree (slash path → sha256, "" for build.json),
+	// needed only to update a spare tree: nil when writing a new one.
+	files map[string]string
+	dirs  map[string]bool // the new tree's directories, "." included
 
-	kept    map[string]inode // files of the spare tree that stay as they are
-	mu      sync.Mutex
-	touched map[inode]bool // inodes whose link count this build changed
-	created []string       // paths this build wrote or linked
+	kept      map[string]inode // files of the spare tree that stay as they are
+	mu        sync.Mutex
+	touched   map[inode]bool  // inodes of the spare tree whose links this build changed
+	rewritten map[string]bool // kept paths removed by keepAll and written again
+	created   []string        // paths this build wrote or linked
 }
 
-func newTreeWriter(files map[string]string) *treeWriter {
-	tw := &treeWriter{files: files, dirs: map[string]bool{".": true}, kept: map[string]inode{}, touched: map[inode]bool{}}
-	for rel := range files {
-		for d := path.Dir(rel); d != "." && !tw.dirs[d]; d = path.Dir(d) {
-			tw.dirs[d] = true
-		}
+func newTreeWriter(files map[string]string, dirs map[string]bool) *treeWriter {
+	return &treeWriter{files: files, dirs: dirs, kept: map[string]inode{}, touched: map[inode]bool{},
+		rewritten: map[string]bool{}}
+}
+
+// addDirs records the directories above rel.
+func addDirs(dirs map[string]bool, rel string) {
+	for d := path.Dir(rel); d != "." && !dirs[d]; d = path.Dir(d) {
+		dirs[d] = true
 	}
-	return tw
 }
 
 // prune removes from the spare tree at dir every entry the new tree does
@@ -263,6 +268,7 @@ func (tw *treeWriter) keepAll(dir string, rels []string) (bool, error) {
 			}
 			tw.mu.Lock()
 			tw.touched[ino] = true
+			tw.rewritten[rel] = true
 			tw.mu.Unlock()
 		}
 	}
@@ -281,36 +287,49 @@ func (tw *treeWriter) addCreated(rels ...string) {
 // fingerprint computes the fingerprint of the finished tree in dir, as
 // fingerprint(dir) would walk it (the tests check that they agree).
 func (tw *treeWriter) fingerprint(dir string, verified map[inode]verified) (string, error) {
-	t := make(map[string]treeEntry, len(tw.files)+len(tw.dirs))
+	var acc fpAcc
 	for d := range tw.dirs {
-		t[d] = treeEntry{kind: 'd'}
+		acc.add(d, treeEntry{kind: 'd'})
+	}
+	// A created file may be a new link to a kept inode, which changes
+	// that inode's change time: such kept files are stat'ed again.
+	keptInodes := map[inode]bool{}
+	for rel, ino := range tw.kept {
+		if !tw.rewritten[rel] {
+			keptInodes[ino] = true
+		}
 	}
 	stat := func(rels []string) error {
 		workers := min(4, max(1, runtime.NumCPU()))
-		res := make([]treeEntry, len(rels))
+		accs := make([]fpAcc, workers)
+		touched := make([][]inode, workers)
 		errs := make([]error, workers)
 		var wg sync.WaitGroup
 		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				for i := w; i < len(rels); i += workers {
 					fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rels[i])))
 					if err != nil {
 						errs[w] = err
 						return
 					}
-					res[i] = treeEntry{kind: 'f', mode: fi.Mode().Type(), st: statOf(fi), dev: devOf(fi)}
+					e := treeEntry{kind: 'f', mode: fi.Mode().Type(), st: statOf(fi), dev: devOf(fi)}
+					accs[w].add(rels[i], e)
+					if ino := (inode{e.dev, e.st.Ino}); keptInodes[ino] {
+						touched[w] = append(touched[w], ino)
+					}
 				}
-			}()
+			})
 		}
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-		for i, rel := range rels {
-			t[rel] = res[i]
-			tw.touched[inode{res[i].dev, res[i].st.Ino}] = true
+		for w := range accs {
+			acc.merge(&accs[w])
+			for _, ino := range touched[w] {
+				tw.touched[ino] = true
+			}
 		}
 		return nil
 	}
@@ -319,17 +338,18 @@ func (tw *treeWriter) fingerprint(dir string, verified map[inode]verified) (stri
 	}
 	var again []string
 	for rel, ino := range tw.kept {
-		if _, done := t[rel]; done {
-			continue // removed by keepAll and written again
+		if tw.rewritten[rel] {
+			continue // written again: among the created
 		}
 		if tw.touched[ino] {
 			again = append(again, rel)
 			continue
 		}
-		t[rel] = treeEntry{kind: 'f', st: verified[ino].st, dev: ino.dev}
+		acc.add(rel, treeEntry{kind: 'f', st: verified[ino].st, dev: ino.dev})
 	}
+	keptInodes = nil // the files stat'ed again are not links of a kept file any more
 	if err := stat(again); err != nil {
 		return "", err
 	}
-	return treeDigest(t), nil
+	return acc.String(), nil
 }

@@ -31,12 +31,6 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	defer func() { b.clock.since(stWrite, t0) }()
 	// The manifests first: with them every path and content of the new
 	// tree is known before anything is written.
-	// Only the cache needs the whole list of paths (for the spare tree and
-	// the fingerprint); without it, a large matrix is spared holding it.
-	var want map[string]string
-	if b.cache != nil {
-		want = map[string]string{manifest.BuildFile: ""}
-	}
 	mg := b.pool.NewGroupContext(b.ctx)
 	for _, j := range jobs {
 		b.task(mg, "manifest "+j.id, func() { b.jobManifest(j) })
@@ -44,25 +38,34 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	if !b.wait(mg) {
 		return nil, "", b.failed()
 	}
-	for _, j := range jobs {
-		if want == nil {
-			continue
-		}
-		add := func(name string, bl *blob) {
-			rel := path.Join(j.Dir(), name)
-			want[rel] = bl.sum
-			for _, e := range b.store.encodings(bl) {
-				want[rel+e.Ext()] = bl.sideSum[e]
-			}
-		}
-		for _, o := range j.outputs {
-			add(o.name, o.blob)
-		}
-		add(manifest.ManifestFile, j.manifest)
-	}
+	// Only the cache needs the tree's directories (for the fingerprint)
+	// and, to update a spare tree, every path with its content; without
+	// it, a large matrix is spared holding them.
 	var tw *treeWriter
-	if want != nil {
-		tw = newTreeWriter(want)
+	if b.cache != nil {
+		var want map[string]string
+		if spare {
+			want = map[string]string{manifest.BuildFile: ""}
+		}
+		dirs := map[string]bool{".": true}
+		for _, j := range jobs {
+			add := func(name string, bl *blob) {
+				rel := path.Join(j.Dir(), name)
+				addDirs(dirs, rel)
+				if want == nil {
+					return
+				}
+				want[rel] = bl.sum
+				for _, e := range b.store.encodings(bl) {
+					want[rel+e.Ext()] = bl.sideSum[e]
+				}
+			}
+			for _, o := range j.outputs {
+				add(o.name, o.blob)
+			}
+			add(manifest.ManifestFile, j.manifest)
+		}
+		tw = newTreeWriter(want, dirs)
 	}
 	var verified map[inode]verified
 	if b.prev != nil {
@@ -193,6 +196,7 @@ func (b *build) jobManifest(j *job) {
 			Size: o.blob.size, Encodings: encs}
 	}
 	j.manifest = b.store.putPlain(manifest.MarshalManifest(mf))
+	b.store.spill(j.manifest) // to disk now: hundreds of jobs' manifests add up
 }
 
 // writeJob writes one job directory and returns its files for build.json,
