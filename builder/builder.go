@@ -123,6 +123,8 @@ type Progress struct {
 
 // Result describes a finished build.
 type Result struct {
+	// Build is build.json without its Files: a large matrix has millions,
+	// which build.json in the output lists (manifest.ReadBuild).
 	Build    *manifest.Build
 	Output   string
 	Jobs     []JobResult
@@ -205,6 +207,7 @@ type build struct {
 	statCache map[string]statRec
 	inputs    string
 	prev      *prev
+	outFiles  []jobFiles        // the files of the tree written, for the cache's state
 	packOld   map[string][]byte // leaf and bundle entries of the last build
 	// packOldCount is the number of entries of each shard as loaded.
 	packOldCount []int

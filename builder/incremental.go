@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"maps"
 	"math/bits"
 	"os"
@@ -127,7 +128,12 @@ func (b *build) loadState() *outputState {
 // output's digests as a table of distinct values (a content linked into
 // many jobs is listed once). gob spent most of a rebuild's bookkeeping on
 // them.
-func encodeState(st *outputState) ([]byte, error) {
+//
+// files lists the output's files; nil means st.Build.Files.
+func encodeState(st *outputState, files iter.Seq2[string, manifest.File]) ([]byte, error) {
+	if files == nil {
+		files = maps.All(st.Build.Files)
+	}
 	head := *st
 	bh := *st.Build
 	bh.Files = nil
@@ -136,20 +142,21 @@ func encodeState(st *outputState) ([]byte, error) {
 	if err := gob.NewEncoder(&buf).Encode(&head); err != nil {
 		return nil, err
 	}
-	e := &enc{b: make([]byte, 0, buf.Len()+100*len(st.Build.Files))}
-	e.bytes(buf.Bytes())
-
 	idx := map[string]int{}
 	var sums []string
-	for _, f := range st.Build.Files {
+	n := 0
+	for _, f := range files {
+		n++
 		if _, ok := idx[f.SHA256]; !ok {
 			idx[f.SHA256] = len(sums)
 			sums = append(sums, f.SHA256)
 		}
 	}
+	e := &enc{b: make([]byte, 0, buf.Len()+70*n+70*len(sums))}
+	e.bytes(buf.Bytes())
 	e.strs(sums)
-	e.int(len(st.Build.Files))
-	for rel, f := range st.Build.Files {
+	e.int(n)
+	for rel, f := range files {
 		e.str(rel)
 		e.int(idx[f.SHA256])
 		e.uint(uint64(f.Size))
@@ -582,7 +589,9 @@ func (b *build) prepareIncremental() (*Result, error) {
 }
 
 func (st *outputState) restore() *Result {
-	r := &Result{Build: st.Build, Jobs: st.Result.Jobs, Stats: st.Result.Stats, Missing: st.Result.Missing, UpToDate: true}
+	bm := *st.Build
+	bm.Files = nil
+	r := &Result{Build: &bm, Jobs: st.Result.Jobs, Stats: st.Result.Stats, Missing: st.Result.Missing, UpToDate: true}
 	for _, w := range st.Result.Warnings {
 		if w.Diag != nil {
 			r.Warnings = append(r.Warnings, w.Diag)
@@ -636,7 +645,7 @@ func (b *build) saveState(res *Result, fp string) {
 			st.Result.Warnings = append(st.Result.Warnings, savedWarning{Msg: w.Error()})
 		}
 	}
-	data, err := encodeState(&st)
+	data, err := encodeState(&st, treeFiles(b.outFiles))
 	if err != nil {
 		b.log.Debug("cache: cannot encode state", "err", err)
 		return

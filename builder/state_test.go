@@ -30,7 +30,7 @@ func sampleState() *outputState {
 // TestStateRoundTrip checks that a state decodes to what was encoded.
 func TestStateRoundTrip(t *testing.T) {
 	st := sampleState()
-	data, err := encodeState(st)
+	data, err := encodeState(st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

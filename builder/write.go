@@ -4,7 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"maps"
+	"iter"
 	"os"
 	"path"
 	"path/filepath"
@@ -78,11 +78,11 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	}
 	b.clock.since(stWrite, t0)
 
-	files := map[string]manifest.File{}
+	all := make([]jobFiles, len(jobs))
 	var mu sync.Mutex
 	var outFiles, outBytes int64
 	g := b.pool.NewGroupContext(b.ctx)
-	for _, j := range jobs {
+	for i, j := range jobs {
 		b.task(g, "write "+j.id, func() {
 			defer b.clock.since(stWrite, time.Now())
 			f, n, written, err := b.writeJob(tmp, j, tw)
@@ -90,10 +90,8 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 				b.fail(fmt.Errorf("%s: write: %w", j.id, err))
 				return
 			}
+			all[i] = f
 			mu.Lock()
-			for k, v := range f {
-				files[k] = v
-			}
 			outFiles += n
 			outBytes += written
 			mu.Unlock()
@@ -110,10 +108,12 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	}
 	t0 = time.Now() // the rest of the stage
 
+	slices.SortFunc(all, func(x, y jobFiles) int { return strings.Compare(x.dir+"/", y.dir+"/") })
+	b.outFiles = all
+	files := treeFiles(all)
 	bm := &manifest.Build{
 		ConfigDigest: b.configDigest(),
 		Version:      b.opts.Version,
-		Files:        files,
 	}
 	res := &Result{Build: bm, Missing: map[string]int{}}
 	missingByLocale := map[string]map[string]bool{}
@@ -142,7 +142,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	if bm.ContentVersion == "" {
 		bm.ContentVersion = bm.ID[:12]
 	}
-	buildSize, err := writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm)
+	buildSize, err := writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm, files)
 	if err != nil {
 		return nil, "", err
 	}
@@ -201,9 +201,9 @@ func (b *build) jobManifest(j *job) {
 
 // writeJob writes one job directory and returns its files for build.json,
 // the number of files and the bytes actually written (links are free).
-func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (map[string]manifest.File, int64, int64, error) {
+func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (jobFiles, int64, int64, error) {
 	dir := filepath.Join(tmp, filepath.FromSlash(j.Dir()))
-	files := map[string]manifest.File{}
+	files := jobFiles{dir: j.Dir()}
 	var count, written int64
 	// Directories are made parent first, one mkdir each.
 	made := map[string]bool{tmp: true}
@@ -244,13 +244,13 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (map[string]manifes
 			}
 			tw.addCreated(rels...)
 		}
-		files[rel] = manifest.File{SHA256: bl.sum, Size: bl.size}
+		files.add(name, manifest.File{SHA256: bl.sum, Size: bl.size})
 		count++
 		if fresh {
 			written += bl.size
 		}
 		for _, e := range b.store.encodings(bl) {
-			files[rel+e.Ext()] = manifest.File{SHA256: bl.sideSum[e], Size: bl.sideSize[e]}
+			files.add(name+e.Ext(), manifest.File{SHA256: bl.sideSum[e], Size: bl.sideSize[e]})
 			count++
 			if fresh {
 				written += bl.sideSize[e]
@@ -260,26 +260,59 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (map[string]manifes
 	}
 	for _, o := range j.outputs {
 		if err := put(o.name, o.blob); err != nil {
-			return nil, 0, 0, err
+			return jobFiles{}, 0, 0, err
 		}
 	}
 	if err := put(manifest.ManifestFile, j.manifest); err != nil {
-		return nil, 0, 0, err
+		return jobFiles{}, 0, 0, err
 	}
+	slices.SortFunc(files.entries, func(x, y fileEntry) int { return strings.Compare(x.name, y.name) })
 	return files, count, written, nil
 }
 
-// buildID digests the whole tree: same files, same id.
-func buildID(files map[string]manifest.File) string {
+// jobFiles lists the files of one job directory for build.json, named
+// relative to it; writeJob sorts them.
+type jobFiles struct {
+	dir     string
+	entries []fileEntry
+}
+
+type fileEntry struct {
+	name string
+	f    manifest.File
+}
+
+func (jf *jobFiles) add(name string, f manifest.File) {
+	jf.entries = append(jf.entries, fileEntry{name, f})
+}
+
+// treeFiles yields the files of every job, with their paths in the tree,
+// in sorted order when all is sorted by dir+"/": job directories do not
+// nest, so their files sort job by job.
+func treeFiles(all []jobFiles) iter.Seq2[string, manifest.File] {
+	return func(yield func(string, manifest.File) bool) {
+		for _, jf := range all {
+			for _, e := range jf.entries {
+				if !yield(jf.dir+"/"+e.name, e.f) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// buildID digests the whole tree: same files, same id. files come in
+// sorted order.
+func buildID(files iter.Seq2[string, manifest.File]) string {
 	h := sha256.New()
 	var line []byte
-	for _, p := range slices.Sorted(maps.Keys(files)) {
+	for p, f := range files {
 		// "%s %s %d\n" of path, digest and size
 		line = append(line[:0], p...)
 		line = append(line, ' ')
-		line = append(line, files[p].SHA256...)
+		line = append(line, f.SHA256...)
 		line = append(line, ' ')
-		line = strconv.AppendInt(line, files[p].Size, 10)
+		line = strconv.AppendInt(line, f.Size, 10)
 		line = append(line, '\n')
 		h.Write(line)
 	}
@@ -302,12 +335,12 @@ func (b *build) configDigest() string {
 
 // writeBuildFile streams build.json (it lists every file of the tree, and
 // a large matrix has millions) and returns its size.
-func writeBuildFile(name string, bm *manifest.Build) (int64, error) {
+func writeBuildFile(name string, bm *manifest.Build, files iter.Seq2[string, manifest.File]) (int64, error) {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return 0, err
 	}
-	err = manifest.WriteBuild(f, bm)
+	err = manifest.WriteBuildFiles(f, bm, files)
 	st, serr := f.Stat()
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"sort"
@@ -165,6 +166,24 @@ func MarshalManifest(m Manifest) []byte {
 // streamed file by file in sorted order, so that a build of millions of
 // files is not encoded in memory twice over.
 func WriteBuild(w io.Writer, b *Build) error {
+	keys := make([]string, 0, len(b.Files))
+	for k := range b.Files {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return WriteBuildFiles(w, b, func(yield func(string, File) bool) {
+		for _, k := range keys {
+			if !yield(k, b.Files[k]) {
+				return
+			}
+		}
+	})
+}
+
+// WriteBuildFiles writes build.json with the fields of b and, instead of
+// b.Files, the files files yields, which must come in sorted order: a
+// builder that knows its files job by job never holds them in one map.
+func WriteBuildFiles(w io.Writer, b *Build, files iter.Seq2[string, File]) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	head := *b
 	head.Files = nil
@@ -181,20 +200,16 @@ func WriteBuild(w io.Writer, b *Build) error {
 	data = bytes.TrimRight(data, " \n")
 	bw.Write(data)
 	bw.WriteString(",\n  \"files\": {")
-	keys := make([]string, 0, len(b.Files))
-	for k := range b.Files {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var line []byte
-	for i, k := range keys {
+	n := 0
+	for k, f := range files {
 		line = line[:0]
-		if i > 0 {
+		if n > 0 {
 			line = append(line, ',')
 		}
+		n++
 		line = append(line, "\n    "...)
 		line = appendJSONString(line, k)
-		f := b.Files[k]
 		line = append(line, ": {\n      \"sha256\": "...)
 		line = appendJSONString(line, f.SHA256)
 		line = append(line, ",\n      \"size\": "...)
@@ -202,7 +217,7 @@ func WriteBuild(w io.Writer, b *Build) error {
 		line = append(line, "\n    }"...)
 		bw.Write(line)
 	}
-	if len(keys) > 0 {
+	if n > 0 {
 		bw.WriteString("\n  ")
 	}
 	bw.WriteString("}\n}\n")
