@@ -105,7 +105,12 @@ func (c *cache) put(kind, key string, payload []byte) {
 	if err != nil {
 		return
 	}
-	_, err = f.Write(frame(payload))
+	// The frame's header, then the payload: no copy of a large payload.
+	sum := sha256.Sum256(payload)
+	_, err = f.Write(append(slices.Clip(cacheMagic), sum[:]...))
+	if err == nil {
+		_, err = f.Write(payload)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -117,15 +122,8 @@ func (c *cache) put(kind, key string, payload []byte) {
 	}
 }
 
-// frame prefixes a payload with the magic and its sha256.
-func frame(payload []byte) []byte {
-	sum := sha256.Sum256(payload)
-	out := make([]byte, 0, len(cacheMagic)+len(sum)+len(payload))
-	out = append(out, cacheMagic...)
-	out = append(out, sum[:]...)
-	return append(out, payload...)
-}
-
+// unframe checks an entry as put writes it (the magic, the sha256 of the
+// payload, the payload) and returns the payload.
 func unframe(data []byte) ([]byte, bool) {
 	n := len(cacheMagic) + sha256.Size
 	if len(data) < n || !bytes.Equal(data[:len(cacheMagic)], cacheMagic) {
@@ -434,7 +432,9 @@ func (b *build) packGet(kind, key string) ([]byte, bool) {
 	v, ok := b.packOld[k]
 	if ok {
 		b.packMu.Lock()
-		b.packNew[k] = func() []byte { return v }
+		if b.packNew != nil { // nil once saved
+			b.packNew[k] = func() []byte { return v }
+		}
 		b.packMu.Unlock()
 	}
 	return v, ok
@@ -453,9 +453,12 @@ func (b *build) packPutLazy(kind, key string, payload func() []byte) {
 	}
 	k := kind + "/" + key
 	b.packMu.Lock()
+	defer b.packMu.Unlock()
+	if b.packNew == nil {
+		return // saved already: a task that outlived a failed build
+	}
 	b.packNew[k] = payload
 	b.packDirty[packShard(k)] = true
-	b.packMu.Unlock()
 }
 
 // savePack writes the pack; after a failed build the previous entries are
@@ -467,6 +470,10 @@ func (b *build) savePack(ok bool) {
 	b.packMu.Lock()
 	defer b.packMu.Unlock()
 	m := b.packNew
+	// Saved once: by dropWork as soon as the work is done (a later
+	// failure leaves this build's entries, which are as good), or by run
+	// when the build fails before.
+	b.packNew = nil
 	if !ok {
 		for k, v := range b.packOld {
 			if _, seen := m[k]; !seen {

@@ -144,15 +144,17 @@ func encodeState(st *outputState, files iter.Seq2[string, manifest.File]) ([]byt
 	}
 	idx := map[string]int{}
 	var sums []string
-	n := 0
-	for _, f := range files {
+	n, size := 0, buf.Len()+16
+	for rel, f := range files {
 		n++
+		size += len(rel) + 3*binary.MaxVarintLen32
 		if _, ok := idx[f.SHA256]; !ok {
 			idx[f.SHA256] = len(sums)
 			sums = append(sums, f.SHA256)
+			size += len(f.SHA256) + binary.MaxVarintLen32
 		}
 	}
-	e := &enc{b: make([]byte, 0, buf.Len()+70*n+70*len(sums))}
+	e := &enc{b: make([]byte, 0, size+256*(len(st.Side)+len(st.Stat)))}
 	e.bytes(buf.Bytes())
 	e.strs(sums)
 	e.int(n)

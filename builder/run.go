@@ -159,6 +159,7 @@ func (b *build) run() (_ *Result, err error) {
 	if !b.wait(b.compressGroup) {
 		return nil, b.failed()
 	}
+	b.dropWork(jobs, themes)
 	b.setStage("write")
 	// With the cache on, the tree the last swap replaced is updated into
 	// this build's (see the package documentation), and the tree this swap
@@ -194,6 +195,29 @@ func (b *build) run() (_ *Result, err error) {
 }
 
 func themeKey(j matrix.Job) string { return j.Area + "/" + j.Theme }
+
+// dropWork lets go of what the write stage does not need once every job is
+// assembled and compressed: sources, leaves and bundles, which on a large
+// matrix are hundreds of megabytes. The cache's pack, which encodes
+// leaves, is saved first.
+func (b *build) dropWork(jobs []*job, themes map[string]*themeState) {
+	b.savePack(true)
+	b.srcMu.Lock()
+	b.srcs = nil
+	b.srcMu.Unlock()
+	b.leafMu.Lock()
+	b.leaves = nil
+	b.leafMu.Unlock()
+	b.bundleMu.Lock()
+	b.bundles = nil
+	b.bundleMu.Unlock()
+	for _, j := range jobs {
+		j.leaves = nil
+	}
+	for _, ts := range themes {
+		ts.bundles = nil
+	}
+}
 
 // plan resolves every job's files and dictionaries. It runs before any
 // work starts, so that a configuration problem costs nothing.
