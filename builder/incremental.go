@@ -402,7 +402,7 @@ func statDir(abs, rel string) (map[string]treeEntry, []string, error) {
 	here := make(map[string]treeEntry, len(names))
 	var subdirs []string
 	for _, n := range names {
-		r := path.Join(rel, n.name)
+		r := joinRel(rel, n.name)
 		typ := n.typ
 		var st unix.Stat_t
 		if typ == unix.DT_REG || typ == unix.DT_UNKNOWN {
@@ -425,6 +425,15 @@ func statDir(abs, rel string) (map[string]treeEntry, []string, error) {
 		}
 	}
 	return here, subdirs, nil
+}
+
+// joinRel joins a slash path relative to a tree and a clean name in it
+// (path.Join, without the cleaning).
+func joinRel(dir, name string) string {
+	if dir == "" || dir == "." {
+		return name
+	}
+	return dir + "/" + name
 }
 
 // direntType is the d_type of a stat mode.
@@ -535,7 +544,24 @@ func (b *build) prepareIncremental() (*Result, error) {
 	if st != nil {
 		old = st.Stat
 	}
-	if err := b.digestSources(old); err != nil {
+	// The walk of the previous output runs while the sources are hashed.
+	fp := ""
+	var tree map[string]treeEntry
+	walked := make(chan struct{})
+	go func() {
+		defer close(walked)
+		if st == nil {
+			return
+		}
+		if _, err := os.Stat(filepath.Join(b.opts.Output, manifest.BuildFile)); err == nil {
+			if tree, err = walkTree(b.opts.Output); err == nil {
+				fp = treeDigest(tree)
+			}
+		}
+	}()
+	err := b.digestSources(old)
+	<-walked
+	if err != nil {
 		return nil, err
 	}
 	b.inputs = b.inputsDigest()
@@ -543,13 +569,6 @@ func (b *build) prepareIncremental() (*Result, error) {
 		b.packNew = map[string]func() []byte{}
 		b.loadPack()
 		return nil, nil
-	}
-	fp := ""
-	var tree map[string]treeEntry
-	if _, err := os.Stat(filepath.Join(b.opts.Output, manifest.BuildFile)); err == nil {
-		if tree, err = walkTree(b.opts.Output); err == nil {
-			fp = treeDigest(tree)
-		}
 	}
 	if fp == "" || fp != st.OutputFP {
 		b.log.Debug("cache: previous output missing or changed since it was written; not reused", "output", b.opts.Output)
@@ -561,7 +580,9 @@ func (b *build) prepareIncremental() (*Result, error) {
 		return st.restore(), nil
 	}
 	b.packNew = map[string]func() []byte{}
-	b.loadPack()
+	packed := make(chan struct{})
+	go func() { b.loadPack(); close(packed) }()
+	defer func() { <-packed }()
 	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(st.Build.Files)),
 		inodes: make(map[inode]verified, len(st.Build.Files))}
 	for rel, f := range st.Build.Files {

@@ -141,7 +141,7 @@ func listSpare(root string) ([]spareEntry, error) {
 		dev := uint64(st.Dev)
 		var here []spareEntry
 		err = readDirents(fd, buf, func(name string, typ byte, ino uint64) {
-			here = append(here, spareEntry{rel: path.Join(rel, name), typ: typ, ino: inode{dev, ino}})
+			here = append(here, spareEntry{rel: joinRel(rel, name), typ: typ, ino: inode{dev, ino}})
 		})
 		if err != nil {
 			unix.Close(fd)

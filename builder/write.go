@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -50,7 +49,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 		dirs := map[string]bool{".": true}
 		for _, j := range jobs {
 			add := func(name string, bl *blob) {
-				rel := path.Join(j.Dir(), name)
+				rel := joinRel(j.Dir(), name)
 				addDirs(dirs, rel)
 				if want == nil {
 					return
@@ -223,7 +222,7 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (jobFiles, int64, i
 	}
 	put := func(name string, bl *blob) error {
 		dst := filepath.Join(dir, filepath.FromSlash(name))
-		rel := path.Join(j.Dir(), name)
+		rel := joinRel(j.Dir(), name)
 		rels := []string{rel}
 		for _, e := range b.store.encodings(bl) {
 			rels = append(rels, rel+e.Ext())
