@@ -566,6 +566,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	}
 	b.inputs = b.inputsDigest()
 	if st == nil {
+		b.log.Debug("cache: no record of a previous build of this output; building it whole", "output", b.opts.Output, "cache", b.opts.CacheDir)
 		b.packNew = map[string]func() []byte{}
 		b.loadPack()
 		return nil, nil
@@ -577,6 +578,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 		return nil, nil
 	}
 	if st.Inputs == b.inputs {
+		b.log.Debug("cache: sources, options and output unchanged since the last build; output kept as it is", "output", b.opts.Output)
 		return st.restore(), nil
 	}
 	b.packNew = map[string]func() []byte{}
@@ -606,8 +608,12 @@ func (b *build) prepareIncremental() (*Result, error) {
 	}
 	if st.CompKey == b.compKey() {
 		p.side = st.Side
+	} else {
+		b.log.Debug("cache: compression settings changed; sidecars are made again", "was", st.CompKey, "now", b.compKey())
 	}
 	b.prev = p
+	b.log.Debug("cache: the previous output is intact; its files and sidecars are reused where the bytes match",
+		"output", b.opts.Output, "files", len(st.Build.Files))
 	return nil, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -134,6 +135,7 @@ func addBuildFlags(f *pflag.FlagSet) {
 	f.Bool("keep-going", false, "report every error instead of stopping at the first")
 	f.Bool("json", false, "print a machine-readable summary on stdout")
 	f.BoolP("quiet", "q", false, "print errors only")
+	f.BoolP("verbose", "v", false, "log details on stderr; for a build, how the cache is used and why a previous output is not reused")
 	f.String("progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines, none")
 	f.String("cache-dir", "", "persistent cache for incremental builds, relative to the working directory (default: .scd-cache beside the matrix file)")
 	f.Bool("no-cache", false, "build everything from scratch, without reading or writing the cache")
@@ -151,6 +153,7 @@ type settings struct {
 	filter     matrix.Filter
 	json       bool
 	quiet      bool
+	verbose    bool
 	progress   string
 }
 
@@ -160,7 +163,7 @@ type settings struct {
 // that does not parse is an error, never a silent zero.
 var envFlags = []string{"threads", "output", "theme", "exclude-theme", "language", "exclude-language", "area",
 	"no-javascript", "no-css", "no-html", "no-images", "no-fonts", "no-html-minify", "content-version",
-	"max-execution-time", "strict-i18n", "strict", "keep-going", "json", "quiet", "progress", "cache-dir", "no-cache"}
+	"max-execution-time", "strict-i18n", "strict", "keep-going", "json", "quiet", "verbose", "progress", "cache-dir", "no-cache"}
 
 func envName(flag string) string {
 	return "SCD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
@@ -235,6 +238,7 @@ func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
 		return nil, err
 	}
 	s.json, s.quiet, s.progress = v.GetBool("json"), v.GetBool("quiet"), v.GetString("progress")
+	s.verbose = v.GetBool("verbose")
 	switch s.progress {
 	case "auto", "bar", "lines", "none":
 	default:
@@ -290,6 +294,13 @@ func runBuild(cmd *cobra.Command, v *viper.Viper, stdout, stderr io.Writer) erro
 	}
 	p := newProgress(stderr, s)
 	s.opts.Progress = p.update
+	// Warnings of the build itself (a cache that cannot be used) always
+	// show; --verbose adds its decisions.
+	level := slog.LevelWarn
+	if s.verbose {
+		level = slog.LevelDebug
+	}
+	s.opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: dropTime}))
 	if file, _ := cmd.Flags().GetString("cpuprofile"); file != "" {
 		stop, err := startProfile(file)
 		if err != nil {

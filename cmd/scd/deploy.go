@@ -56,7 +56,6 @@ section of themes.yml. --dry-run prints the plan and changes nothing.`,
 	f.Duration("lock-timeout", publish.DefaultLockTimeout, "how long to wait for another publisher of a target")
 	f.Bool("dry-run", false, "print the plan and change nothing")
 	f.Int("canary", 0, "instead of switching, send this share of clients (1-99) to the new release on the servers given with --admin; end with scd promote or scd abort")
-	f.BoolP("verbose", "v", false, "log details")
 
 	chk := &cobra.Command{
 		Use:   "check",
@@ -156,6 +155,7 @@ func runDeploy(cmd *cobra.Command, v *viper.Viper, stdout, stderr io.Writer) err
 		Build: func(ctx context.Context) (string, error) {
 			p := newProgress(stderr, s)
 			s.opts.Progress = p.update
+			s.opts.Logger = log
 			res, err := builder.Build(ctx, s.opts)
 			p.finish()
 			if err != nil {
