@@ -221,6 +221,7 @@ type build struct {
 
 	running  sync.Map // task label → start time
 	stage    atomic.Value
+	phaseAt  time.Time // when the last phase ended (see phase)
 	done     atomic.Int64
 	total    atomic.Int64
 	progress func(Progress)
@@ -426,6 +427,17 @@ func (b *build) task(g pond.TaskGroup, label string, fn func()) {
 			b.progress(Progress{Stage: stage, Done: n, Total: b.total.Load()})
 		}
 	})
+}
+
+// phase logs, at debug level, that a phase of the build ended and how long
+// it took since the previous one ended (or the build started).
+func (b *build) phase(name string) {
+	now := time.Now()
+	if b.phaseAt.IsZero() {
+		b.phaseAt = b.start
+	}
+	b.log.Debug("phase done", "phase", name, "wall", now.Sub(b.phaseAt).Round(10*time.Microsecond))
+	b.phaseAt = now
 }
 
 func (b *build) setStage(s string) {

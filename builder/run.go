@@ -70,8 +70,10 @@ func (b *build) run() (_ *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	b.phase("plan")
 	if b.cache != nil {
 		res, err := b.prepareIncremental()
+		b.phase("cache check")
 		if b.ctx.Err() != nil {
 			return nil, b.failed()
 		}
@@ -119,11 +121,13 @@ func (b *build) run() (_ *Result, err error) {
 			return nil, b.failed()
 		}
 	}
+	b.phase("bundle")
 	b.setStage("process")
 	if !b.wait(leavesGroup) {
 		return nil, b.failed()
 	}
 
+	b.phase("process")
 	// 2. Per job: translation, names, templates, manifests.
 	b.setStage("assemble")
 	g := b.pool.NewGroupContext(b.ctx)
@@ -154,12 +158,15 @@ func (b *build) run() (_ *Result, err error) {
 		}
 	}
 
+	b.phase("assemble")
 	// 3. Compression finishes, then everything is written aside.
 	b.setStage("compress")
 	if !b.wait(b.compressGroup) {
 		return nil, b.failed()
 	}
+	b.phase("compress")
 	b.dropWork(jobs, themes)
+	b.phase("save cache pack")
 	b.setStage("write")
 	// With the cache on, the tree the last swap replaced is updated into
 	// this build's (see the package documentation), and the tree this swap
@@ -174,6 +181,7 @@ func (b *build) run() (_ *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	b.phase("write")
 	if beforeSwap != nil {
 		if err := beforeSwap(tmp); err != nil {
 			return nil, err
@@ -186,10 +194,12 @@ func (b *build) run() (_ *Result, err error) {
 	if err := swapInto(tmp, b.opts.Output, spareTo); err != nil {
 		return nil, err
 	}
+	b.phase("swap")
 	res.Output = b.opts.Output
 	res.Stages = b.clock.result()
 	if b.cache != nil {
 		b.saveState(res, fp)
+		b.phase("save cache state")
 	}
 	return res, nil
 }
