@@ -28,6 +28,9 @@ func (b *build) assemble(j *job, ts *themeState) error {
 			bd = b.findBundle(e, j.fs)
 		}
 		if bd == nil {
+			bd = j.private[e] // built beside the leaves
+		}
+		if bd == nil {
 			// A locale override touches one of the entry's inputs.
 			bd = &bundle{entry: e, owner: j.id, fs: j.fs}
 			t0 := time.Now()

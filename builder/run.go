@@ -27,11 +27,12 @@ type job struct {
 	id       string
 	fs       *fileset
 	dict     *i18n.Dictionary
-	entries  []string  // logical paths of the entries it bundles
-	leaves   []jobLeaf // files it publishes on their own
-	outputs  []output  // filled by assemble, sorted by logical path
-	manifest *blob     // manifest.json, made before writing
-	missing  []string  // phrases without translation
+	entries  []string           // logical paths of the entries it bundles
+	leaves   []jobLeaf          // files it publishes on their own
+	private  map[string]*bundle // entry → the job's own bundle, when it needs one
+	outputs  []output           // filled by assemble, sorted by logical path
+	manifest *blob              // manifest.json, made before writing
+	missing  []string           // phrases without translation
 	dur      time.Duration
 	nested   time.Duration // per-job bundles run by assemble
 	mu       sync.Mutex    // guards dur
@@ -121,6 +122,7 @@ func (b *build) run() (_ *Result, err error) {
 			return nil, b.failed()
 		}
 	}
+	b.submitPrivateBundles(leavesGroup, jobs, themes)
 	b.phase("bundle")
 	b.setStage("process")
 	if !b.wait(leavesGroup) {
@@ -222,7 +224,7 @@ func (b *build) dropWork(jobs []*job, themes map[string]*themeState) {
 	b.bundles = nil
 	b.bundleMu.Unlock()
 	for _, j := range jobs {
-		j.leaves = nil
+		j.leaves, j.private = nil, nil
 	}
 	for _, ts := range themes {
 		ts.bundles = nil
@@ -351,6 +353,30 @@ func (b *build) planBundles(g pond.TaskGroup, ts *themeState) {
 		b.task(g, "bundle "+e+" of "+ts.theme.Area+"/"+ts.theme.Name, func() {
 			b.runBundle(bd, owner, true)
 		})
+	}
+}
+
+// submitPrivateBundles finds, once every base bundle is built, the entries
+// a job needs its own bundle of (a locale override of the job is one of
+// their inputs) and queues them beside the leaves: run inside the job's
+// assembly, they made the longest job longer.
+func (b *build) submitPrivateBundles(g pond.TaskGroup, jobs []*job, themes map[string]*themeState) {
+	for _, j := range jobs {
+		ts := themes[themeKey(j.Job)]
+		for _, e := range j.entries {
+			if bd := ts.bundles[e]; bd != nil && bd.reusableBy(j.fs) {
+				continue
+			}
+			if b.findBundle(e, j.fs) != nil {
+				continue
+			}
+			bd := &bundle{entry: e, owner: j.id, fs: j.fs}
+			if j.private == nil {
+				j.private = map[string]*bundle{}
+			}
+			j.private[e] = bd
+			b.task(g, "bundle "+e+" of "+j.id, func() { b.runBundle(bd, j, false) })
+		}
 	}
 }
 
