@@ -539,26 +539,24 @@ func (a *fpAcc) String() string {
 // It returns the result of the previous build when nothing changed and
 // the output is intact.
 func (b *build) prepareIncremental() (*Result, error) {
-	st := b.loadState()
-	var old map[string]statRec
-	if st != nil {
-		old = st.Stat
-	}
-	// The walk of the previous output runs while the sources are hashed.
+	// The walk of the previous output runs while the state is loaded and
+	// the sources are hashed.
 	fp := ""
 	var tree map[string]treeEntry
 	walked := make(chan struct{})
 	go func() {
 		defer close(walked)
-		if st == nil {
-			return
-		}
 		if _, err := os.Stat(filepath.Join(b.opts.Output, manifest.BuildFile)); err == nil {
 			if tree, err = walkTree(b.opts.Output); err == nil {
 				fp = treeDigest(tree)
 			}
 		}
 	}()
+	st := b.loadState()
+	var old map[string]statRec
+	if st != nil {
+		old = st.Stat
+	}
 	err := b.digestSources(old)
 	<-walked
 	if err != nil {
