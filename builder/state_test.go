@@ -2,6 +2,8 @@ package builder
 
 import (
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/scdtool/scd/diag"
@@ -47,5 +49,32 @@ func TestStateRoundTrip(t *testing.T) {
 		if _, err := decodeState(data[:n]); err == nil {
 			t.Fatalf("a state cut at %d of %d bytes decoded", n, len(data))
 		}
+	}
+}
+
+// TestTreeFilesSorted checks that per-job file lists, sorted by directory
+// and "/", yield the tree's paths in sorted order even when one job
+// directory's name is a prefix of another's.
+func TestTreeFilesSorted(t *testing.T) {
+	dirs := []string{"frontend/A/b/en_US2", "frontend/A/b/en_US", "frontend/A/b/en_US-x", "adminhtml/A/b/en_US", "frontend/A/b-c/en_US"}
+	var all []jobFiles
+	for _, d := range dirs {
+		jf := jobFiles{dir: d}
+		for _, n := range []string{"z.js", "a/b.css", "a.b/c.js", "a-b/c.js", "manifest.json"} {
+			jf.add(n, manifest.File{SHA256: d + "/" + n})
+		}
+		slices.SortFunc(jf.entries, func(x, y fileEntry) int { return strings.Compare(x.name, y.name) })
+		all = append(all, jf)
+	}
+	sortJobFiles(all)
+	var got []string
+	for p, f := range treeFiles(all) {
+		if f.SHA256 != p {
+			t.Fatalf("%s carries the file of %s", p, f.SHA256)
+		}
+		got = append(got, p)
+	}
+	if len(got) != len(dirs)*5 || !slices.IsSorted(got) {
+		t.Errorf("paths not sorted:\n%s", strings.Join(got, "\n"))
 	}
 }

@@ -107,7 +107,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	}
 	t0 = time.Now() // the rest of the stage
 
-	slices.SortFunc(all, func(x, y jobFiles) int { return strings.Compare(x.dir+"/", y.dir+"/") })
+	sortJobFiles(all)
 	b.outFiles = all
 	files := treeFiles(all)
 	bm := &manifest.Build{
@@ -285,9 +285,15 @@ func (jf *jobFiles) add(name string, f manifest.File) {
 	jf.entries = append(jf.entries, fileEntry{name, f})
 }
 
+// sortJobFiles sorts job file lists so that treeFiles yields sorted paths:
+// by directory and "/" ("en_US-x/" sorts before "en_US/", as their files do).
+func sortJobFiles(all []jobFiles) {
+	slices.SortFunc(all, func(x, y jobFiles) int { return strings.Compare(x.dir+"/", y.dir+"/") })
+}
+
 // treeFiles yields the files of every job, with their paths in the tree,
-// in sorted order when all is sorted by dir+"/": job directories do not
-// nest, so their files sort job by job.
+// in sorted order when all is sorted by sortJobFiles: job directories do
+// not nest, so their files sort job by job.
 func treeFiles(all []jobFiles) iter.Seq2[string, manifest.File] {
 	return func(yield func(string, manifest.File) bool) {
 		for _, jf := range all {
