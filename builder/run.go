@@ -391,6 +391,7 @@ func (b *build) runBundle(bd *bundle, owner *job, shared bool) {
 	bd.run(b)
 	if !bd.cached {
 		b.stats.bundles.Add(1)
+		b.log.Debug("bundle built", "entry", bd.entry, "for", bd.owner, "shared", shared, "wall", bd.dur.Round(10*time.Microsecond))
 	}
 	owner.addTime(bd.dur)
 	if bd.err != nil {
