@@ -38,6 +38,10 @@ type blob struct {
 
 	mu    sync.Mutex
 	first string // path of the first written copy
+	// spilled is set while first is in the spill directory: the first job
+	// to write the content moves it into place (one rename instead of a
+	// link now and an unlink when the spill directory goes).
+	spilled bool
 }
 
 // store deduplicates outputs by content.
@@ -149,7 +153,7 @@ func (s *store) spill(bl *blob) {
 		}
 		s.written.Add(int64(len(side)))
 	}
-	bl.first, bl.data, bl.side = dst, nil, nil
+	bl.first, bl.data, bl.side, bl.spilled = dst, nil, nil, true
 }
 
 func (s *store) compress(bl *blob) {
@@ -256,6 +260,13 @@ func (s *store) write(bl *blob, dst string) (bool, error) {
 	bl.mu.Lock()
 	defer bl.mu.Unlock()
 	encs := s.encodings(bl)
+	if bl.spilled {
+		if err := renameAll(bl.first, dst, encs); err != nil {
+			return false, err
+		}
+		bl.first, bl.spilled = dst, false
+		return false, nil
+	}
 	if bl.first != "" {
 		return false, linkAll(bl.first, dst, encs)
 	}
@@ -298,6 +309,18 @@ func (s *store) relink(bl *blob, dst string) (bool, error) {
 		_ = os.Remove(p)
 	}
 	return false, linkAll(bl.first, dst, encs)
+}
+
+// renameAll moves the file from and its sidecars to dst. (rename(2)
+// directly: os.Rename first stats dst, a system call per file for
+// nothing here.)
+func renameAll(from, dst string, encs []precompress.Encoding) error {
+	for _, ext := range append([]string{""}, extsOf(encs, "")...) {
+		if err := unix.Rename(from+ext, dst+ext); err != nil {
+			return &os.LinkError{Op: "rename", Old: from + ext, New: dst + ext, Err: err}
+		}
+	}
+	return nil
 }
 
 // linkAll hard-links the file from and its sidecars to dst.
