@@ -183,7 +183,7 @@ func (b *build) run() (_ *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b.phase("write")
+	b.phase("write: fingerprint")
 	if beforeSwap != nil {
 		if err := beforeSwap(tmp); err != nil {
 			return nil, err

@@ -37,6 +37,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	if !b.wait(mg) {
 		return nil, "", b.failed()
 	}
+	b.phase("write: manifests")
 	// Only the cache needs the tree's directories (for the fingerprint)
 	// and, to update a spare tree, every path with its content; without
 	// it, a large matrix is spared holding them.
@@ -76,6 +77,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 		}
 	}
 	b.clock.since(stWrite, t0)
+	b.phase("write: spare tree checked")
 
 	all := make([]jobFiles, len(jobs))
 	var mu sync.Mutex
@@ -106,6 +108,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 		return nil, "", err
 	}
 	t0 = time.Now() // the rest of the stage
+	b.phase("write: job directories")
 
 	sortJobFiles(all)
 	b.outFiles = all
@@ -146,6 +149,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 		return nil, "", err
 	}
 	tw.addCreated(manifest.BuildFile)
+	b.phase("write: build.json")
 
 	if len(b.warnings) > 0 {
 		// The same warning comes from every bundle that includes the file.
