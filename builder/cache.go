@@ -207,6 +207,9 @@ func (d *dec) bytes() []byte {
 	return p
 }
 func (d *dec) str() string { return string(d.bytes()) }
+
+// skip passes over a string or bytes without copying it.
+func (d *dec) skip() { d.bytes() }
 func (d *dec) strs() []string {
 	n := d.int()
 	if d.bad || n > len(d.b) {

@@ -39,6 +39,12 @@ type outputState struct {
 	Side   map[string][]sideRec
 	Stat   map[string]statRec // source stat cache: absolute path → digest
 	Result savedResult
+	// filesRaw is the encoded list of the output's files (see
+	// encodeState), decoded by files only when a build needs it: a build
+	// that finds nothing changed does not.
+	filesRaw  []byte
+	fileSums  []string
+	fileCount int
 }
 
 type sideRec struct {
@@ -187,7 +193,29 @@ func encodeState(st *outputState, files iter.Seq2[string, manifest.File]) ([]byt
 	return e.b, nil
 }
 
-// decodeState is the inverse of encodeState.
+// files decodes the list of the output's files.
+func (st *outputState) files() (map[string]manifest.File, error) {
+	if st.Build.Files != nil {
+		return st.Build.Files, nil
+	}
+	d := &dec{b: st.filesRaw}
+	files := make(map[string]manifest.File, st.fileCount)
+	for range st.fileCount {
+		rel, i, size := d.str(), d.int(), int64(d.uint())
+		if d.bad || i >= len(st.fileSums) {
+			return nil, errors.New("bad file entry")
+		}
+		files[rel] = manifest.File{SHA256: st.fileSums[i], Size: size}
+	}
+	if d.bad || len(d.b) != 0 {
+		return nil, errors.New("malformed file list")
+	}
+	st.Build.Files = files
+	return files, nil
+}
+
+// decodeState is the inverse of encodeState; the file list is decoded
+// by files, when needed.
 func decodeState(data []byte) (*outputState, error) {
 	d := &dec{b: data}
 	var st outputState
@@ -197,19 +225,23 @@ func decodeState(data []byte) (*outputState, error) {
 	if st.Build == nil {
 		return nil, errors.New("no build")
 	}
-	sums := d.strs()
+	st.fileSums = d.strs()
 	n := d.int()
 	if d.bad || n > len(d.b) {
 		return nil, errors.New("truncated state")
 	}
-	st.Build.Files = make(map[string]manifest.File, n)
+	st.fileCount = n
+	start := d.b
 	for range n {
-		rel, i, size := d.str(), d.int(), int64(d.uint())
-		if d.bad || i >= len(sums) {
-			return nil, errors.New("bad file entry")
-		}
-		st.Build.Files[rel] = manifest.File{SHA256: sums[i], Size: size}
+		// skipped here, checked by files
+		d.skip()
+		d.uint()
+		d.uint()
 	}
+	if d.bad {
+		return nil, errors.New("truncated state")
+	}
+	st.filesRaw = start[:len(start)-len(d.b)]
 
 	n = d.int()
 	if d.bad || n > len(d.b) {
@@ -340,14 +372,20 @@ func fingerprint(dir string) (string, error) {
 	return treeDigest(t), nil
 }
 
+// namedEntry is one path of a listed tree.
+type namedEntry struct {
+	rel string
+	treeEntry
+}
+
 // walkTree lists a tree (slash paths relative to dir, "." for dir itself)
-// with the stat of every file. Directories are read with getdents and
-// their files stat'ed relative to the directory's descriptor (no path
-// lookup per file), a few directories at a time.
-func walkTree(dir string) (map[string]treeEntry, error) {
+// with the stat of every file, in no particular order. Directories are
+// read with getdents and their files stat'ed relative to the directory's
+// descriptor (no path lookup per file), a few directories at a time.
+func walkTree(dir string) ([]namedEntry, error) {
 	var (
 		mu   sync.Mutex
-		t    = map[string]treeEntry{".": {kind: 'd'}}
+		all  = []namedEntry{{".", treeEntry{kind: 'd'}}}
 		errs []error
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, min(4, max(1, runtime.NumCPU())))
@@ -359,7 +397,7 @@ func walkTree(dir string) (map[string]treeEntry, error) {
 		here, subdirs, err := statDir(abs, rel)
 		<-sem
 		mu.Lock()
-		maps.Copy(t, here)
+		all = append(all, here...)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -378,12 +416,12 @@ func walkTree(dir string) (map[string]treeEntry, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return t, nil
+	return all, nil
 }
 
 // statDir lists one directory of walkTree: its entries (rel-prefixed) and
 // its subdirectories.
-func statDir(abs, rel string) (map[string]treeEntry, []string, error) {
+func statDir(abs, rel string) ([]namedEntry, []string, error) {
 	fd, err := openDir(abs)
 	if err != nil {
 		return nil, nil, err
@@ -399,7 +437,7 @@ func statDir(abs, rel string) (map[string]treeEntry, []string, error) {
 	}); err != nil {
 		return nil, nil, &os.PathError{Op: "getdents", Path: abs, Err: err}
 	}
-	here := make(map[string]treeEntry, len(names))
+	here := make([]namedEntry, 0, len(names))
 	var subdirs []string
 	for _, n := range names {
 		r := joinRel(rel, n.name)
@@ -415,13 +453,13 @@ func statDir(abs, rel string) (map[string]treeEntry, []string, error) {
 		}
 		switch typ {
 		case unix.DT_DIR:
-			here[r] = treeEntry{kind: 'd'}
+			here = append(here, namedEntry{r, treeEntry{kind: 'd'}})
 			subdirs = append(subdirs, r)
 		case unix.DT_REG:
-			here[r] = treeEntry{kind: 'f', dev: uint64(st.Dev), st: fileStat{Size: st.Size,
-				Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino}}
+			here = append(here, namedEntry{r, treeEntry{kind: 'f', dev: uint64(st.Dev), st: fileStat{Size: st.Size,
+				Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino}}})
 		default:
-			here[r] = treeEntry{kind: 'o', mode: direntMode(typ)}
+			here = append(here, namedEntry{r, treeEntry{kind: 'o', mode: direntMode(typ)}})
 		}
 	}
 	return here, subdirs, nil
@@ -475,10 +513,10 @@ func direntMode(typ byte) fs.FileMode {
 }
 
 // treeDigest is the fingerprint of a listed tree.
-func treeDigest(t map[string]treeEntry) string {
+func treeDigest(t []namedEntry) string {
 	var acc fpAcc
-	for rel, e := range t {
-		acc.add(rel, e)
+	for _, e := range t {
+		acc.add(e.rel, e.treeEntry)
 	}
 	return acc.String()
 }
@@ -542,7 +580,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	// The walk of the previous output runs while the state is loaded and
 	// the sources are hashed.
 	fp := ""
-	var tree map[string]treeEntry
+	var tree []namedEntry
 	walked := make(chan struct{})
 	go func() {
 		defer close(walked)
@@ -583,11 +621,19 @@ func (b *build) prepareIncremental() (*Result, error) {
 	packed := make(chan struct{})
 	go func() { b.loadPack(); close(packed) }()
 	defer func() { <-packed }()
-	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(st.Build.Files)),
-		inodes: make(map[inode]verified, len(st.Build.Files))}
-	for rel, f := range st.Build.Files {
-		e, ok := tree[rel]
-		if !ok || e.kind != 'f' || e.mode != 0 {
+	files, err := st.files()
+	if err != nil {
+		b.log.Debug("cache: cannot decode state", "err", err)
+		return nil, nil
+	}
+	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(files)),
+		inodes: make(map[inode]verified, len(files))}
+	for _, e := range tree {
+		if e.kind != 'f' || e.mode != 0 {
+			continue
+		}
+		f, ok := files[e.rel]
+		if !ok {
 			continue
 		}
 		k := inode{e.dev, e.st.Ino}
@@ -598,7 +644,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 		}
 		p.inodes[k] = verified{sha: f.SHA256, st: e.st}
 	}
-	for rel, f := range st.Build.Files {
+	for rel, f := range files {
 		// the first path in sorted order, whatever the map's order
 		if have, ok := p.byHash[f.SHA256]; !ok || rel < have {
 			p.byHash[f.SHA256] = rel
@@ -611,7 +657,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	}
 	b.prev = p
 	b.log.Debug("cache: the previous output is intact; its files and sidecars are reused where the bytes match",
-		"output", b.opts.Output, "files", len(st.Build.Files))
+		"output", b.opts.Output, "files", len(files))
 	return nil, nil
 }
 

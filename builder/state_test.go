@@ -40,9 +40,22 @@ func TestStateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got.Build.Files != nil {
+		t.Error("the file list was decoded before it was asked for")
+	}
+	if _, err := got.files(); err != nil {
+		t.Fatal(err)
+	}
+	got.filesRaw, got.fileSums, got.fileCount = nil, nil, 0
 	st.Side["cc"] = []sideRec{} // nil and empty are the same to the builder
 	if !reflect.DeepEqual(got, st) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, st)
+	}
+	// A damaged file list is an error when it is decoded.
+	bad, _ := decodeState(data)
+	bad.filesRaw = append([]byte{0xff}, bad.filesRaw[1:]...)
+	if _, err := bad.files(); err == nil {
+		t.Error("a damaged file list decoded")
 	}
 	// Every truncation is an error, never a panic or a partial state.
 	for n := range len(data) {
