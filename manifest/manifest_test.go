@@ -20,19 +20,23 @@ func TestWriteBuildMatchesMarshal(t *testing.T) {
 				"frontend/A/b/en_US/tab\tnl\n\u2028\x7f\xff.js": {SHA256: "44dd", Size: -1},
 			}},
 	} {
-		t.Run(name, func(t *testing.T) {
-			want, err := Marshal(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got bytes.Buffer
-			if err := WriteBuild(&got, b); err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got.Bytes(), want) {
-				t.Errorf("WriteBuild:\n%s\nMarshal:\n%s", got.Bytes(), want)
-			}
-		})
+		t.Run(name, func(t *testing.T) { checkWriteBuild(t, b) })
+	}
+}
+
+// checkWriteBuild fails t unless WriteBuild gives Marshal's bytes for b.
+func checkWriteBuild(t *testing.T, b *Build) {
+	t.Helper()
+	want, err := Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if err := WriteBuild(&got, b); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Errorf("WriteBuild:\n%q\nMarshal:\n%q", got.Bytes(), want)
 	}
 }
 
@@ -43,18 +47,7 @@ func FuzzWriteBuild(f *testing.F) {
 	f.Add("a&<b>\"\\.json", "\x00", int64(-1))
 	f.Add("\u2028\xff\x7f", "é", int64(1<<40))
 	f.Fuzz(func(t *testing.T, name, sum string, size int64) {
-		b := &Build{ID: "x", Files: map[string]File{name: {SHA256: sum, Size: size}, "z": {SHA256: name}}}
-		want, err := Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got bytes.Buffer
-		if err := WriteBuild(&got, b); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got.Bytes(), want) {
-			t.Errorf("WriteBuild:\n%q\nMarshal:\n%q", got.Bytes(), want)
-		}
+		checkWriteBuild(t, &Build{ID: "x", Files: map[string]File{name: {SHA256: sum, Size: size}, "z": {SHA256: name}}})
 	})
 }
 
