@@ -41,7 +41,7 @@ func (b *build) assemble(j *job, ts *themeState) error {
 			return nil // reported by runBundle
 		}
 		a.usePhrases(e, bd.phrases)
-		if err := a.addTranslated(entryOutput(e), e, bd.out, bd.marked, bd.blob); err != nil {
+		if err := a.addTranslated(entryOutput(e), e, bd.out, bd.marked, bd.blob, &bd.in); err != nil {
 			return diag.Scoped(j.id, err)
 		}
 	}
@@ -58,7 +58,7 @@ func (b *build) assemble(j *job, ts *themeState) error {
 		case kindHTML:
 			tpl = append(tpl, jl)
 		default:
-			if err := a.addTranslated(jl.logical, jl.logical, l.out, l.marked, l.blob); err != nil {
+			if err := a.addTranslated(jl.logical, jl.logical, l.out, l.marked, l.blob, &l.in); err != nil {
 				return diag.Scoped(j.id, err)
 			}
 		}
@@ -71,24 +71,24 @@ func (b *build) assemble(j *job, ts *themeState) error {
 			a.addBlob(jl.logical, jl.leaf.blob)
 			continue
 		}
-		out, err := a.rewriteCSS(jl)
+		bl, err := a.rewriteCSS(jl)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		a.add(jl.logical, out)
+		a.addBlob(jl.logical, bl)
 	}
 	for _, jl := range tpl {
 		if len(jl.leaf.srcTags) == 0 {
 			a.addBlob(jl.logical, jl.leaf.blob)
 			continue
 		}
-		out, err := a.renderHTML(jl)
+		bl, err := a.renderHTML(jl)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		a.add(jl.logical, out)
+		a.addBlob(jl.logical, bl)
 	}
 	if len(errs) > 0 {
 		return diag.Scoped(j.id, joinSorted(errs))
@@ -118,10 +118,6 @@ type assembly struct {
 	// buildTime holds the phrases of {{t}} helpers: substituted here,
 	// never looked up by the browser, so not in js-translation.json.
 	buildTime map[string]string
-}
-
-func (a *assembly) add(logical string, data []byte) {
-	a.addBlob(logical, a.b.store.putNow(data, logical))
 }
 
 func (a *assembly) addBlob(logical string, bl *blob) {
@@ -157,11 +153,27 @@ func (a *assembly) lookup(phrase, logical string) (string, bool) {
 
 // addTranslated publishes JS at logical: shared as is (bl) when it has no
 // marker calls, or with the job's translations substituted. from is the
-// source's logical path, for module-scoped dictionary rows.
-func (a *assembly) addTranslated(logical, from string, data []byte, marked bool, bl *blob) error {
+// source's logical path, for module-scoped dictionary rows; in is data's
+// digest, for the rewrite memo.
+func (a *assembly) addTranslated(logical, from string, data []byte, marked bool, bl *blob, in *inputSum) error {
 	if !marked {
 		a.addBlob(logical, bl)
 		return nil
+	}
+	var key string
+	if a.b.memoOn() {
+		in := in.get(data, true)
+		k := newMemoKey("js", in)
+		for _, ph := range in.phrases {
+			tr, ok := a.lookup(ph, from)
+			k.bool(ok)
+			k.str(tr)
+		}
+		key = k.String()
+		if bl := a.b.memoized(key, logical); bl != nil {
+			a.addBlob(logical, bl)
+			return nil
+		}
 	}
 	t0 := time.Now()
 	out, _ := i18n.TranslateJS(data, func(ph string) (string, bool) { return a.lookup(ph, from) })
@@ -171,8 +183,19 @@ func (a *assembly) addTranslated(logical, from string, data []byte, marked bool,
 		// to a function that does not exist would break the page.
 		return &diag.Error{Kind: diag.Build, File: from, Msg: "could not substitute every $t() call of the minified output; use i18n_strategy: dictionary for this theme and report the file"}
 	}
-	a.add(logical, out)
+	a.addBlob(logical, a.put(key, logical, out))
 	return nil
+}
+
+// put stores the content made for logical and records it under the
+// rewrite key that gave it ("" for none).
+func (a *assembly) put(key, logical string, data []byte) *blob {
+	a.b.stats.rewrites.Add(1)
+	bl := a.b.store.putNow(data, logical)
+	if key != "" {
+		a.b.remember(key, bl)
+	}
+	return bl
 }
 
 // translations is the content of js-translation.json: phrases with a
@@ -237,7 +260,7 @@ func (a *assembly) assetBase(base string) string {
 
 // rewriteCSS points the url() references of a stylesheet that is published
 // on its own at the job's hashed names.
-func (a *assembly) rewriteCSS(jl jobLeaf) ([]byte, error) {
+func (a *assembly) rewriteCSS(jl jobLeaf) (*blob, error) {
 	l := jl.leaf
 	var offs, ends []int
 	var repl []string
@@ -261,11 +284,24 @@ func (a *assembly) rewriteCSS(jl jobLeaf) ([]byte, error) {
 	if len(errs) > 0 {
 		return nil, joinSorted(errs)
 	}
-	return replaceRanges(l.out, offs, ends, repl), nil
+	var key string
+	if a.b.memoOn() {
+		k := newMemoKey("css", l.in.get(l.out, false))
+		for i, r := range repl {
+			k.int(offs[i])
+			k.int(ends[i])
+			k.str(r)
+		}
+		key = k.String()
+		if bl := a.b.memoized(key, jl.logical); bl != nil {
+			return bl, nil
+		}
+	}
+	return a.put(key, jl.logical, replaceRanges(l.out, offs, ends, repl)), nil
 }
 
 // renderHTML fills a template's {{t}} and {{asset}} helpers for the job.
-func (a *assembly) renderHTML(jl jobLeaf) ([]byte, error) {
+func (a *assembly) renderHTML(jl jobLeaf) (*blob, error) {
 	l := jl.leaf
 	urls := map[string]string{}
 	var errs []error
@@ -290,12 +326,34 @@ func (a *assembly) renderHTML(jl jobLeaf) ([]byte, error) {
 			a.useBuildTime(jl.logical, tag.Arg)
 		}
 	}
-	return i18n.RenderTemplate(l.out, l.outTags,
-		func(ph string) string {
-			if tr, ok := a.lookup(ph, jl.logical); ok {
-				return tr
+	tr := func(ph string) string {
+		if tr, ok := a.lookup(ph, jl.logical); ok {
+			return tr
+		}
+		return ph
+	}
+	var key string
+	if a.b.memoOn() {
+		k := newMemoKey("html", l.in.get(l.out, false))
+		for _, tag := range l.outTags {
+			k.int(tag.Off)
+			k.int(tag.End)
+			k.str(tag.Kind)
+			k.str(tag.Arg)
+			if tag.Kind == i18n.KindT {
+				k.str(tr(tag.Arg))
+			} else {
+				k.str(urls[tag.Arg])
 			}
-			return ph
-		},
-		func(p string) (string, error) { return urls[p], nil })
+		}
+		key = k.String()
+		if bl := a.b.memoized(key, jl.logical); bl != nil {
+			return bl, nil
+		}
+	}
+	out, err := i18n.RenderTemplate(l.out, l.outTags, tr, func(p string) (string, error) { return urls[p], nil })
+	if err != nil {
+		return nil, err
+	}
+	return a.put(key, jl.logical, out), nil
 }

@@ -161,11 +161,17 @@ type Stats struct {
 	Bundles       int64 `json:"bundles"`            // esbuild runs
 	Compressible  int64 `json:"compressible_bytes"` // bytes of the contents that got sidecars
 	CompressedMin int64 `json:"compressed_bytes"`   // bytes of the smallest sidecar of each of them
+	// Rewrites counts the per-job translations, template renderings and
+	// stylesheet rewrites made; RewritesReused those taken from the
+	// previous output instead (see the rewrite memo).
+	Rewrites       int64 `json:"rewrites"`
+	RewritesReused int64 `json:"rewrites_reused"`
 }
 
 type stats struct {
 	srcFiles, srcBytes atomic.Int64
 	bundles            atomic.Int64
+	rewrites, reused   atomic.Int64
 }
 
 func (s *stats) addIn(n int64) { s.srcFiles.Add(1); s.srcBytes.Add(n) }
@@ -214,6 +220,8 @@ type build struct {
 	packDirty    [packShards]bool // shards this build put entries into
 	packMu       sync.Mutex
 	packNew      map[string]func() []byte // the entries this build used or made
+	memoMu       sync.Mutex
+	memoNew      map[string]memoRec // rewrites this build used or made (see memo.go)
 
 	errMu    sync.Mutex
 	errs     []error

@@ -31,6 +31,7 @@ type bundle struct {
 	blob    *blob // out in the store, unless marked
 	marked  bool
 	phrases []string
+	in      inputSum // out's digest, for the rewrite memo
 	err     error
 	dur     time.Duration
 	cached  bool // taken from the cache: esbuild did not run

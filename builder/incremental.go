@@ -38,6 +38,7 @@ type outputState struct {
 	// got: the ones that were not smaller than the content are absent.
 	Side   map[string][]sideRec
 	Stat   map[string]statRec // source stat cache: absolute path → digest
+	Memo   map[string]memoRec // rewrite key → content (see memo.go)
 	Result savedResult
 	// filesRaw is the encoded list of the output's files (see
 	// encodeState), decoded by files only when a build needs it: a build
@@ -87,6 +88,8 @@ type prev struct {
 	// spare tree (see writeTree) that is one of these inodes holds those
 	// bytes, whatever path it is at.
 	inodes map[inode]verified
+	// memo holds the rewrites of the previous build (see memo.go).
+	memo map[string]memoRec
 }
 
 type inode struct{ dev, ino uint64 }
@@ -143,7 +146,7 @@ func encodeState(st *outputState, files iter.Seq2[string, manifest.File]) ([]byt
 	head := *st
 	bh := *st.Build
 	bh.Files = nil
-	head.Build, head.Side, head.Stat = &bh, nil, nil
+	head.Build, head.Side, head.Stat, head.Memo = &bh, nil, nil, nil
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(&head); err != nil {
 		return nil, err
@@ -160,7 +163,7 @@ func encodeState(st *outputState, files iter.Seq2[string, manifest.File]) ([]byt
 			size += len(f.SHA256) + binary.MaxVarintLen32
 		}
 	}
-	e := &enc{b: make([]byte, 0, size+256*(len(st.Side)+len(st.Stat)))}
+	e := &enc{b: make([]byte, 0, size+256*(len(st.Side)+len(st.Stat))+112*len(st.Memo))}
 	e.bytes(buf.Bytes())
 	e.strs(sums)
 	e.int(n)
@@ -189,6 +192,13 @@ func encodeState(st *outputState, files iter.Seq2[string, manifest.File]) ([]byt
 		e.uint(uint64(r.St.Ctime))
 		e.uint(r.St.Ino)
 		e.str(r.Digest)
+	}
+
+	e.int(len(st.Memo))
+	for key, r := range st.Memo {
+		e.str(key)
+		e.str(r.Sum)
+		e.uint(uint64(r.Size))
 	}
 	return e.b, nil
 }
@@ -272,6 +282,16 @@ func decodeState(data []byte) (*outputState, error) {
 		r.St.Ino = d.uint()
 		r.Digest = d.str()
 		st.Stat[abs] = r
+	}
+
+	n = d.int()
+	if d.bad || n > len(d.b) {
+		return nil, errors.New("truncated state")
+	}
+	st.Memo = make(map[string]memoRec, n)
+	for range n {
+		key := d.str()
+		st.Memo[key] = memoRec{Sum: d.str(), Size: int64(d.uint())}
 	}
 	if d.bad || len(d.b) != 0 {
 		return nil, errors.New("malformed state")
@@ -655,6 +675,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	} else {
 		b.log.Debug("cache: compression settings changed; sidecars are made again", "was", st.CompKey, "now", b.compKey())
 	}
+	p.memo = st.Memo
 	b.prev = p
 	b.log.Debug("cache: the previous output is intact; its files and sidecars are reused where the bytes match",
 		"output", b.opts.Output, "files", len(files))
@@ -698,7 +719,7 @@ func (b *build) saveState(res *Result, fp string) {
 		}
 	}
 	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build,
-		Side: map[string][]sideRec{}, Stat: b.statCache}
+		Side: map[string][]sideRec{}, Stat: b.statCache, Memo: b.memoNew}
 	for sum, bl := range b.store.blobs {
 		if !bl.compress {
 			continue

@@ -93,6 +93,9 @@ func TestIncrementalInvalidation(t *testing.T) {
 		change  func(t *testing.T, dir string)
 		opts    func(*builder.Options)
 		bundles func(cold int64) (lo, hi int64) // esbuild runs of the rebuild
+		// redo: every translation, rendering and stylesheet rewrite is made
+		// again; otherwise some are taken from the previous output.
+		redo bool
 	}{
 		{
 			name: "changed parent-theme partial",
@@ -126,6 +129,7 @@ func TestIncrementalInvalidation(t *testing.T) {
 			name:    "changed option",
 			opts:    func(o *builder.Options) { o.Skip.NoHTMLMinify = true },
 			bundles: everything, // Skip is part of the bundle key
+			// but the translated bundles are the same bytes: reused
 		},
 		{
 			name:    "changed compression level",
@@ -136,6 +140,7 @@ func TestIncrementalInvalidation(t *testing.T) {
 			name:    "new scd version",
 			opts:    func(o *builder.Options) { o.Version = "test-2" },
 			bundles: everything,
+			redo:    true,
 		},
 	}
 	for _, tc := range cases {
@@ -166,6 +171,16 @@ func TestIncrementalInvalidation(t *testing.T) {
 			lo, hi := tc.bundles(cold.Stats.Bundles)
 			if n := warm.Stats.Bundles; n < lo || n > hi {
 				t.Errorf("rebuild ran esbuild %d times, want %d..%d (cold: %d)", n, lo, hi, cold.Stats.Bundles)
+			}
+			// The rewrite memo: the rebuild makes only the rewrites whose
+			// inputs changed, and together with those it reuses, as many
+			// as a cold build.
+			made, reused := warm.Stats.Rewrites, warm.Stats.RewritesReused
+			if cold.Stats.Rewrites == 0 || cold.Stats.RewritesReused != 0 || made+reused != cold.Stats.Rewrites {
+				t.Errorf("rewrites: cold %d made, %d reused; rebuild %d made, %d reused", cold.Stats.Rewrites, cold.Stats.RewritesReused, made, reused)
+			}
+			if tc.redo && reused != 0 || !tc.redo && made >= cold.Stats.Rewrites {
+				t.Errorf("rebuild made %d rewrites and reused %d (cold: %d made; all made again: %v)", made, reused, cold.Stats.Rewrites, tc.redo)
 			}
 			// And once more: the new state is up to date.
 			if again := cachedBuild(t, dir, out, cache, tc.opts); !again.UpToDate {

@@ -63,9 +63,10 @@ type leaf struct {
 	owner   string // the first job that publishes it, for messages
 	kind    kind
 
-	raw    []byte // the source as read
-	out    []byte // minified (or copied) bytes, with markers when marked
-	marked bool   // out holds i18n.Marker calls
+	raw    []byte   // the source as read
+	out    []byte   // minified (or copied) bytes, with markers when marked
+	marked bool     // out holds i18n.Marker calls
+	in     inputSum // out's digest, for the rewrite memo
 
 	phrases []string   // phrases the file uses (JS and HTML)
 	srcTags []i18n.Tag // HTML: {{t}}/{{asset}} in raw, for messages

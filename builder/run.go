@@ -85,6 +85,7 @@ func (b *build) run() (_ *Result, err error) {
 			res.Output = b.opts.Output
 			return res, nil
 		}
+		b.memoNew = map[string]memoRec{}
 		succeeded := false
 		defer func() { b.savePack(succeeded) }()
 		defer func() { succeeded = err == nil }()
@@ -161,6 +162,10 @@ func (b *build) run() (_ *Result, err error) {
 	}
 
 	b.phase("assemble")
+	if b.memoOn() {
+		b.log.Debug("cache: per-job translations, renderings and stylesheet rewrites",
+			"made", b.stats.rewrites.Load(), "taken from the previous output", b.stats.reused.Load())
+	}
 	// 3. Compression finishes, then everything is written aside.
 	b.setStage("compress")
 	if !b.wait(b.compressGroup) {

@@ -23,6 +23,7 @@ func sampleState() *outputState {
 			}},
 		Side: map[string][]sideRec{"aa": {{Enc: "gzip", SHA: "bb", Size: 5}}, "cc": nil},
 		Stat: map[string]statRec{"/src/a.js": {St: fileStat{Size: 10, Mtime: -5, Ctime: 1 << 62, Ino: 1<<64 - 1}, Digest: "aa"}},
+		Memo: map[string]memoRec{"\x00k\xff": {Sum: "aa", Size: 10}},
 		Result: savedResult{Jobs: []JobResult{{ID: "frontend/A/b/fr_FR", Files: 2, Missing: []string{"Hi"}}},
 			Missing:  map[string]int{"fr_FR": 1},
 			Warnings: []savedWarning{{Msg: "w"}, {Diag: &diag.Error{Kind: diag.Build, Scope: "s", File: "f", Line: 1, Col: 2, Msg: "m"}}}},

@@ -117,6 +117,32 @@ func (s *store) putMode(data []byte, name string, now bool) *blob {
 	return bl
 }
 
+// putPrev is put for a content known by its digest and size alone (see
+// memo.go): it returns its blob, with the previous output as the source of
+// its bytes and, if they were made with the same options, of its sidecars;
+// nil when the previous output does not have it.
+func (s *store) putPrev(sum string, size int64, name string) *blob {
+	if _, ok := s.b.prev.path(sum); !ok {
+		return nil
+	}
+	s.mu.Lock()
+	bl, ok := s.blobs[sum]
+	if !ok {
+		bl = &blob{sum: sum, size: size}
+		s.blobs[sum] = bl
+	}
+	compressNow := false
+	if !bl.compress && len(s.b.comp.Encodings) > 0 && size >= int64(s.b.comp.MinSize) && precompress.Compressible(name) {
+		bl.compress = true
+		compressNow = !s.fromPrev(bl)
+	}
+	s.mu.Unlock()
+	if compressNow {
+		s.compress(bl) // reads the bytes from the previous output
+	}
+	return bl
+}
+
 // spill writes a final content (and its sidecars) into the spill
 // directory, or links it there from the previous output, and drops its
 // bytes. Without a spill directory (tests of parts of the store) the

@@ -3,6 +3,7 @@ package i18n
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/scdtool/scd/diag"
@@ -61,7 +62,15 @@ func FuzzMarkTranslate(f *testing.F) {
 		if !bytes.Contains(src, []byte(Marker)) && !bytes.Equal(bytes.ReplaceAll(marked, []byte(Marker), []byte("$t")), src) {
 			t.Fatalf("MarkJS changed more than callee names:\n%q\n%q", src, marked)
 		}
-		out, _ := TranslateJS(marked, tr)
+		var asked []string
+		out, _ := TranslateJS(marked, func(p string) (string, bool) {
+			asked = append(asked, p)
+			return tr(p)
+		})
+		// The rebuild memo keys a translation by these phrases' answers.
+		if got := MarkedPhrases(marked); !slices.Equal(got, asked) {
+			t.Fatalf("MarkedPhrases = %q, TranslateJS looked up %q", got, asked)
+		}
 		if !bytes.Contains(src, []byte("$t")) && !bytes.Contains(src, []byte(Marker)) && !bytes.Equal(out, src) {
 			t.Fatalf("input without $t or %s changed:\n%q\n%q", Marker, src, out)
 		}

@@ -1,0 +1,104 @@
+package builder
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"sync"
+
+	"github.com/scdtool/scd/builder/i18n"
+)
+
+// The rewrite memo. What a job makes of a shared input — a bundle or a
+// script with $t() calls translated, a template rendered, a stylesheet's
+// url()s pointed at hashed names — depends on the input's bytes and on the
+// job's answers to a few lookups (translations, hashed names), nothing
+// else. With the cache on, each such result is recorded in the output's
+// state under a key over both; the next build computes the key from the
+// same answers and, when the previous output holds the recorded content,
+// links it instead of making it again. A rebuild then translates and
+// renders only what a change reaches, not every job of the matrix.
+
+// memoRec is one recorded result: the content it gave.
+type memoRec struct {
+	Sum  string
+	Size int64
+}
+
+// inputSum is the digest of a shared input, computed once whatever the
+// number of jobs that rewrite it, and, for marked JS, the phrases its
+// marker calls look up.
+type inputSum struct {
+	once    sync.Once
+	sum     [32]byte
+	phrases []string
+}
+
+func (in *inputSum) get(data []byte, js bool) *inputSum {
+	in.once.Do(func() {
+		in.sum = sha256.Sum256(data)
+		if js {
+			in.phrases = i18n.MarkedPhrases(data)
+		}
+	})
+	return in
+}
+
+// memoKey builds the key of one rewrite: its kind, the input's digest and
+// the answers, each length-prefixed so that no two sequences collide.
+type memoKey struct{ buf []byte }
+
+func newMemoKey(kind string, in *inputSum) *memoKey {
+	k := &memoKey{buf: make([]byte, 0, 256)}
+	k.str(kind)
+	k.buf = append(k.buf, in.sum[:]...)
+	return k
+}
+
+func (k *memoKey) str(s string) {
+	k.buf = binary.AppendUvarint(k.buf, uint64(len(s)))
+	k.buf = append(k.buf, s...)
+}
+
+func (k *memoKey) int(n int) { k.buf = binary.AppendVarint(k.buf, int64(n)) }
+
+func (k *memoKey) bool(v bool) {
+	if v {
+		k.buf = append(k.buf, 1)
+	} else {
+		k.buf = append(k.buf, 0)
+	}
+}
+
+func (k *memoKey) String() string {
+	s := sha256.Sum256(k.buf)
+	return string(s[:])
+}
+
+// memoOn reports whether rewrites are recorded: only a build with a cache
+// has a next build to profit.
+func (b *build) memoOn() bool { return b.memoNew != nil }
+
+// memoized returns the blob recorded under key by the previous build, for
+// a file published at logical, when the previous output still has it.
+func (b *build) memoized(key, logical string) *blob {
+	if b.prev == nil {
+		return nil
+	}
+	r, ok := b.prev.memo[key]
+	if !ok {
+		return nil
+	}
+	bl := b.store.putPrev(r.Sum, r.Size, logical)
+	if bl != nil {
+		b.stats.reused.Add(1)
+		b.remember(key, bl)
+	}
+	return bl
+}
+
+// remember records the blob a rewrite gave, for the next build.
+func (b *build) remember(key string, bl *blob) {
+	b.memoMu.Lock()
+	b.memoNew[key] = memoRec{Sum: bl.sum, Size: bl.size}
+	b.memoMu.Unlock()
+}
