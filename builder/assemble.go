@@ -118,6 +118,7 @@ type assembly struct {
 	// buildTime holds the phrases of {{t}} helpers: substituted here,
 	// never looked up by the browser, so not in js-translation.json.
 	buildTime map[string]string
+	dict      string // the dictionary's digest, once asked for
 }
 
 func (a *assembly) addBlob(logical string, bl *blob) {
@@ -143,6 +144,14 @@ func (a *assembly) useBuildTime(logical, phrase string) {
 	}
 }
 
+// dictDigest identifies the job's dictionary, for the rewrite memo.
+func (a *assembly) dictDigest() string {
+	if a.dict == "" {
+		a.dict = a.j.dict.Digest()
+	}
+	return a.dict
+}
+
 // lookup translates a phrase as used by the file at logical.
 func (a *assembly) lookup(phrase, logical string) (string, bool) {
 	if a.j.dict == nil {
@@ -162,13 +171,11 @@ func (a *assembly) addTranslated(logical, from string, data []byte, marked bool,
 	}
 	var key string
 	if a.b.memoOn() {
-		in := in.get(data, true)
-		k := newMemoKey("js", in)
-		for _, ph := range in.phrases {
-			tr, ok := a.lookup(ph, from)
-			k.bool(ok)
-			k.str(tr)
-		}
+		// The answers are the dictionary's, for a file at from: its digest
+		// stands for them (finding the phrases would mean scanning data).
+		k := newMemoKey("js", in.get(data))
+		k.str(from)
+		k.str(a.dictDigest())
 		key = k.String()
 		if bl := a.b.memoized(key, logical); bl != nil {
 			a.addBlob(logical, bl)
@@ -286,7 +293,7 @@ func (a *assembly) rewriteCSS(jl jobLeaf) (*blob, error) {
 	}
 	var key string
 	if a.b.memoOn() {
-		k := newMemoKey("css", l.in.get(l.out, false))
+		k := newMemoKey("css", l.in.get(l.out))
 		for i, r := range repl {
 			k.int(offs[i])
 			k.int(ends[i])
@@ -334,7 +341,7 @@ func (a *assembly) renderHTML(jl jobLeaf) (*blob, error) {
 	}
 	var key string
 	if a.b.memoOn() {
-		k := newMemoKey("html", l.in.get(l.out, false))
+		k := newMemoKey("html", l.in.get(l.out))
 		for _, tag := range l.outTags {
 			k.int(tag.Off)
 			k.int(tag.End)

@@ -4,15 +4,16 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"sync"
-
-	"github.com/scdtool/scd/builder/i18n"
 )
 
 // The rewrite memo. What a job makes of a shared input — a bundle or a
 // script with $t() calls translated, a template rendered, a stylesheet's
 // url()s pointed at hashed names — depends on the input's bytes and on the
 // job's answers to a few lookups (translations, hashed names), nothing
-// else. With the cache on, each such result is recorded in the output's
+// else. A template's and a stylesheet's key holds each answer; a script's
+// holds the digest of the job's dictionary instead, which stands for all
+// of its translations (listing the phrases would mean scanning the
+// script, most of what translating it costs). With the cache on, each such result is recorded in the output's
 // state under a key over both; the next build computes the key from the
 // same answers and, when the previous output holds the recorded content,
 // links it instead of making it again. A rebuild then translates and
@@ -25,21 +26,14 @@ type memoRec struct {
 }
 
 // inputSum is the digest of a shared input, computed once whatever the
-// number of jobs that rewrite it, and, for marked JS, the phrases its
-// marker calls look up.
+// number of jobs that rewrite it.
 type inputSum struct {
-	once    sync.Once
-	sum     [32]byte
-	phrases []string
+	once sync.Once
+	sum  [32]byte
 }
 
-func (in *inputSum) get(data []byte, js bool) *inputSum {
-	in.once.Do(func() {
-		in.sum = sha256.Sum256(data)
-		if js {
-			in.phrases = i18n.MarkedPhrases(data)
-		}
-	})
+func (in *inputSum) get(data []byte) *inputSum {
+	in.once.Do(func() { in.sum = sha256.Sum256(data) })
 	return in
 }
 

@@ -97,21 +97,6 @@ func TranslateJS(min []byte, tr func(phrase string) (string, bool)) (out []byte,
 	return append(out, min[last:]...), sortedKeys(seen)
 }
 
-// MarkedPhrases returns the phrase of every marker call of min, in order,
-// repeats included: exactly the lookups TranslateJS makes, so that its
-// output is a function of min and of the answers to these lookups.
-func MarkedPhrases(min []byte) []string {
-	if !bytes.Contains(min, markerBytes) {
-		return nil
-	}
-	var out []string
-	eachCall(min, markerBytes, func(_, lit tok, _ int) {
-		phrase, _ := unquoteJS(min[lit.off:lit.end])
-		out = append(out, phrase)
-	})
-	return out
-}
-
 // eachCall calls fn, in order, for every call `callee(<string literal>)` in
 // src that is not a member access (`obj.callee(…)` names some object's
 // method), with the callee and literal tokens and the end of the call.

@@ -7,8 +7,9 @@
 // runs single-threaded without a dictionary, and every encoder is configured
 // only by its level. Encoders are costly to create (zstd and brotli allocate
 // large tables), so they are pooled per encoding and level (brotli: and
-// window) and reused across goroutines; a reused encoder gives the bytes of
-// a fresh one, which the tests check.
+// window; zstd: kept for the life of the process, see zstdEncoders) and
+// reused across goroutines; a reused encoder gives the bytes of a fresh
+// one, which the tests check.
 package precompress
 
 import (
@@ -18,6 +19,7 @@ import (
 	"io"
 	"math/bits"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -275,6 +277,66 @@ func newEncoder(k poolKey) any {
 	return nil
 }
 
+// zstdEncoders hands out the zstd encoders of one level. A new encoder is
+// costly: its match tables (4.7 MB at the "better" level) are allocated and
+// faulted in by its first use, 5–10 ms in a build, which a rebuild that
+// compresses a handful of small files would pay once per worker. So
+// encoders are kept for the life of the process (a sync.Pool drops its
+// items every other collection), and an input under zstdSmall waits for a
+// busy encoder instead of making another until enough inputs went through
+// to show that the work is there: one more encoder per zstdGrowth small
+// inputs, none beyond GOMAXPROCS. A large input never waits. Every encoder
+// gives the same bytes, so which one serves an input does not matter.
+type zstdEncoders struct {
+	k    poolKey
+	mu   sync.Mutex
+	cond sync.Cond
+	idle []*zstd.Encoder
+	made int
+	uses int
+}
+
+const (
+	zstdSmall  = 64 << 10
+	zstdGrowth = 32
+)
+
+var zstdLists sync.Map // poolKey → *zstdEncoders
+
+func zstdList(k poolKey) *zstdEncoders {
+	if l, ok := zstdLists.Load(k); ok {
+		return l.(*zstdEncoders)
+	}
+	l := &zstdEncoders{k: k}
+	l.cond.L = &l.mu
+	got, _ := zstdLists.LoadOrStore(k, l)
+	return got.(*zstdEncoders)
+}
+
+func (l *zstdEncoders) get(n int) *zstd.Encoder {
+	l.mu.Lock()
+	l.uses++
+	for len(l.idle) == 0 {
+		if n >= zstdSmall || l.made == 0 || l.made < min(1+l.uses/zstdGrowth, runtime.GOMAXPROCS(0)) {
+			l.made++
+			l.mu.Unlock()
+			return newEncoder(l.k).(*zstd.Encoder)
+		}
+		l.cond.Wait()
+	}
+	w := l.idle[len(l.idle)-1]
+	l.idle = l.idle[:len(l.idle)-1]
+	l.mu.Unlock()
+	return w
+}
+
+func (l *zstdEncoders) put(w *zstd.Encoder) {
+	l.mu.Lock()
+	l.idle = append(l.idle, w)
+	l.mu.Unlock()
+	l.cond.Signal()
+}
+
 // zstdLevel maps the configured 1..4 to klauspost's named levels.
 func zstdLevel(l int) zstd.EncoderLevel {
 	switch l {
@@ -296,9 +358,15 @@ func compress(e Encoding, level int, data []byte) ([]byte, bool) {
 	}
 	k := key(e, level, len(data))
 	var enc any
-	if e == Brotli && level > brotliPoolMaxQuality {
+	switch {
+	case e == Brotli && level > brotliPoolMaxQuality:
 		enc = newEncoder(k)
-	} else {
+	case e == Zstd:
+		l := zstdList(k)
+		w := l.get(len(data))
+		defer l.put(w)
+		enc = w
+	default:
 		p := pool(k)
 		enc = p.Get()
 		defer p.Put(enc)

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
 )
 
 var all = []Encoding{Gzip, Brotli, Zstd}
@@ -199,6 +201,56 @@ func TestBrotliPooledEqualsFresh(t *testing.T) {
 				t.Fatalf("quality %d, %d bytes: a pooled encoder gave %d bytes, a fresh one %d", q, len(in), len(got), want.Len())
 			}
 		}
+	}
+}
+
+// TestZstdEncoders checks the zstd encoder list: a few small inputs, even
+// from several goroutines at once, are served by one encoder; more work
+// gets more encoders, up to GOMAXPROCS, and a large input never waits for
+// a busy one. Whichever encoder serves an input, the bytes are a fresh
+// encoder's.
+func TestZstdEncoders(t *testing.T) {
+	big := sampleJS(300 << 10)
+	k := poolKey{e: Zstd, level: 3}
+	fresh := func(in []byte) []byte {
+		w := newEncoder(k).(*zstd.Encoder)
+		return w.EncodeAll(in, nil)
+	}
+	l := &zstdEncoders{k: k}
+	l.cond.L = &l.mu
+	use := func(in []byte) {
+		w := l.get(len(in))
+		got := w.EncodeAll(in, nil)
+		l.put(w)
+		if !bytes.Equal(got, fresh(in)) {
+			t.Errorf("%d bytes: the listed encoder's output differs from a fresh one's", len(in))
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() { use(big[i*1000 : i*1000+2000]) })
+	}
+	wg.Wait()
+	if l.made != 1 {
+		t.Errorf("4 small inputs made %d encoders, want 1", l.made)
+	}
+	// A large input while the only encoder is busy: a second one.
+	w := l.get(10)
+	use(big[:zstdSmall])
+	l.put(w)
+	if l.made != 2 {
+		t.Errorf("a large input beside a busy encoder: %d encoders, want 2", l.made)
+	}
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				use(big[(g*50+i)*100 : (g*50+i)*100+1500])
+			}
+		})
+	}
+	wg.Wait()
+	if max := max(2, runtime.GOMAXPROCS(0)); l.made > max {
+		t.Errorf("200 small inputs made %d encoders, more than %d", l.made, max)
 	}
 }
 
