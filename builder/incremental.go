@@ -404,17 +404,18 @@ type namedEntry struct {
 // descriptor (no path lookup per file), a few directories at a time.
 func walkTree(dir string) ([]namedEntry, error) {
 	var (
-		mu   sync.Mutex
-		all  = []namedEntry{{".", treeEntry{kind: 'd'}}}
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, min(4, max(1, runtime.NumCPU())))
+		mu    sync.Mutex
+		all   = []namedEntry{{".", treeEntry{kind: 'd'}}}
+		errs  []error
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, min(4, max(1, runtime.NumCPU())))
+		stats = &inodeStats{m: map[inode]fileStat{}}
 	)
 	var visit func(abs, rel string)
 	visit = func(abs, rel string) {
 		defer wg.Done()
 		sem <- struct{}{}
-		here, subdirs, err := statDir(abs, rel)
+		here, subdirs, err := statDir(abs, rel, stats)
 		<-sem
 		mu.Lock()
 		all = append(all, here...)
@@ -439,21 +440,53 @@ func walkTree(dir string) ([]namedEntry, error) {
 	return all, nil
 }
 
+// inodeStats holds the stat of each file inode walkTree has seen. A built
+// tree is mostly hard links (a content shared by several jobs is one inode
+// under many names: 18.5k names and 6k inodes in the incremental
+// benchmark's tree), and getdents gives each name's inode number, so an
+// inode is stat'ed once, through its first name. A stat is kept only when
+// it is of the inode getdents named, on the directory's device: where the
+// two disagree (a mount point, a file system whose d_ino is not st_ino),
+// every name is stat'ed.
+type inodeStats struct {
+	mu sync.Mutex
+	m  map[inode]fileStat
+}
+
+func (s *inodeStats) get(k inode) (fileStat, bool) {
+	s.mu.Lock()
+	st, ok := s.m[k]
+	s.mu.Unlock()
+	return st, ok
+}
+
+func (s *inodeStats) put(k inode, st fileStat) {
+	s.mu.Lock()
+	s.m[k] = st
+	s.mu.Unlock()
+}
+
 // statDir lists one directory of walkTree: its entries (rel-prefixed) and
 // its subdirectories.
-func statDir(abs, rel string) ([]namedEntry, []string, error) {
+func statDir(abs, rel string, stats *inodeStats) ([]namedEntry, []string, error) {
 	fd, err := openDir(abs)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer unix.Close(fd)
+	var dirSt unix.Stat_t
+	if err := unix.Fstat(fd, &dirSt); err != nil {
+		return nil, nil, &os.PathError{Op: "fstat", Path: abs, Err: err}
+	}
+	dev := uint64(dirSt.Dev)
 	type dirent struct {
 		name string
 		typ  byte
+		ino  uint64
 	}
 	var names []dirent
-	if err := readDirents(fd, make([]byte, 32<<10), func(name string, typ byte, _ uint64) {
-		names = append(names, dirent{name, typ})
+	if err := readDirents(fd, make([]byte, 32<<10), func(name string, typ byte, ino uint64) {
+		names = append(names, dirent{name, typ, ino})
 	}); err != nil {
 		return nil, nil, &os.PathError{Op: "getdents", Path: abs, Err: err}
 	}
@@ -462,6 +495,12 @@ func statDir(abs, rel string) ([]namedEntry, []string, error) {
 	for _, n := range names {
 		r := joinRel(rel, n.name)
 		typ := n.typ
+		if typ == unix.DT_REG {
+			if fs, ok := stats.get(inode{dev, n.ino}); ok {
+				here = append(here, namedEntry{r, treeEntry{kind: 'f', dev: dev, st: fs}})
+				continue
+			}
+		}
 		var st unix.Stat_t
 		if typ == unix.DT_REG || typ == unix.DT_UNKNOWN {
 			if err := unix.Fstatat(fd, n.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -476,8 +515,11 @@ func statDir(abs, rel string) ([]namedEntry, []string, error) {
 			here = append(here, namedEntry{r, treeEntry{kind: 'd'}})
 			subdirs = append(subdirs, r)
 		case unix.DT_REG:
-			here = append(here, namedEntry{r, treeEntry{kind: 'f', dev: uint64(st.Dev), st: fileStat{Size: st.Size,
-				Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino}}})
+			fs := fileStat{Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino}
+			if st.Ino == n.ino && uint64(st.Dev) == dev {
+				stats.put(inode{dev, n.ino}, fs)
+			}
+			here = append(here, namedEntry{r, treeEntry{kind: 'f', dev: uint64(st.Dev), st: fs}})
 		default:
 			here = append(here, namedEntry{r, treeEntry{kind: 'o', mode: direntMode(typ)}})
 		}
