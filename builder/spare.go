@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scdtool/scd/manifest"
 )
 
 // The spare tree (see the package documentation): with the cache on, the
@@ -183,22 +185,39 @@ func listSpare(root string) ([]spareEntry, error) {
 // kept from the spare tree is an inode of the verified output whose stat
 // is known, unless this build changed its links; everything else was
 // created by this build and is stat'ed once at the end.
+//
+// The work is per job directory (job directories do not nest): each write
+// task prunes its own directory of the spare tree, then writes it, so a
+// large matrix updates its spare tree on every worker and no map of the
+// whole tree's paths is built.
 type treeWriter struct {
-	// files is the new tree (slash path → sha256, "" for build.json),
-	// needed only to update a spare tree: nil when writing a new one.
-	files map[string]string
-	dirs  map[string]bool // the new tree's directories, "." included
+	spare    bool                // the write directory holds the spare tree
+	verified map[inode]verified  // the previous output's files (read only)
+	jobs     map[string]*jobTree // by job directory
+	above    map[string]bool     // the directories above job directories, "." included
 
-	kept      map[string]inode // files of the spare tree that stay as they are
-	mu        sync.Mutex
-	touched   map[inode]bool  // inodes of the spare tree whose links this build changed
-	rewritten map[string]bool // kept paths removed by keepAll and written again
-	created   []string        // paths this build wrote or linked
+	mu      sync.Mutex
+	touched map[inode]bool // inodes of the spare tree whose links this build changed
+	created []string       // paths this build wrote or linked
 }
 
-func newTreeWriter(files map[string]string, dirs map[string]bool) *treeWriter {
-	return &treeWriter{files: files, dirs: dirs, kept: map[string]inode{}, touched: map[inode]bool{},
-		rewritten: map[string]bool{}}
+// jobTree is one job directory of the new tree.
+type jobTree struct {
+	dir  string            // relative to the tree
+	want map[string]string // name in dir → sha256: what the build puts there (spare trees only)
+	dirs map[string]bool   // the directories in dir, "." included
+	kept map[string]inode  // files of the spare tree that stay as they are
+}
+
+func newTreeWriter(spare bool, verified map[inode]verified, jobs []*job) *treeWriter {
+	tw := &treeWriter{spare: spare, verified: verified, jobs: make(map[string]*jobTree, len(jobs)),
+		above: map[string]bool{".": true}, touched: map[inode]bool{}}
+	for _, j := range jobs {
+		d := j.Dir()
+		tw.jobs[d] = &jobTree{dir: d}
+		addDirs(tw.above, d)
+	}
+	return tw
 }
 
 // addDirs records the directories above rel.
@@ -208,68 +227,187 @@ func addDirs(dirs map[string]bool, rel string) {
 	}
 }
 
-// prune removes from the spare tree at dir every entry the new tree does
-// not have with the same bytes, and records the files that stay.
-func (tw *treeWriter) prune(dir string, verified map[inode]verified) error {
-	entries, err := listSpare(dir)
+// job returns the job's directory with what the build puts in it (each
+// output and its sidecars, the manifest).
+func (tw *treeWriter) job(b *build, j *job) *jobTree {
+	jt := tw.jobs[j.Dir()]
+	jt.dirs = map[string]bool{".": true}
+	jt.kept = map[string]inode{}
+	if tw.spare {
+		jt.want = make(map[string]string, 4*len(j.outputs)+1)
+	}
+	add := func(name string, bl *blob) {
+		addDirs(jt.dirs, name)
+		if jt.want == nil {
+			return
+		}
+		jt.want[name] = bl.sum
+		for _, e := range b.store.encodings(bl) {
+			jt.want[name+e.Ext()] = bl.sideSum[e]
+		}
+	}
+	for _, o := range j.outputs {
+		add(o.name, o.blob)
+	}
+	add(manifest.ManifestFile, j.manifest)
+	return jt
+}
+
+// pruneAbove removes from the spare tree at dir everything that is neither
+// a job directory of the new tree nor above one (files at the top, such as
+// build.json, included): job directories are pruned by their jobs.
+func (tw *treeWriter) pruneAbove(dir string) error {
+	var walk func(rel string) error
+	walk = func(rel string) error {
+		abs := filepath.Join(dir, filepath.FromSlash(rel))
+		fd, err := openDir(abs)
+		if err != nil {
+			return err
+		}
+		type entry struct {
+			rel string
+			typ byte
+			ino uint64
+		}
+		var here []entry
+		var st unix.Stat_t
+		if err = unix.Fstat(fd, &st); err == nil {
+			err = readDirents(fd, make([]byte, 16<<10), func(name string, typ byte, ino uint64) {
+				here = append(here, entry{joinRel(rel, name), typ, ino})
+			})
+		}
+		unix.Close(fd)
+		if err != nil {
+			return &os.PathError{Op: "getdents", Path: abs, Err: err}
+		}
+		for _, e := range here {
+			if e.typ == unix.DT_UNKNOWN { // file systems without d_type
+				if fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(e.rel))); err == nil && fi.IsDir() {
+					e.typ = unix.DT_DIR
+				}
+			}
+			if _, ok := tw.jobs[e.rel]; ok && e.typ == unix.DT_DIR {
+				continue
+			}
+			if tw.above[e.rel] && e.typ == unix.DT_DIR {
+				if err := walk(e.rel); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := tw.remove(dir, e.rel, e.typ, inode{uint64(st.Dev), e.ino}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(".")
+}
+
+// remove deletes one entry of the spare tree, a directory with all it
+// holds, and records the inodes whose links it changed.
+func (tw *treeWriter) remove(dir, rel string, typ byte, ino inode) error {
+	abs := filepath.Join(dir, filepath.FromSlash(rel))
+	if typ == unix.DT_DIR || typ == unix.DT_UNKNOWN {
+		if fi, err := os.Lstat(abs); err == nil && fi.IsDir() {
+			entries, err := listSpare(abs)
+			if err != nil {
+				return err
+			}
+			tw.mu.Lock()
+			for _, e := range entries {
+				if e.typ != unix.DT_DIR {
+					tw.touched[e.ino] = true
+				}
+			}
+			tw.mu.Unlock()
+			return os.RemoveAll(abs)
+		}
+	}
+	if err := os.Remove(abs); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	tw.mu.Lock()
+	tw.touched[ino] = true
+	tw.mu.Unlock()
+	return nil
+}
+
+// prune removes from the job's directory in the spare tree at dir every
+// entry the new tree does not have there with the same bytes, and records
+// the files that stay.
+func (tw *treeWriter) prune(dir string, jt *jobTree) error {
+	abs := filepath.Join(dir, filepath.FromSlash(jt.dir))
+	if _, err := os.Lstat(abs); os.IsNotExist(err) {
+		return nil // a new job
+	}
+	entries, err := listSpare(abs)
 	if err != nil {
 		return err
 	}
+	var touched []inode
 	removed := "" // the last directory removed; its entries follow it
 	for _, e := range entries {
 		if removed != "" && strings.HasPrefix(e.rel, removed+"/") {
 			if e.typ != unix.DT_DIR {
-				tw.touched[e.ino] = true
+				touched = append(touched, e.ino)
 			}
 			continue
 		}
-		abs := filepath.Join(dir, filepath.FromSlash(e.rel))
 		switch {
-		case e.typ == unix.DT_DIR && tw.dirs[e.rel]:
+		case e.typ == unix.DT_DIR && jt.dirs[e.rel]:
 			// kept; its entries are judged on their own
 		case e.typ == unix.DT_DIR:
-			if err := os.RemoveAll(abs); err != nil {
+			if err := os.RemoveAll(filepath.Join(abs, filepath.FromSlash(e.rel))); err != nil {
 				return err
 			}
 			removed = e.rel
 		default:
-			if sha, ok := tw.files[e.rel]; ok && e.typ == unix.DT_REG && sha != "" && verified[e.ino].sha == sha {
-				tw.kept[e.rel] = e.ino
+			if sha, ok := jt.want[e.rel]; ok && e.typ == unix.DT_REG && tw.verified[e.ino].sha == sha {
+				jt.kept[e.rel] = e.ino
 				continue
 			}
-			if err := os.Remove(abs); err != nil && !os.IsNotExist(err) {
+			if err := os.Remove(filepath.Join(abs, filepath.FromSlash(e.rel))); err != nil && !os.IsNotExist(err) {
 				return err
 			}
-			tw.touched[e.ino] = true
+			touched = append(touched, e.ino)
 		}
 	}
+	tw.touch(touched)
 	return nil
 }
 
-// keepAll reports whether every one of rels stays from the spare tree;
-// when not, it removes those that are there, so they can be written.
-func (tw *treeWriter) keepAll(dir string, rels []string) (bool, error) {
+func (tw *treeWriter) touch(inos []inode) {
+	tw.mu.Lock()
+	for _, ino := range inos {
+		tw.touched[ino] = true
+	}
+	tw.mu.Unlock()
+}
+
+// keepAll reports whether every one of names stays from the job's spare
+// directory; when not, it removes those that are there, so they can be
+// written.
+func (tw *treeWriter) keepAll(dir string, jt *jobTree, names []string) (bool, error) {
 	if tw == nil {
 		return false, nil // no cache, no spare tree
 	}
 	all := true
-	for _, rel := range rels {
-		if _, ok := tw.kept[rel]; !ok {
+	for _, name := range names {
+		if _, ok := jt.kept[name]; !ok {
 			all = false
 		}
 	}
 	if all {
 		return true, nil
 	}
-	for _, rel := range rels {
-		if ino, ok := tw.kept[rel]; ok {
-			if err := os.Remove(filepath.Join(dir, filepath.FromSlash(rel))); err != nil {
+	for _, name := range names {
+		if ino, ok := jt.kept[name]; ok {
+			if err := os.Remove(filepath.Join(dir, filepath.FromSlash(jt.dir), filepath.FromSlash(name))); err != nil {
 				return false, err
 			}
-			tw.mu.Lock()
-			tw.touched[ino] = true
-			tw.rewritten[rel] = true
-			tw.mu.Unlock()
+			delete(jt.kept, name) // written again: among the created
+			tw.touch([]inode{ino})
 		}
 	}
 	return false, nil
@@ -286,16 +424,25 @@ func (tw *treeWriter) addCreated(rels ...string) {
 
 // fingerprint computes the fingerprint of the finished tree in dir, as
 // fingerprint(dir) would walk it (the tests check that they agree).
-func (tw *treeWriter) fingerprint(dir string, verified map[inode]verified) (string, error) {
+func (tw *treeWriter) fingerprint(dir string) (string, error) {
 	var acc fpAcc
-	for d := range tw.dirs {
+	for d := range tw.above {
 		acc.add(d, treeEntry{kind: 'd'})
+	}
+	for _, jt := range tw.jobs {
+		for d := range jt.dirs {
+			rel := jt.dir
+			if d != "." {
+				rel = joinRel(jt.dir, d)
+			}
+			acc.add(rel, treeEntry{kind: 'd'})
+		}
 	}
 	// A created file may be a new link to a kept inode, which changes
 	// that inode's change time: such kept files are stat'ed again.
 	keptInodes := map[inode]bool{}
-	for rel, ino := range tw.kept {
-		if !tw.rewritten[rel] {
+	for _, jt := range tw.jobs {
+		for _, ino := range jt.kept {
 			keptInodes[ino] = true
 		}
 	}
@@ -327,9 +474,7 @@ func (tw *treeWriter) fingerprint(dir string, verified map[inode]verified) (stri
 		}
 		for w := range accs {
 			acc.merge(&accs[w])
-			for _, ino := range touched[w] {
-				tw.touched[ino] = true
-			}
+			tw.touch(touched[w])
 		}
 		return nil
 	}
@@ -337,15 +482,15 @@ func (tw *treeWriter) fingerprint(dir string, verified map[inode]verified) (stri
 		return "", err
 	}
 	var again []string
-	for rel, ino := range tw.kept {
-		if tw.rewritten[rel] {
-			continue // written again: among the created
+	for _, jt := range tw.jobs {
+		for name, ino := range jt.kept {
+			rel := joinRel(jt.dir, name)
+			if tw.touched[ino] {
+				again = append(again, rel)
+				continue
+			}
+			acc.add(rel, treeEntry{kind: 'f', st: tw.verified[ino].st, dev: ino.dev})
 		}
-		if tw.touched[ino] {
-			again = append(again, rel)
-			continue
-		}
-		acc.add(rel, treeEntry{kind: 'f', st: verified[ino].st, dev: ino.dev})
 	}
 	keptInodes = nil // the files stat'ed again are not links of a kept file any more
 	if err := stat(again); err != nil {

@@ -39,41 +39,19 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	}
 	b.phase("write: manifests")
 	// Only the cache needs the tree's directories (for the fingerprint)
-	// and, to update a spare tree, every path with its content; without
+	// and, to update a spare tree, what each job directory holds; without
 	// it, a large matrix is spared holding them.
 	var tw *treeWriter
 	if b.cache != nil {
-		var want map[string]string
+		var verified map[inode]verified
+		if b.prev != nil {
+			verified = b.prev.inodes
+		}
+		tw = newTreeWriter(spare, verified, jobs)
 		if spare {
-			want = map[string]string{manifest.BuildFile: ""}
-		}
-		dirs := map[string]bool{".": true}
-		for _, j := range jobs {
-			add := func(name string, bl *blob) {
-				rel := joinRel(j.Dir(), name)
-				addDirs(dirs, rel)
-				if want == nil {
-					return
-				}
-				want[rel] = bl.sum
-				for _, e := range b.store.encodings(bl) {
-					want[rel+e.Ext()] = bl.sideSum[e]
-				}
+			if err := tw.pruneAbove(tmp); err != nil {
+				return nil, "", fmt.Errorf("output: %w", err)
 			}
-			for _, o := range j.outputs {
-				add(o.name, o.blob)
-			}
-			add(manifest.ManifestFile, j.manifest)
-		}
-		tw = newTreeWriter(want, dirs)
-	}
-	var verified map[inode]verified
-	if b.prev != nil {
-		verified = b.prev.inodes
-	}
-	if spare {
-		if err := tw.prune(tmp, verified); err != nil {
-			return nil, "", fmt.Errorf("output: %w", err)
 		}
 	}
 	b.clock.since(stWrite, t0)
@@ -174,7 +152,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	}
 	fp := ""
 	if b.cache != nil {
-		if fp, err = tw.fingerprint(tmp, verified); err != nil {
+		if fp, err = tw.fingerprint(tmp); err != nil {
 			b.log.Debug("cache: cannot fingerprint the new output", "err", err)
 			fp = ""
 		}
@@ -209,6 +187,15 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (jobFiles, int64, i
 	dir := filepath.Join(tmp, filepath.FromSlash(j.Dir()))
 	files := jobFiles{dir: j.Dir()}
 	var count, written int64
+	var jt *jobTree
+	if tw != nil {
+		jt = tw.job(b, j)
+		if tw.spare {
+			if err := tw.prune(tmp, jt); err != nil {
+				return jobFiles{}, 0, 0, err
+			}
+		}
+	}
 	// Directories are made parent first, one mkdir each.
 	made := map[string]bool{tmp: true}
 	var mkdir func(d string) error
@@ -227,12 +214,11 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (jobFiles, int64, i
 	}
 	put := func(name string, bl *blob) error {
 		dst := filepath.Join(dir, filepath.FromSlash(name))
-		rel := joinRel(j.Dir(), name)
-		rels := []string{rel}
+		names := []string{name}
 		for _, e := range b.store.encodings(bl) {
-			rels = append(rels, rel+e.Ext())
+			names = append(names, name+e.Ext())
 		}
-		keep, err := tw.keepAll(tmp, rels)
+		keep, err := tw.keepAll(tmp, jt, names)
 		if err != nil {
 			return err
 		}
@@ -246,7 +232,13 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (jobFiles, int64, i
 			if fresh, err = b.store.write(bl, dst); err != nil {
 				return err
 			}
-			tw.addCreated(rels...)
+			if tw != nil {
+				rels := make([]string, len(names))
+				for i, n := range names {
+					rels[i] = joinRel(j.Dir(), n)
+				}
+				tw.addCreated(rels...)
+			}
 		}
 		files.add(name, manifest.File{SHA256: bl.sum, Size: bl.size})
 		count++
