@@ -103,6 +103,7 @@ func (b *build) assemble(j *job, ts *themeState) error {
 		blob: b.store.putNow(data, manifest.TranslationFile)})
 	slices.SortFunc(j.outputs, func(x, y output) int { return strings.Compare(x.logical, y.logical) })
 	j.missing = a.missingList()
+	a.saveMemo()
 	return nil
 }
 
@@ -119,6 +120,8 @@ type assembly struct {
 	// never looked up by the browser, so not in js-translation.json.
 	buildTime map[string]string
 	dict      string // the dictionary's digest, once asked for
+	key       memoKey
+	memo      []memoEntry // rewrites to record (see memo.go)
 }
 
 func (a *assembly) addBlob(logical string, bl *blob) {
@@ -173,11 +176,11 @@ func (a *assembly) addTranslated(logical, from string, data []byte, marked bool,
 	if a.b.memoOn() {
 		// The answers are the dictionary's, for a file at from: its digest
 		// stands for them (finding the phrases would mean scanning data).
-		k := newMemoKey("js", in.get(data))
+		k := a.memoKey("js", in.get(data))
 		k.str(from)
 		k.str(a.dictDigest())
 		key = k.String()
-		if bl := a.b.memoized(key, logical); bl != nil {
+		if bl := a.memoized(key, logical); bl != nil {
 			a.addBlob(logical, bl)
 			return nil
 		}
@@ -200,7 +203,7 @@ func (a *assembly) put(key, logical string, data []byte) *blob {
 	a.b.stats.rewrites.Add(1)
 	bl := a.b.store.putNow(data, logical)
 	if key != "" {
-		a.b.remember(key, bl)
+		a.remember(key, bl)
 	}
 	return bl
 }
@@ -293,14 +296,14 @@ func (a *assembly) rewriteCSS(jl jobLeaf) (*blob, error) {
 	}
 	var key string
 	if a.b.memoOn() {
-		k := newMemoKey("css", l.in.get(l.out))
+		k := a.memoKey("css", l.in.get(l.out))
 		for i, r := range repl {
 			k.int(offs[i])
 			k.int(ends[i])
 			k.str(r)
 		}
 		key = k.String()
-		if bl := a.b.memoized(key, jl.logical); bl != nil {
+		if bl := a.memoized(key, jl.logical); bl != nil {
 			return bl, nil
 		}
 	}
@@ -341,7 +344,7 @@ func (a *assembly) renderHTML(jl jobLeaf) (*blob, error) {
 	}
 	var key string
 	if a.b.memoOn() {
-		k := newMemoKey("html", l.in.get(l.out))
+		k := a.memoKey("html", l.in.get(l.out))
 		for _, tag := range l.outTags {
 			k.int(tag.Off)
 			k.int(tag.End)
@@ -354,7 +357,7 @@ func (a *assembly) renderHTML(jl jobLeaf) (*blob, error) {
 			}
 		}
 		key = k.String()
-		if bl := a.b.memoized(key, jl.logical); bl != nil {
+		if bl := a.memoized(key, jl.logical); bl != nil {
 			return bl, nil
 		}
 	}

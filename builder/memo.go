@@ -41,8 +41,10 @@ func (in *inputSum) get(data []byte) *inputSum {
 // the answers, each length-prefixed so that no two sequences collide.
 type memoKey struct{ buf []byte }
 
-func newMemoKey(kind string, in *inputSum) *memoKey {
-	k := &memoKey{buf: make([]byte, 0, 256)}
+// memoKey starts the key of a rewrite in the assembly's buffer.
+func (a *assembly) memoKey(kind string, in *inputSum) *memoKey {
+	k := &a.key
+	k.buf = k.buf[:0]
 	k.str(kind)
 	k.buf = append(k.buf, in.sum[:]...)
 	return k
@@ -74,25 +76,41 @@ func (b *build) memoOn() bool { return b.memoNew != nil }
 
 // memoized returns the blob recorded under key by the previous build, for
 // a file published at logical, when the previous output still has it.
-func (b *build) memoized(key, logical string) *blob {
-	if b.prev == nil {
+func (a *assembly) memoized(key, logical string) *blob {
+	p := a.b.prev
+	if p == nil {
 		return nil
 	}
-	r, ok := b.prev.memo[key]
+	r, ok := p.memo[key]
 	if !ok {
 		return nil
 	}
-	bl := b.store.putPrev(r.Sum, r.Size, logical)
+	bl := a.b.store.putPrev(r.Sum, r.Size, logical)
 	if bl != nil {
-		b.stats.reused.Add(1)
-		b.remember(key, bl)
+		a.b.stats.reused.Add(1)
+		a.remember(key, bl)
 	}
 	return bl
 }
 
-// remember records the blob a rewrite gave, for the next build.
-func (b *build) remember(key string, bl *blob) {
-	b.memoMu.Lock()
-	b.memoNew[key] = memoRec{Sum: bl.sum, Size: bl.size}
-	b.memoMu.Unlock()
+// remember records the blob a rewrite gave, for the next build; the job's
+// records join the build's when it is assembled (saveMemo).
+func (a *assembly) remember(key string, bl *blob) {
+	a.memo = append(a.memo, memoEntry{key, memoRec{Sum: bl.sum, Size: bl.size}})
+}
+
+type memoEntry struct {
+	key string
+	rec memoRec
+}
+
+func (a *assembly) saveMemo() {
+	if len(a.memo) == 0 {
+		return
+	}
+	a.b.memoMu.Lock()
+	for _, e := range a.memo {
+		a.b.memoNew[e.key] = e.rec
+	}
+	a.b.memoMu.Unlock()
 }

@@ -235,6 +235,7 @@ func (tw *treeWriter) job(b *build, j *job) *jobTree {
 	jt.kept = map[string]inode{}
 	if tw.spare {
 		jt.want = make(map[string]string, 4*len(j.outputs)+1)
+		jt.kept = make(map[string]inode, 4*len(j.outputs)+1)
 	}
 	add := func(name string, bl *blob) {
 		addDirs(jt.dirs, name)

@@ -122,7 +122,11 @@ func (s *store) putMode(data []byte, name string, now bool) *blob {
 // its bytes and, if they were made with the same options, of its sidecars;
 // nil when the previous output does not have it.
 func (s *store) putPrev(sum string, size int64, name string) *blob {
-	if _, ok := s.b.prev.path(sum); !ok {
+	p := s.b.prev
+	if p == nil {
+		return nil
+	}
+	if _, ok := p.byHash[sum]; !ok {
 		return nil
 	}
 	s.mu.Lock()
