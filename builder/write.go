@@ -232,7 +232,7 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (jobFiles, int64, i
 			if fresh, err = b.store.write(bl, dst); err != nil {
 				return err
 			}
-			if tw != nil {
+			if tw != nil && tw.spare {
 				rels := make([]string, len(names))
 				for i, n := range names {
 					rels[i] = joinRel(j.Dir(), n)
