@@ -385,11 +385,8 @@ type treeEntry struct {
 // for example when a release is staged from the output by linking, which
 // costs the next build its shortcut, never its correctness).
 func fingerprint(dir string) (string, error) {
-	t, err := walkTree(dir)
-	if err != nil {
-		return "", err
-	}
-	return treeDigest(t), nil
+	_, fp, err := walkTree(dir, false)
+	return fp, err
 }
 
 // namedEntry is one path of a listed tree.
@@ -399,26 +396,41 @@ type namedEntry struct {
 }
 
 // walkTree lists a tree (slash paths relative to dir, "." for dir itself)
-// with the stat of every file, in no particular order. Directories are
-// read with getdents and their files stat'ed relative to the directory's
-// descriptor (no path lookup per file), a few directories at a time.
-func walkTree(dir string) ([]namedEntry, error) {
+// with the stat of every file, in no particular order, and returns its
+// fingerprint (the list only if list is set). Directories are read with
+// getdents and their files stat'ed relative to the directory's descriptor
+// (no path lookup per file), a few directories at a time, each digested
+// by the goroutine that read it.
+func walkTree(dir string, list bool) ([]namedEntry, string, error) {
 	var (
 		mu    sync.Mutex
-		all   = []namedEntry{{".", treeEntry{kind: 'd'}}}
+		all   []namedEntry
+		acc   fpAcc
 		errs  []error
 		wg    sync.WaitGroup
 		sem   = make(chan struct{}, min(4, max(1, runtime.NumCPU())))
 		stats = &inodeStats{m: map[inode]fileStat{}}
 	)
+	root := namedEntry{".", treeEntry{kind: 'd'}}
+	acc.add(root.rel, root.treeEntry)
+	if list {
+		all = append(all, root)
+	}
 	var visit func(abs, rel string)
 	visit = func(abs, rel string) {
 		defer wg.Done()
 		sem <- struct{}{}
 		here, subdirs, err := statDir(abs, rel, stats)
+		var part fpAcc
+		for _, e := range here {
+			part.add(e.rel, e.treeEntry)
+		}
 		<-sem
 		mu.Lock()
-		all = append(all, here...)
+		acc.merge(&part)
+		if list {
+			all = append(all, here...)
+		}
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -435,9 +447,9 @@ func walkTree(dir string) ([]namedEntry, error) {
 	visit(dir, "")
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return all, nil
+	return all, acc.String(), nil
 }
 
 // inodeStats holds the stat of each file inode walkTree has seen. A built
@@ -574,15 +586,6 @@ func direntMode(typ byte) fs.FileMode {
 	return fs.ModeIrregular
 }
 
-// treeDigest is the fingerprint of a listed tree.
-func treeDigest(t []namedEntry) string {
-	var acc fpAcc
-	for _, e := range t {
-		acc.add(e.rel, e.treeEntry)
-	}
-	return acc.String()
-}
-
 // fpAcc accumulates a tree's fingerprint: the sum, modulo 2^256, of the
 // sha256 of every entry (kind, path and, for files, size, times, inode and
 // type). The order of entries does not matter, so a tree can be digested
@@ -647,8 +650,9 @@ func (b *build) prepareIncremental() (*Result, error) {
 	go func() {
 		defer close(walked)
 		if _, err := os.Stat(filepath.Join(b.opts.Output, manifest.BuildFile)); err == nil {
-			if tree, err = walkTree(b.opts.Output); err == nil {
-				fp = treeDigest(tree)
+			var digest string
+			if tree, digest, err = walkTree(b.opts.Output, true); err == nil {
+				fp = digest
 			}
 		}
 	}()
