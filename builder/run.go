@@ -118,6 +118,11 @@ func (b *build) run() (_ *Result, err error) {
 		}
 		if depth == 0 {
 			b.submitLeaves(leavesGroup, jobs)
+			for d := 1; d <= maxDepth; d++ {
+				for _, ts := range byDepth[d] {
+					b.planOwnBundles(g, ts)
+				}
+			}
 		}
 		if !b.wait(g) {
 			return nil, b.failed()
@@ -339,6 +344,26 @@ func (b *build) planBundles(g pond.TaskGroup, ts *themeState) {
 	if len(ts.jobs) == 0 {
 		return
 	}
+	owner := ts.jobs[0]
+	for _, e := range themeEntries(ts) {
+		if ts.bundles[e] != nil {
+			continue // started early (planOwnBundles)
+		}
+		if bd := b.findBundle(e, ts.base); bd != nil {
+			ts.bundles[e] = bd
+			continue
+		}
+		bd := &bundle{entry: e, owner: owner.id, fs: ts.base}
+		ts.bundles[e] = bd
+		b.task(g, "bundle "+e+" of "+ts.theme.Area+"/"+ts.theme.Name, func() {
+			b.runBundle(bd, owner, true)
+		})
+	}
+}
+
+// themeEntries lists the entries of a theme's jobs that its own files
+// provide, sorted.
+func themeEntries(ts *themeState) []string {
 	entries := map[string]bool{}
 	for _, j := range ts.jobs {
 		for _, e := range j.entries {
@@ -347,13 +372,26 @@ func (b *build) planBundles(g pond.TaskGroup, ts *themeState) {
 			}
 		}
 	}
+	return slices.Sorted(maps.Keys(entries))
+}
+
+// planOwnBundles starts, with the root themes' bundles, the bundles of a
+// child theme that the last build made for the child itself (its
+// overrides were among their inputs, so its parent's bundle would not do):
+// they would most likely be its own again, and waiting for the parent's
+// round first would put two esbuild runs end to end on a rebuild's
+// critical path. A guess never changes the output: a bundle built for the
+// child's file set is the child's bundle whatever its parent's is.
+func (b *build) planOwnBundles(g pond.TaskGroup, ts *themeState) {
+	if len(ts.jobs) == 0 || b.cache == nil {
+		return
+	}
 	owner := ts.jobs[0]
-	for _, e := range slices.Sorted(maps.Keys(entries)) {
-		if bd := b.findBundle(e, ts.base); bd != nil {
-			ts.bundles[e] = bd
+	for _, e := range themeEntries(ts) {
+		bd := &bundle{entry: e, owner: owner.id, fs: ts.base}
+		if _, ok := b.packOld["bundle/"+b.bundleKey(bd)]; !ok {
 			continue
 		}
-		bd := &bundle{entry: e, owner: owner.id, fs: ts.base}
 		ts.bundles[e] = bd
 		b.task(g, "bundle "+e+" of "+ts.theme.Area+"/"+ts.theme.Name, func() {
 			b.runBundle(bd, owner, true)
