@@ -99,8 +99,10 @@ func (b *build) run() (_ *Result, err error) {
 	b.store.spillDir = spill // removed by Build once the pool has stopped
 
 	// 1. Base bundles, parents before children so that a child whose
-	// overrides do not touch an entry's inputs reuses the parent's bundle;
-	// the leaves of every job go on the pool after the first round.
+	// overrides do not touch an entry's inputs reuses the parent's bundle
+	// (those the last build made for a child itself start in the first
+	// round, see planOwnBundles); the leaves of every job go on the pool
+	// after the first round.
 	b.setStage("bundle")
 	leavesGroup := b.pool.NewGroupContext(b.ctx)
 	byDepth := map[int][]*themeState{}
