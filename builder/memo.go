@@ -10,14 +10,16 @@ import (
 // script with $t() calls translated, a template rendered, a stylesheet's
 // url()s pointed at hashed names — depends on the input's bytes and on the
 // job's answers to a few lookups (translations, hashed names), nothing
-// else. A template's and a stylesheet's key holds each answer; a script's
-// holds the digest of the job's dictionary instead, which stands for all
-// of its translations (listing the phrases would mean scanning the
-// script, most of what translating it costs). With the cache on, each such result is recorded in the output's
+// else. With the cache on, each such result is recorded in the output's
 // state under a key over both; the next build computes the key from the
 // same answers and, when the previous output holds the recorded content,
 // links it instead of making it again. A rebuild then translates and
 // renders only what a change reaches, not every job of the matrix.
+//
+// A template's and a stylesheet's key holds each answer; a script's holds
+// the digest of the job's dictionary instead, which stands for all of its
+// translations (listing the phrases would mean scanning the script, most
+// of what translating it costs).
 
 // memoRec is one recorded result: the content it gave.
 type memoRec struct {
@@ -56,14 +58,6 @@ func (k *memoKey) str(s string) {
 }
 
 func (k *memoKey) int(n int) { k.buf = binary.AppendVarint(k.buf, int64(n)) }
-
-func (k *memoKey) bool(v bool) {
-	if v {
-		k.buf = append(k.buf, 1)
-	} else {
-		k.buf = append(k.buf, 0)
-	}
-}
 
 func (k *memoKey) String() string {
 	s := sha256.Sum256(k.buf)

@@ -232,7 +232,6 @@ func addDirs(dirs map[string]bool, rel string) {
 func (tw *treeWriter) job(b *build, j *job) *jobTree {
 	jt := tw.jobs[j.Dir()]
 	jt.dirs = map[string]bool{".": true}
-	jt.kept = map[string]inode{}
 	if tw.spare {
 		jt.want = make(map[string]string, 4*len(j.outputs)+1)
 		jt.kept = make(map[string]inode, 4*len(j.outputs)+1)
