@@ -222,6 +222,7 @@ type build struct {
 	packNew      map[string]func() []byte // the entries this build used or made
 	memoMu       sync.Mutex
 	memoNew      map[string]memoRec // rewrites this build used or made (see memo.go)
+	stateBody    chan []byte        // the state's large parts, being encoded (see saveState)
 
 	errMu    sync.Mutex
 	errs     []error

@@ -143,6 +143,16 @@ func encodeState(st *outputState, files iter.Seq2[string, manifest.File]) ([]byt
 	if files == nil {
 		files = maps.All(st.Build.Files)
 	}
+	head, err := encodeStateHead(st)
+	if err != nil {
+		return nil, err
+	}
+	return append(head, encodeStateBody(st, files)...), nil
+}
+
+// encodeStateHead encodes what a build knows last (the fingerprint of the
+// tree, the result): the state's small fields, gob, length-prefixed.
+func encodeStateHead(st *outputState) ([]byte, error) {
 	head := *st
 	bh := *st.Build
 	bh.Files = nil
@@ -151,9 +161,18 @@ func encodeState(st *outputState, files iter.Seq2[string, manifest.File]) ([]byt
 	if err := gob.NewEncoder(&buf).Encode(&head); err != nil {
 		return nil, err
 	}
+	e := &enc{b: make([]byte, 0, buf.Len()+binary.MaxVarintLen64)}
+	e.bytes(buf.Bytes())
+	return e.b, nil
+}
+
+// encodeStateBody encodes the state's large parts, which are known once
+// the job directories are written: the file list, the sidecars, the stat
+// cache and the rewrite memo.
+func encodeStateBody(st *outputState, files iter.Seq2[string, manifest.File]) []byte {
 	idx := map[string]int{}
 	var sums []string
-	n, size := 0, buf.Len()+16
+	n, size := 0, 16
 	for rel, f := range files {
 		n++
 		size += len(rel) + 3*binary.MaxVarintLen32
@@ -164,7 +183,6 @@ func encodeState(st *outputState, files iter.Seq2[string, manifest.File]) ([]byt
 		}
 	}
 	e := &enc{b: make([]byte, 0, size+256*(len(st.Side)+len(st.Stat))+112*len(st.Memo))}
-	e.bytes(buf.Bytes())
 	e.strs(sums)
 	e.int(n)
 	for rel, f := range files {
@@ -200,7 +218,7 @@ func encodeState(st *outputState, files iter.Seq2[string, manifest.File]) ([]byt
 		e.str(r.Sum)
 		e.uint(uint64(r.Size))
 	}
-	return e.b, nil
+	return e.b
 }
 
 // files decodes the list of the output's files.
@@ -764,18 +782,7 @@ func (b *build) saveState(res *Result, fp string) {
 			return
 		}
 	}
-	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build,
-		Side: map[string][]sideRec{}, Stat: b.statCache, Memo: b.memoNew}
-	for sum, bl := range b.store.blobs {
-		if !bl.compress {
-			continue
-		}
-		var recs []sideRec
-		for _, e := range b.store.encodings(bl) {
-			recs = append(recs, sideRec{Enc: string(e), SHA: bl.sideSum[e], Size: bl.sideSize[e]})
-		}
-		st.Side[sum] = recs
-	}
+	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build}
 	st.Result = savedResult{Jobs: res.Jobs, Stats: res.Stats, Missing: res.Missing}
 	for _, w := range res.Warnings {
 		var de *diag.Error
@@ -785,10 +792,35 @@ func (b *build) saveState(res *Result, fp string) {
 			st.Result.Warnings = append(st.Result.Warnings, savedWarning{Msg: w.Error()})
 		}
 	}
-	data, err := encodeState(&st, treeFiles(b.outFiles))
+	head, err := encodeStateHead(&st)
 	if err != nil {
 		b.log.Debug("cache: cannot encode state", "err", err)
 		return
 	}
-	b.cache.put("state", b.stateKey(), data)
+	if b.stateBody == nil {
+		b.startStateBody()
+	}
+	b.cache.put("state", b.stateKey(), append(head, <-b.stateBody...))
+}
+
+// startStateBody encodes the large parts of the state (see
+// encodeStateBody) on a goroutine of its own, while the tree is
+// fingerprinted and swapped in.
+func (b *build) startStateBody() {
+	ch := make(chan []byte, 1)
+	b.stateBody = ch
+	go func() {
+		st := &outputState{Side: map[string][]sideRec{}, Stat: b.statCache, Memo: b.memoNew}
+		for sum, bl := range b.store.blobs {
+			if !bl.compress {
+				continue
+			}
+			var recs []sideRec
+			for _, e := range b.store.encodings(bl) {
+				recs = append(recs, sideRec{Enc: string(e), SHA: bl.sideSum[e], Size: bl.sideSize[e]})
+			}
+			st.Side[sum] = recs
+		}
+		ch <- encodeStateBody(st, treeFiles(b.outFiles))
+	}()
 }

@@ -90,6 +90,9 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 
 	sortJobFiles(all)
 	b.outFiles = all
+	if b.cache != nil {
+		b.startStateBody()
+	}
 	files := treeFiles(all)
 	bm := &manifest.Build{
 		ConfigDigest: b.configDigest(),
