@@ -355,12 +355,17 @@ func (b *build) planBundles(g pond.TaskGroup, ts *themeState) {
 			ts.bundles[e] = bd
 			continue
 		}
-		bd := &bundle{entry: e, owner: owner.id, fs: ts.base}
-		ts.bundles[e] = bd
-		b.task(g, "bundle "+e+" of "+ts.theme.Area+"/"+ts.theme.Name, func() {
-			b.runBundle(bd, owner, true)
-		})
+		b.startThemeBundle(g, ts, &bundle{entry: e, owner: owner.id, fs: ts.base})
 	}
+}
+
+// startThemeBundle queues a theme's own (shared) bundle of an entry.
+func (b *build) startThemeBundle(g pond.TaskGroup, ts *themeState, bd *bundle) {
+	ts.bundles[bd.entry] = bd
+	owner := ts.jobs[0]
+	b.task(g, "bundle "+bd.entry+" of "+ts.theme.Area+"/"+ts.theme.Name, func() {
+		b.runBundle(bd, owner, true)
+	})
 }
 
 // themeEntries lists the entries of a theme's jobs that its own files
@@ -391,13 +396,9 @@ func (b *build) planOwnBundles(g pond.TaskGroup, ts *themeState) {
 	owner := ts.jobs[0]
 	for _, e := range themeEntries(ts) {
 		bd := &bundle{entry: e, owner: owner.id, fs: ts.base}
-		if _, ok := b.packOld["bundle/"+b.bundleKey(bd)]; !ok {
-			continue
+		if _, ok := b.packOld["bundle/"+b.bundleKey(bd)]; ok {
+			b.startThemeBundle(g, ts, bd)
 		}
-		ts.bundles[e] = bd
-		b.task(g, "bundle "+e+" of "+ts.theme.Area+"/"+ts.theme.Name, func() {
-			b.runBundle(bd, owner, true)
-		})
 	}
 }
 
