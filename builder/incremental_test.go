@@ -351,16 +351,50 @@ func spareOf(out string) string {
 // (so the fingerprint computed for the updated tree matches a walk).
 func checkRebuild(t *testing.T, dir, out, cache, what string) *builder.Result {
 	t.Helper()
-	res := cachedBuild(t, dir, out, cache, nil)
+	return checkRebuildWith(t, dir, out, cache, what, nil)
+}
+
+// checkRebuildWith is checkRebuild with opts applied to every build.
+func checkRebuildWith(t *testing.T, dir, out, cache, what string, opts func(*builder.Options)) *builder.Result {
+	t.Helper()
+	res := cachedBuild(t, dir, out, cache, opts)
 	ref := filepath.Join(t.TempDir(), "ref")
-	cachedBuild(t, dir, ref, "", nil)
+	cachedBuild(t, dir, ref, "", opts)
 	if treeDigest(t, out) != treeDigest(t, ref) {
 		t.Fatalf("%s: the cached rebuild differs from a cold build", what)
 	}
-	if again := cachedBuild(t, dir, out, cache, nil); !again.UpToDate {
+	if again := cachedBuild(t, dir, out, cache, opts); !again.UpToDate {
 		t.Fatalf("%s: the next build was not up to date", what)
 	}
 	return res
+}
+
+// TestSpareTreeJobsChange rebuilds with fewer jobs and then with all of
+// them again, so that the spare tree being updated has job directories the
+// new tree does not (removed above the job level) and lacks some it needs
+// (written whole); every output must equal a cold build.
+func TestSpareTreeJobsChange(t *testing.T) {
+	dir := copySample(t)
+	ageSources(t, dir)
+	tmp := t.TempDir()
+	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+	fewer := func(o *builder.Options) {
+		jobs, err := o.Config.Jobs(matrix.Filter{Languages: []string{"en_US", "fr_FR"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Jobs = jobs
+	}
+	cachedBuild(t, dir, out, cache, nil)
+	appendSrc(t, dir, baseDir+"/web/js/widgets/slider.js", "\nexport const c1 = 1;\n")
+	checkRebuild(t, dir, out, cache, "all jobs") // the cold tree becomes the spare
+	res := checkRebuildWith(t, dir, out, cache, "fewer jobs", fewer)
+	if n := len(res.Jobs); n == 0 || n >= 10 {
+		t.Fatalf("the filtered build has %d jobs", n)
+	}
+	checkRebuild(t, dir, out, cache, "all jobs again") // the spare has them all
+	appendSrc(t, dir, baseDir+"/web/js/widgets/slider.js", "\nexport const c2 = 2;\n")
+	checkRebuild(t, dir, out, cache, "all jobs over the filtered tree") // the spare lacks some
 }
 
 // TestSpareTreeSeveralChanges makes a series of changes, each rebuilt by
