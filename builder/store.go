@@ -93,7 +93,7 @@ func (s *store) putMode(data []byte, name string, now bool) *blob {
 		s.blobs[key] = bl
 	}
 	spill, compressNow := !ok, false
-	if !bl.compress && len(s.b.comp.Encodings) > 0 && len(data) >= s.b.comp.MinSize && precompress.Compressible(name) {
+	if s.wantsSidecars(bl, name) {
 		bl.compress = true
 		if !s.fromPrev(bl) {
 			// Spilled by compress, once its sidecars exist.
@@ -117,6 +117,12 @@ func (s *store) putMode(data []byte, name string, now bool) *blob {
 	return bl
 }
 
+// wantsSidecars reports whether bl, published as name, is to be compressed
+// and is not yet (s.mu held).
+func (s *store) wantsSidecars(bl *blob, name string) bool {
+	return !bl.compress && len(s.b.comp.Encodings) > 0 && bl.size >= int64(s.b.comp.MinSize) && precompress.Compressible(name)
+}
+
 // putPrev is put for a content known by its digest and size alone (see
 // memo.go): it returns its blob, with the previous output as the source of
 // its bytes and, if they were made with the same options, of its sidecars;
@@ -136,7 +142,7 @@ func (s *store) putPrev(sum string, size int64, name string) *blob {
 		s.blobs[sum] = bl
 	}
 	compressNow := false
-	if !bl.compress && len(s.b.comp.Encodings) > 0 && size >= int64(s.b.comp.MinSize) && precompress.Compressible(name) {
+	if s.wantsSidecars(bl, name) {
 		bl.compress = true
 		compressNow = !s.fromPrev(bl)
 	}
