@@ -427,6 +427,12 @@ func (b *build) loadPack() {
 	}
 }
 
+// packHas reports whether the last build left an entry, without using it.
+func (b *build) packHas(kind, key string) bool {
+	_, ok := b.packOld[kind+"/"+key]
+	return ok
+}
+
 func (b *build) packGet(kind, key string) ([]byte, bool) {
 	if b.cache == nil {
 		return nil, false

@@ -668,10 +668,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	go func() {
 		defer close(walked)
 		if _, err := os.Stat(filepath.Join(b.opts.Output, manifest.BuildFile)); err == nil {
-			var digest string
-			if tree, digest, err = walkTree(b.opts.Output, true); err == nil {
-				fp = digest
-			}
+			tree, fp, _ = walkTree(b.opts.Output, true) // "" on error: not reused
 		}
 	}()
 	st := b.loadState()

@@ -396,7 +396,7 @@ func (b *build) planOwnBundles(g pond.TaskGroup, ts *themeState) {
 	owner := ts.jobs[0]
 	for _, e := range themeEntries(ts) {
 		bd := &bundle{entry: e, owner: owner.id, fs: ts.base}
-		if _, ok := b.packOld["bundle/"+b.bundleKey(bd)]; ok {
+		if b.packHas("bundle", b.bundleKey(bd)) {
 			b.startThemeBundle(g, ts, bd)
 		}
 	}
