@@ -54,7 +54,7 @@ type cache struct {
 	dir string
 }
 
-const cacheFormat = "scd-cache-v3"
+const cacheFormat = "scd-cache-v4"
 
 var cacheMagic = []byte("SCDC1\x00\x00\x00")
 

@@ -95,8 +95,8 @@ const (
 )
 
 // codec describes a compression sidecar and the range of levels its encoder
-// accepts. zstd uses klauspost's four speed levels (fastest, default,
-// better, best) rather than zstd's native 1..22.
+// accepts. zstd levels are the zstd command line's 1..22, mapped onto
+// klauspost's four encoders (builder/precompress).
 type codec struct {
 	name          string
 	min, max, def int
@@ -105,7 +105,7 @@ type codec struct {
 var codecs = []codec{
 	{"gzip", 1, 9, 6},
 	{"br", 0, 11, 6},
-	{"zstd", 1, 4, 3},
+	{"zstd", 1, 22, 3},
 }
 
 func findCodec(name string) (codec, bool) {

@@ -50,7 +50,7 @@ job() {
   find "$dst" -type f \( -name '*.js' -o -name '*.css' -o -name '*.html' -o -name '*.svg' -o -name '*.json' \) -size +255c > "$dst.list"
   xargs -a "$dst.list" gzip -6 -k -f
   xargs -a "$dst.list" brotli -q 6 -k -f
-  xargs -a "$dst.list" zstd -q -6 -k -f
+  xargs -a "$dst.list" zstd -q -3 -k -f
   rm "$dst.list"
 }
 export -f job

@@ -73,7 +73,7 @@ func ParseEncoding(s string) (Encoding, error) {
 const (
 	GzipMinLevel, GzipMaxLevel, GzipDefaultLevel       = 1, 9, 6
 	BrotliMinLevel, BrotliMaxLevel, BrotliDefaultLevel = 0, 11, 6
-	ZstdMinLevel, ZstdMaxLevel, ZstdDefaultLevel       = 1, 4, 3
+	ZstdMinLevel, ZstdMaxLevel, ZstdDefaultLevel       = 1, 22, 3
 )
 
 // Options configure Compress.
@@ -81,8 +81,8 @@ type Options struct {
 	// Encodings to produce, in the order sidecars are reported.
 	Encodings []Encoding
 	// Levels per encoding; a missing entry means the default. gzip 1..9
-	// (default 6), br 0..11 (default 6), zstd 1..4 (1 fastest, 2 default,
-	// 3 better, 4 best, as klauspost's zstd.EncoderLevel; default 3).
+	// (default 6), br 0..11 (default 6), zstd 1..22 (zstd's own levels,
+	// default 3; see zstdLevel).
 	Levels map[Encoding]int
 	// MinSize: files smaller than this get no sidecars (a few hundred bytes
 	// gain nothing once headers and a file per encoding are paid for).
@@ -337,18 +337,11 @@ func (l *zstdEncoders) put(w *zstd.Encoder) {
 	l.cond.Signal()
 }
 
-// zstdLevel maps the configured 1..4 to klauspost's named levels.
-func zstdLevel(l int) zstd.EncoderLevel {
-	switch l {
-	case 1:
-		return zstd.SpeedFastest
-	case 2:
-		return zstd.SpeedDefault
-	case 4:
-		return zstd.SpeedBestCompression
-	}
-	return zstd.SpeedBetterCompression
-}
+// zstdLevel maps a level of the zstd command line (1..22) onto the four
+// encoders klauspost's package has, as that package documents the
+// correspondence: 1–2 fastest, 3–5 default (zstd's own default, 3), 6–9
+// better, 10 and up best.
+func zstdLevel(l int) zstd.EncoderLevel { return zstd.EncoderLevelFromZstd(l) }
 
 // compress encodes data with e at level; ok is false when e is unknown or the
 // result would not be smaller than data.

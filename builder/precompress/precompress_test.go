@@ -97,8 +97,8 @@ func TestCompressRoundTrip(t *testing.T) {
 	}{
 		{"defaults", nil},
 		{"fastest", map[Encoding]int{Gzip: 1, Brotli: 0, Zstd: 1}},
-		{"best", map[Encoding]int{Gzip: 9, Brotli: 11, Zstd: 4}},
-		{"zstd default", map[Encoding]int{Zstd: 2}},
+		{"best", map[Encoding]int{Gzip: 9, Brotli: 11, Zstd: 19}},
+		{"zstd better", map[Encoding]int{Zstd: 7}},
 	}
 	for _, in := range inputs {
 		for _, lv := range levels {
@@ -251,6 +251,31 @@ func TestZstdEncoders(t *testing.T) {
 	wg.Wait()
 	if max := max(2, runtime.GOMAXPROCS(0)); l.made > max {
 		t.Errorf("200 small inputs made %d encoders, more than %d", l.made, max)
+	}
+}
+
+// TestZstdLevels checks that a configured zstd level is the zstd command
+// line's: each picks the klauspost encoder the README names for it.
+func TestZstdLevels(t *testing.T) {
+	in := sampleJS(200 << 10)
+	for level, want := range map[int]zstd.EncoderLevel{
+		1: zstd.SpeedFastest, 2: zstd.SpeedFastest,
+		3: zstd.SpeedDefault, 5: zstd.SpeedDefault,
+		6: zstd.SpeedBetterCompression, 9: zstd.SpeedBetterCompression,
+		10: zstd.SpeedBestCompression, 22: zstd.SpeedBestCompression,
+	} {
+		w, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(want), zstd.WithEncoderCRC(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := Options{Encodings: []Encoding{Zstd}, Levels: map[Encoding]int{Zstd: level}}.Compress(in)[Zstd]
+		if !bytes.Equal(got, w.EncodeAll(in, nil)) {
+			t.Errorf("zstd level %d: not the bytes of klauspost's %s encoder", level, want)
+		}
+	}
+	def := Options{Encodings: []Encoding{Zstd}}.Compress(in)[Zstd]
+	if three := (Options{Encodings: []Encoding{Zstd}, Levels: map[Encoding]int{Zstd: 3}}).Compress(in)[Zstd]; !bytes.Equal(def, three) {
+		t.Error("the default zstd level is not 3")
 	}
 }
 
@@ -409,7 +434,7 @@ func TestValidate(t *testing.T) {
 		{name: "bounds", o: Options{Encodings: all, Levels: map[Encoding]int{Gzip: 9, Brotli: 0, Zstd: 4}}},
 		{name: "gzip 0", o: Options{Levels: map[Encoding]int{Gzip: 0}}, err: "gzip compression level 0 out of range 1..9"},
 		{name: "br 12", o: Options{Levels: map[Encoding]int{Brotli: 12}}, err: "br compression level 12 out of range 0..11"},
-		{name: "zstd 5", o: Options{Levels: map[Encoding]int{Zstd: 5}}, err: "zstd compression level 5 out of range 1..4"},
+		{name: "zstd 23", o: Options{Levels: map[Encoding]int{Zstd: 23}}, err: "zstd compression level 23 out of range 1..22"},
 		{name: "unknown", o: Options{Encodings: []Encoding{"lz4"}}, err: `unknown compression "lz4" (want gzip, br or zstd)`},
 		{name: "negative min size", o: Options{MinSize: -1}, err: "compression min size -1 is negative"},
 	}
