@@ -225,6 +225,14 @@ func BenchmarkBundleOverhead(b *testing.B) {
 // to update (see the builder's package documentation) and writes a whole
 // tree (first-change); every later one updates the spare tree
 // (one-change), which is the case of an edit-and-rebuild loop.
+//
+// That module is the worst single file to change: every job's bundles
+// take it in. The other edits of the loop change one file of another
+// kind each, rebuilt one after the other (each rebuild sees exactly one
+// changed file): a template of the root theme (template-change), a
+// stylesheet partial the root theme's CSS entries import
+// (stylesheet-change), and one translation in one locale's dictionary
+// of the root theme (phrase-change).
 func BenchmarkIncremental(b *testing.B) {
 	spec := gen.DefaultSpec
 	spec.Files = 300
@@ -245,6 +253,28 @@ func BenchmarkIncremental(b *testing.B) {
 	orig, err := os.ReadFile(changed)
 	if err != nil {
 		b.Fatal(err)
+	}
+	kinds := []*changeKind{
+		{name: "template", glob: "web/template/*/*.html", edit: func(src []byte, n string) []byte {
+			return fmt.Appendf(slices.Clip(src), "\n<p>%s</p>\n", n)
+		}},
+		{name: "stylesheet", glob: "web/css/source/_*.css", edit: func(src []byte, n string) []byte {
+			return fmt.Appendf(slices.Clip(src), "\n.%s{color:red}\n", strings.Join(strings.Fields(n), "-"))
+		}},
+		{name: "phrase", glob: "i18n/fr_FR.csv", edit: func(src []byte, n string) []byte {
+			// The first row's translation (its last field) gets a suffix.
+			line, rest, _ := strings.Cut(string(src), "\n")
+			if q, ok := strings.CutSuffix(line, "\""); ok {
+				line = q + " " + n + "\""
+			} else {
+				line += " " + n
+			}
+			return []byte(line + "\n" + rest)
+		}},
+	}
+	theme := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(changed)))) // <theme>/web/js/<dir>/<module>
+	for _, k := range kinds {
+		k.load(b, theme)
 	}
 	// Sources older than the stat cache's racy window, as in real use.
 	old := time.Now().Add(-time.Minute)
@@ -280,6 +310,9 @@ func BenchmarkIncremental(b *testing.B) {
 			b.Fatal(err)
 		}
 		os.Chtimes(changed, old, old)
+		for _, k := range kinds {
+			k.restore(b, old)
+		}
 		cold += run(out, cache)
 		noop += run(out, cache)
 		for k, d := range []*time.Duration{&first, &one} {
@@ -292,11 +325,20 @@ func BenchmarkIncremental(b *testing.B) {
 			}
 			*d += run(out, cache)
 		}
+		for _, k := range kinds {
+			if err := os.WriteFile(k.file, k.edit(k.orig, fmt.Sprintf("bench change %d", i)), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			k.took += run(out, cache)
+		}
 		b.StopTimer()
 		os.RemoveAll(work)
 		b.StartTimer()
 	}
 	os.WriteFile(changed, orig, 0o644)
+	for _, k := range kinds {
+		k.restore(b, old)
+	}
 	n := float64(b.N)
 	b.ReportMetric(cold.Seconds()/n, "cold-s/op")
 	b.ReportMetric(noop.Seconds()/n, "noop-s/op")
@@ -305,4 +347,37 @@ func BenchmarkIncremental(b *testing.B) {
 	b.ReportMetric(noop.Seconds()/cold.Seconds(), "noop/cold")
 	b.ReportMetric(first.Seconds()/cold.Seconds(), "first-change/cold")
 	b.ReportMetric(one.Seconds()/cold.Seconds(), "one-change/cold")
+	for _, k := range kinds {
+		b.ReportMetric(k.took.Seconds()/cold.Seconds(), k.name+"-change/cold")
+	}
+}
+
+// changeKind is an edit of one file of a kind, for BenchmarkIncremental.
+type changeKind struct {
+	name string
+	glob string // under the theme directory; the first match is edited
+	edit func(src []byte, n string) []byte
+
+	file string
+	orig []byte
+	took time.Duration
+}
+
+func (k *changeKind) load(b *testing.B, theme string) {
+	m, _ := filepath.Glob(filepath.Join(theme, filepath.FromSlash(k.glob)))
+	if len(m) == 0 {
+		b.Fatalf("no %s in %s", k.glob, theme)
+	}
+	k.file = m[0]
+	var err error
+	if k.orig, err = os.ReadFile(k.file); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func (k *changeKind) restore(b *testing.B, mtime time.Time) {
+	if err := os.WriteFile(k.file, k.orig, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	os.Chtimes(k.file, mtime, mtime)
 }
