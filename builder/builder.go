@@ -36,8 +36,10 @@
 // and which nothing takes for an output; a failed build renames it back
 // (half updated is harmless, it is judged again); the output changes only
 // by the exchange. A missing or unusable spare tree (the first rebuild
-// after a cold build, a failed or killed build, an output edited by hand,
-// whose files are then not trusted) just means a full write. Without the
+// after a cold build, a failed or killed build) just means a full write;
+// of an output that changed since it was written (edited by hand, staged
+// by hard links, restored from a copy), only the files whose bytes are
+// read back as recorded are trusted. Without the
 // cache (--no-cache) there is no spare tree: the tree is written into a
 // new directory and the replaced output is removed.
 //

@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"io/fs"
 	"iter"
 	"maps"
@@ -688,13 +690,14 @@ func (b *build) prepareIncremental() (*Result, error) {
 		b.loadPack()
 		return nil, nil
 	}
-	if fp == "" || fp != st.OutputFP {
-		b.log.Debug("cache: previous output missing or changed since it was written; not reused", "output", b.opts.Output)
+	if fp == "" {
+		b.log.Debug("cache: no previous output to reuse", "output", b.opts.Output)
 		b.packNew = map[string]func() []byte{}
 		b.loadPack()
 		return nil, nil
 	}
-	if st.Inputs == b.inputs {
+	intact := fp == st.OutputFP
+	if intact && st.Inputs == b.inputs {
 		b.log.Debug("cache: sources, options and output unchanged since the last build; output kept as it is", "output", b.opts.Output)
 		return st.restore(), nil
 	}
@@ -725,10 +728,25 @@ func (b *build) prepareIncremental() (*Result, error) {
 		}
 		p.inodes[k] = verified{sha: f.SHA256, st: e.st}
 	}
-	for rel, f := range files {
-		// the first path in sorted order, whatever the map's order
-		if have, ok := p.byHash[f.SHA256]; !ok || rel < have {
-			p.byHash[f.SHA256] = rel
+	if !intact {
+		// The times or inodes changed since the output was written: a
+		// release staged by hard links from it, an output restored from a
+		// CI cache, or files edited. Its files are trusted one by one,
+		// those whose bytes are still what the build recorded.
+		t0 := time.Now()
+		n := verifyContent(b.opts.Output, tree, p.inodes)
+		b.log.Debug("cache: the previous output changed since it was written; files whose bytes are as recorded are reused",
+			"output", b.opts.Output, "files", len(files), "verified", n, "wall", time.Since(t0).Round(time.Microsecond))
+	}
+	for _, e := range tree {
+		if e.kind != 'f' || e.mode != 0 {
+			continue
+		}
+		if v := p.inodes[inode{e.dev, e.st.Ino}]; v.sha != "" {
+			// the first path in sorted order, whatever the walk's order
+			if have, ok := p.byHash[v.sha]; !ok || e.rel < have {
+				p.byHash[v.sha] = e.rel
+			}
 		}
 	}
 	if st.CompKey == b.compKey() {
@@ -738,9 +756,86 @@ func (b *build) prepareIncremental() (*Result, error) {
 	}
 	p.memo = st.Memo
 	b.prev = p
-	b.log.Debug("cache: the previous output is intact; its files and sidecars are reused where the bytes match",
-		"output", b.opts.Output, "files", len(files))
+	if intact {
+		b.log.Debug("cache: the previous output is intact; its files and sidecars are reused where the bytes match",
+			"output", b.opts.Output, "files", len(files))
+	}
 	return nil, nil
+}
+
+// verifyContent reads each inode of inodes once, through a path of tree
+// that has it, and keeps it only if its bytes have the recorded sha256 and
+// it did not change between the walk and the read; the others get no sha
+// and are not reused. It returns how many inodes it kept.
+func verifyContent(dir string, tree []namedEntry, inodes map[inode]verified) int {
+	type check struct {
+		k   inode
+		rel string
+		st  fileStat
+		sha string
+	}
+	var todo []check
+	seen := make(map[inode]bool, len(inodes))
+	for _, e := range tree {
+		k := inode{e.dev, e.st.Ino}
+		if v, ok := inodes[k]; ok && v.sha != "" && !seen[k] && e.kind == 'f' && e.mode == 0 {
+			seen[k] = true
+			todo = append(todo, check{k, e.rel, e.st, v.sha})
+		}
+	}
+	// Biggest first, so the workers finish together.
+	slices.SortFunc(todo, func(a, b check) int { return int(b.st.Size - a.st.Size) })
+	ok := make([]bool, len(todo))
+	var next sync.Mutex
+	i := 0
+	var wg sync.WaitGroup
+	for range max(4, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			h := sha256.New()
+			buf := make([]byte, 256<<10)
+			for {
+				next.Lock()
+				n := i
+				i++
+				next.Unlock()
+				if n >= len(todo) {
+					return
+				}
+				c := todo[n]
+				ok[n] = sameContent(filepath.Join(dir, filepath.FromSlash(c.rel)), c.k, c.st, c.sha, h, buf)
+			}
+		})
+	}
+	wg.Wait()
+	kept := 0
+	for n, c := range todo {
+		if ok[n] {
+			kept++
+		} else {
+			inodes[c.k] = verified{} // untrusted
+		}
+	}
+	return kept
+}
+
+// sameContent reports whether the file at name is still the inode k with
+// stat st (no change since the walk) and holds bytes of sha256 sha.
+func sameContent(name string, k inode, st fileStat, sha string, h hash.Hash, buf []byte) bool {
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || statOf(fi) != st || devOf(fi) != k.dev {
+		return false
+	}
+	h.Reset()
+	// (the wrapper hides File.WriteTo, which would not use buf)
+	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, buf); err != nil {
+		return false
+	}
+	return hex.EncodeToString(h.Sum(nil)) == sha
 }
 
 func (st *outputState) restore() *Result {

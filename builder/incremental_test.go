@@ -275,6 +275,49 @@ func TestIncrementalOutputEdited(t *testing.T) {
 	}
 }
 
+// TestIncrementalOutputRestored puts a copy of the output in its place
+// (new inodes and change times, as when a CI job restores the output from
+// its cache) with one file of the copy edited, then changes a source: the
+// rebuild takes what it can from the copy once it has read it — rewrites
+// are linked from it — but never the edited file, and gives the tree of a
+// cold build.
+func TestIncrementalOutputRestored(t *testing.T) {
+	dir := copySample(t)
+	ageSources(t, dir)
+	tmp := t.TempDir()
+	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+	cachedBuild(t, dir, out, cache, nil)
+	if msg, err := exec.Command("cp", "-a", out, out+".copy").CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, msg)
+	}
+	var victim string
+	filepath.WalkDir(out+".copy", func(p string, d fs.DirEntry, err error) error {
+		if victim == "" && err == nil && strings.HasSuffix(p, ".js") {
+			victim = p
+		}
+		return nil
+	})
+	st, _ := os.Stat(victim)
+	data, _ := os.ReadFile(victim)
+	data[0] ^= 1
+	if err := os.WriteFile(victim, data, 0o644); err != nil { // in place: same inode, same size
+		t.Fatal(err)
+	}
+	os.Chtimes(victim, st.ModTime(), st.ModTime())
+	if err := os.RemoveAll(out); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(spareOf(out))
+	if err := os.Rename(out+".copy", out); err != nil {
+		t.Fatal(err)
+	}
+	appendSrc(t, dir, baseDir+"/web/template/cart.html", "\n<p>restored</p>\n")
+	res := checkRebuild(t, dir, out, cache, "restored output")
+	if res.Stats.RewritesReused == 0 {
+		t.Errorf("rewrites: %d made, none reused: the restored output was not used", res.Stats.Rewrites)
+	}
+}
+
 // TestIncrementalConcurrent runs builds of two outputs sharing one cache
 // directory at the same time, with sources changing between rounds; every
 // tree must equal a cold build of its sources.

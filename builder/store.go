@@ -243,10 +243,16 @@ func (s *store) compress(bl *blob) {
 }
 
 // fromPrev takes the sidecars of a blob from the previous output when it
-// has them, made with the same options; it reports whether it did.
+// has them, made with the same options, and the blob's bytes as well (a
+// file of an output that changed since it was written may fail its check
+// while its sidecars pass: then all are made again); it reports whether it
+// did.
 func (s *store) fromPrev(bl *blob) bool {
 	p := s.b.prev
 	if p == nil || p.side == nil {
+		return false
+	}
+	if _, ok := p.byHash[bl.sum]; !ok {
 		return false
 	}
 	recs, ok := p.side[bl.sum]
