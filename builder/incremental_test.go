@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -315,6 +316,69 @@ func TestIncrementalOutputRestored(t *testing.T) {
 	res := checkRebuild(t, dir, out, cache, "restored output")
 	if res.Stats.RewritesReused == 0 {
 		t.Errorf("rewrites: %d made, none reused: the restored output was not used", res.Stats.Rewrites)
+	}
+}
+
+// TestIncrementalOutputRestoredUpToDate puts an unedited copy of the
+// output in its place with no source changed: the build reads it back,
+// keeps it as it is and records its new fingerprint, so that the build
+// after it finds the output intact without reading it. An extra or a
+// missing file in the restored copy makes it a rebuild, which mends it.
+func TestIncrementalOutputRestoredUpToDate(t *testing.T) {
+	dir := copySample(t)
+	ageSources(t, dir)
+	tmp := t.TempDir()
+	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+	cachedBuild(t, dir, out, cache, nil)
+	want := treeDigest(t, out)
+	restore := func() {
+		t.Helper()
+		if msg, err := exec.Command("cp", "-a", out, out+".copy").CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v: %s", err, msg)
+		}
+		if err := os.RemoveAll(out); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(out+".copy", out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var log strings.Builder
+	logged := func(o *builder.Options) {
+		log.Reset()
+		o.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+
+	restore()
+	if res := cachedBuild(t, dir, out, cache, logged); !res.UpToDate {
+		t.Fatalf("a restored copy of the output was not up to date (%d bytes of log):\n%s", log.Len(), log.String())
+	}
+	if !strings.Contains(log.String(), "output read back as written") {
+		t.Errorf("the copy was not read back:\n%s", log.String())
+	}
+	if got := treeDigest(t, out); got != want {
+		t.Error("an up-to-date build changed the output")
+	}
+	if res := cachedBuild(t, dir, out, cache, logged); !res.UpToDate || !strings.Contains(log.String(), "output unchanged since the last build") {
+		t.Errorf("the next build did not find the output intact (up to date: %v):\n%s", res.UpToDate, log.String())
+	}
+
+	for what, damage := range map[string]func(){
+		"an extra file": func() { writeSrc(t, out, "frontend/Acme/base/en_US/extra.txt", "not of the build") },
+		"a missing file": func() {
+			if err := os.Remove(filepath.Join(out, "frontend/Acme/base/en_US/manifest.json")); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		restore()
+		damage()
+		if res := cachedBuild(t, dir, out, cache, nil); res.UpToDate {
+			t.Fatalf("a restored copy with %s was taken as up to date", what)
+		}
+		if got := treeDigest(t, out); got != want {
+			t.Errorf("a restored copy with %s: the rebuild did not restore the output", what)
+		}
 	}
 }
 
