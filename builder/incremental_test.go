@@ -250,23 +250,7 @@ func TestIncrementalOutputEdited(t *testing.T) {
 	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
 	cachedBuild(t, dir, out, cache, nil)
 	want := treeDigest(t, out)
-	var victim string
-	filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
-		if victim == "" && err == nil && strings.HasSuffix(p, ".js") {
-			victim = p
-		}
-		return nil
-	})
-	// Same size, same modification time: only the inode's other times
-	// change, as with an editor that writes in place and restores mtime.
-	st, _ := os.Stat(victim)
-	data, _ := os.ReadFile(victim)
-	data[0] ^= 1
-	if err := os.Remove(victim); err != nil { // a new inode
-		t.Fatal(err)
-	}
-	os.WriteFile(victim, data, 0o644)
-	os.Chtimes(victim, st.ModTime(), st.ModTime())
+	flipFirstJS(t, out, true)
 	res := cachedBuild(t, dir, out, cache, nil)
 	if res.UpToDate {
 		t.Fatal("an edited output was taken as up to date")
@@ -288,30 +272,7 @@ func TestIncrementalOutputRestored(t *testing.T) {
 	tmp := t.TempDir()
 	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
 	cachedBuild(t, dir, out, cache, nil)
-	if msg, err := exec.Command("cp", "-a", out, out+".copy").CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v: %s", err, msg)
-	}
-	var victim string
-	filepath.WalkDir(out+".copy", func(p string, d fs.DirEntry, err error) error {
-		if victim == "" && err == nil && strings.HasSuffix(p, ".js") {
-			victim = p
-		}
-		return nil
-	})
-	st, _ := os.Stat(victim)
-	data, _ := os.ReadFile(victim)
-	data[0] ^= 1
-	if err := os.WriteFile(victim, data, 0o644); err != nil { // in place: same inode, same size
-		t.Fatal(err)
-	}
-	os.Chtimes(victim, st.ModTime(), st.ModTime())
-	if err := os.RemoveAll(out); err != nil {
-		t.Fatal(err)
-	}
-	os.RemoveAll(spareOf(out))
-	if err := os.Rename(out+".copy", out); err != nil {
-		t.Fatal(err)
-	}
+	restoreCopy(t, out, func(copy string) { flipFirstJS(t, copy, false) })
 	appendSrc(t, dir, baseDir+"/web/template/cart.html", "\n<p>restored</p>\n")
 	res := checkRebuild(t, dir, out, cache, "restored output")
 	if res.Stats.RewritesReused == 0 {
@@ -331,25 +292,13 @@ func TestIncrementalOutputRestoredUpToDate(t *testing.T) {
 	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
 	cachedBuild(t, dir, out, cache, nil)
 	want := treeDigest(t, out)
-	restore := func() {
-		t.Helper()
-		if msg, err := exec.Command("cp", "-a", out, out+".copy").CombinedOutput(); err != nil {
-			t.Fatalf("cp: %v: %s", err, msg)
-		}
-		if err := os.RemoveAll(out); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(out+".copy", out); err != nil {
-			t.Fatal(err)
-		}
-	}
 	var log strings.Builder
 	logged := func(o *builder.Options) {
 		log.Reset()
 		o.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 
-	restore()
+	restoreCopy(t, out, nil)
 	if res := cachedBuild(t, dir, out, cache, logged); !res.UpToDate {
 		t.Fatalf("a restored copy of the output was not up to date (%d bytes of log):\n%s", log.Len(), log.String())
 	}
@@ -363,22 +312,72 @@ func TestIncrementalOutputRestoredUpToDate(t *testing.T) {
 		t.Errorf("the next build did not find the output intact (up to date: %v):\n%s", res.UpToDate, log.String())
 	}
 
-	for what, damage := range map[string]func(){
-		"an extra file": func() { writeSrc(t, out, "frontend/Acme/base/en_US/extra.txt", "not of the build") },
-		"a missing file": func() {
-			if err := os.Remove(filepath.Join(out, "frontend/Acme/base/en_US/manifest.json")); err != nil {
+	for what, damage := range map[string]func(copy string){
+		"an extra file": func(copy string) { writeSrc(t, copy, "frontend/Acme/base/en_US/extra.txt", "not of the build") },
+		"a missing file": func(copy string) {
+			if err := os.Remove(filepath.Join(copy, "frontend/Acme/base/en_US/manifest.json")); err != nil {
 				t.Fatal(err)
 			}
 		},
 	} {
-		restore()
-		damage()
+		restoreCopy(t, out, damage)
 		if res := cachedBuild(t, dir, out, cache, nil); res.UpToDate {
 			t.Fatalf("a restored copy with %s was taken as up to date", what)
 		}
 		if got := treeDigest(t, out); got != want {
 			t.Errorf("a restored copy with %s: the rebuild did not restore the output", what)
 		}
+	}
+}
+
+// flipFirstJS changes a byte of the first script under root, keeping its
+// size and modification time, so that only the inode's other times change:
+// replace writes it as a new inode (an editor saving by rename), otherwise
+// it is written in place.
+func flipFirstJS(t *testing.T, root string, replace bool) {
+	t.Helper()
+	var victim string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if victim == "" && err == nil && strings.HasSuffix(p, ".js") {
+			victim = p
+		}
+		return nil
+	})
+	st, err := os.Stat(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(victim)
+	data[0] ^= 1
+	if replace {
+		if err := os.Remove(victim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(victim, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(victim, st.ModTime(), st.ModTime())
+}
+
+// restoreCopy replaces out with a copy of itself (cp -a: new inodes and
+// change times, as an output restored from a CI cache), which damage may
+// alter first; the spare tree goes.
+func restoreCopy(t *testing.T, out string, damage func(copy string)) {
+	t.Helper()
+	copy := out + ".copy"
+	if msg, err := exec.Command("cp", "-a", out, copy).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, msg)
+	}
+	if damage != nil {
+		damage(copy)
+	}
+	if err := os.RemoveAll(out); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(spareOf(out))
+	if err := os.Rename(copy, out); err != nil {
+		t.Fatal(err)
 	}
 }
 
