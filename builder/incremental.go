@@ -2,6 +2,7 @@ package builder
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/gob"
@@ -21,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -422,6 +424,17 @@ type namedEntry struct {
 // (no path lookup per file), a few directories at a time, each digested
 // by the goroutine that read it.
 func walkTree(dir string, list bool) ([]namedEntry, string, error) {
+	all, acc, err := walkTreeAcc(dir, list, "")
+	if err != nil {
+		return nil, "", err
+	}
+	return all, acc.String(), nil
+}
+
+// walkTreeAcc is walkTree with the fingerprint left open, and without
+// the entry named skip at the top of the tree (if skip is not ""): the
+// caller adds it once it exists.
+func walkTreeAcc(dir string, list bool, skip string) ([]namedEntry, *fpAcc, error) {
 	var (
 		mu    sync.Mutex
 		all   []namedEntry
@@ -441,6 +454,9 @@ func walkTree(dir string, list bool) ([]namedEntry, string, error) {
 		defer wg.Done()
 		sem <- struct{}{}
 		here, subdirs, err := statDir(abs, rel, stats)
+		if rel == "" && skip != "" {
+			here = slices.DeleteFunc(here, func(e namedEntry) bool { return e.rel == skip })
+		}
 		var part fpAcc
 		for _, e := range here {
 			part.add(e.rel, e.treeEntry)
@@ -467,9 +483,9 @@ func walkTree(dir string, list bool) ([]namedEntry, string, error) {
 	visit(dir, "")
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
-	return all, acc.String(), nil
+	return all, &acc, nil
 }
 
 // inodeStats holds the stat of each file inode walkTree has seen. A built
@@ -736,7 +752,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 		t0 := time.Now()
 		n := verifyContent(b.opts.Output, tree, p.inodes)
 		b.log.Debug("cache: the previous output changed since it was written; files whose bytes are as recorded are reused",
-			"output", b.opts.Output, "files", len(files), "verified", n, "wall", time.Since(t0).Round(time.Microsecond))
+			"output", b.opts.Output, "files", len(files), "contents_verified", n, "wall", time.Since(t0).Round(time.Microsecond))
 		if st.Inputs == b.inputs && asRecorded(b.opts.Output, tree, st.Build, p.inodes) {
 			// Every file is back as it was and nothing else is there:
 			// the output is up to date, under a new fingerprint.
@@ -829,20 +845,16 @@ func verifyContent(dir string, tree []namedEntry, inodes map[inode]verified) int
 		}
 	}
 	// Biggest first, so the workers finish together.
-	slices.SortFunc(todo, func(a, b check) int { return int(b.st.Size - a.st.Size) })
+	slices.SortFunc(todo, func(a, b check) int { return cmp.Compare(b.st.Size, a.st.Size) })
 	ok := make([]bool, len(todo))
-	var next sync.Mutex
-	i := 0
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range max(4, runtime.GOMAXPROCS(0)) {
 		wg.Go(func() {
 			h := sha256.New()
 			buf := make([]byte, 256<<10)
 			for {
-				next.Lock()
-				n := i
-				i++
-				next.Unlock()
+				n := int(next.Add(1) - 1)
 				if n >= len(todo) {
 					return
 				}

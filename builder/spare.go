@@ -425,13 +425,16 @@ func (tw *treeWriter) addCreated(rels ...string) {
 }
 
 // fingerprint computes the fingerprint of the finished tree in dir, as
-// fingerprint(dir) would walk it (the tests check that they agree).
-func (tw *treeWriter) fingerprint(dir string) (string, error) {
+// fingerprint(dir) would walk it (the tests check that they agree), all
+// but the file skip at the top of the tree, which may be written
+// meanwhile: the caller adds it.
+func (tw *treeWriter) fingerprint(dir, skip string) (*fpAcc, error) {
 	if !tw.spare {
 		// Every file was created: walking the tree stats each inode once
 		// (most files are links), where stat'ing each created path would
 		// not.
-		return fingerprint(dir)
+		_, acc, err := walkTreeAcc(dir, false, skip)
+		return acc, err
 	}
 	var acc fpAcc
 	for d := range tw.above {
@@ -487,7 +490,7 @@ func (tw *treeWriter) fingerprint(dir string) (string, error) {
 		return nil
 	}
 	if err := stat(tw.created); err != nil {
-		return "", err
+		return nil, err
 	}
 	var again []string
 	for _, jt := range tw.jobs {
@@ -502,7 +505,7 @@ func (tw *treeWriter) fingerprint(dir string) (string, error) {
 	}
 	keptInodes = nil // the files stat'ed again are not links of a kept file any more
 	if err := stat(again); err != nil {
-		return "", err
+		return nil, err
 	}
-	return acc.String(), nil
+	return &acc, nil
 }

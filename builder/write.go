@@ -94,6 +94,21 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 		b.startStateBody()
 	}
 	files := treeFiles(all)
+	// The tree is fingerprinted, all but build.json, while build.json is
+	// made and written.
+	var (
+		treeFP *fpAcc
+		fpErr  error
+		fpDone = make(chan struct{})
+	)
+	if b.cache != nil {
+		go func() {
+			defer close(fpDone)
+			treeFP, fpErr = tw.fingerprint(tmp, manifest.BuildFile)
+		}()
+	} else {
+		close(fpDone)
+	}
 	bm := &manifest.Build{
 		ConfigDigest: b.configDigest(),
 		Version:      b.opts.Version,
@@ -127,9 +142,9 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	}
 	buildSize, err := writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm, files)
 	if err != nil {
+		<-fpDone
 		return nil, "", err
 	}
-	tw.addCreated(manifest.BuildFile)
 	b.phase("write: build.json")
 
 	if len(b.warnings) > 0 {
@@ -153,11 +168,18 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 		st.Compressible += bl.size
 		st.CompressedMin += int64(smallest)
 	}
+	<-fpDone
 	fp := ""
 	if b.cache != nil {
-		if fp, err = tw.fingerprint(tmp); err != nil {
-			b.log.Debug("cache: cannot fingerprint the new output", "err", err)
-			fp = ""
+		if fpErr == nil {
+			var fi os.FileInfo
+			if fi, fpErr = os.Lstat(filepath.Join(tmp, manifest.BuildFile)); fpErr == nil {
+				treeFP.add(manifest.BuildFile, treeEntry{kind: 'f', st: statOf(fi), dev: devOf(fi)})
+				fp = treeFP.String()
+			}
+		}
+		if fpErr != nil {
+			b.log.Debug("cache: cannot fingerprint the new output", "err", fpErr)
 		}
 	}
 	return res, fp, nil
