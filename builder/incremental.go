@@ -633,11 +633,23 @@ type fpAcc struct {
 	buf []byte
 }
 
-func (a *fpAcc) add(rel string, e treeEntry) {
+func (a *fpAcc) add(rel string, e treeEntry) { a.addIn("", rel, e) }
+
+// addIn is add(joinRel(dir, name), e), without making the joined string.
+func (a *fpAcc) addIn(dir, name string, e treeEntry) {
+	if dir == "." {
+		dir = ""
+	}
 	b := a.buf[:0]
 	b = append(b, e.kind)
-	b = binary.AppendUvarint(b, uint64(len(rel)))
-	b = append(b, rel...)
+	if dir == "" {
+		b = binary.AppendUvarint(b, uint64(len(name)))
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(dir)+1+len(name)))
+		b = append(b, dir...)
+		b = append(b, '/')
+	}
+	b = append(b, name...)
 	switch e.kind {
 	case 'f':
 		b = binary.LittleEndian.AppendUint64(b, uint64(e.st.Size))

@@ -442,11 +442,11 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fpAcc, error) {
 	}
 	for _, jt := range tw.jobs {
 		for d := range jt.dirs {
-			rel := jt.dir
-			if d != "." {
-				rel = joinRel(jt.dir, d)
+			if d == "." {
+				acc.add(jt.dir, treeEntry{kind: 'd'})
+			} else {
+				acc.addIn(jt.dir, d, treeEntry{kind: 'd'})
 			}
-			acc.add(rel, treeEntry{kind: 'd'})
 		}
 	}
 	// A created file may be a new link to a kept inode, which changes
@@ -495,12 +495,11 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fpAcc, error) {
 	var again []string
 	for _, jt := range tw.jobs {
 		for name, ino := range jt.kept {
-			rel := joinRel(jt.dir, name)
 			if tw.touched[ino] {
-				again = append(again, rel)
+				again = append(again, joinRel(jt.dir, name))
 				continue
 			}
-			acc.add(rel, treeEntry{kind: 'f', st: tw.verified[ino].st, dev: ino.dev})
+			acc.addIn(jt.dir, name, treeEntry{kind: 'f', st: tw.verified[ino].st, dev: ino.dev})
 		}
 	}
 	keptInodes = nil // the files stat'ed again are not links of a kept file any more
