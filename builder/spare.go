@@ -427,7 +427,8 @@ func (tw *treeWriter) addCreated(rels ...string) {
 // fingerprint computes the fingerprint of the finished tree in dir, as
 // fingerprint(dir) would walk it (the tests check that they agree), all
 // but the file skip at the top of the tree, which may be written
-// meanwhile: the caller adds it.
+// meanwhile: the caller adds it. (Over a spare tree, skip is neither
+// created by the job writes nor kept: pruneAbove removed the old one.)
 func (tw *treeWriter) fingerprint(dir, skip string) (*fpAcc, error) {
 	if !tw.spare {
 		// Every file was created: walking the tree stats each inode once
