@@ -142,7 +142,24 @@ type Result struct {
 	// document what each includes), summed over the workers; nil when the
 	// build was up to date.
 	Stages map[string]time.Duration
+	// PreviousOutput says how the build used the output of the last one,
+	// with the cache: PreviousNone, PreviousIntact or PreviousReadBack
+	// ("" without the cache).
+	PreviousOutput string
 }
+
+// Values of Result.PreviousOutput.
+const (
+	// PreviousNone: no record of a previous build, or no output to use.
+	PreviousNone = "none"
+	// PreviousIntact: the output was as the last build left it (same
+	// fingerprint).
+	PreviousIntact = "intact"
+	// PreviousReadBack: the output had changed since it was written (times,
+	// inodes or bytes); its files were read back and those still as
+	// recorded were used.
+	PreviousReadBack = "read back"
+)
 
 // JobResult is what one job produced.
 type JobResult struct {
@@ -215,6 +232,7 @@ type build struct {
 	statCache map[string]statRec
 	inputs    string
 	prev      *prev
+	prevUse   string            // Result.PreviousOutput
 	outFiles  []jobFiles        // the files of the tree written, for the cache's state
 	packOld   map[string][]byte // leaf and bundle entries of the last build
 	// packOldCount is the number of entries of each shard as loaded.

@@ -712,6 +712,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 		return nil, err
 	}
 	b.inputs = b.inputsDigest()
+	b.prevUse = PreviousNone
 	if st == nil {
 		b.log.Debug("cache: no record of a previous build of this output; building it whole", "output", b.opts.Output, "cache", b.opts.CacheDir)
 		b.packNew = map[string]func() []byte{}
@@ -725,6 +726,10 @@ func (b *build) prepareIncremental() (*Result, error) {
 		return nil, nil
 	}
 	intact := fp == st.OutputFP
+	b.prevUse = PreviousReadBack
+	if intact {
+		b.prevUse = PreviousIntact
+	}
 	if intact && st.Inputs == b.inputs {
 		b.log.Debug("cache: sources, options and output unchanged since the last build; output kept as it is", "output", b.opts.Output)
 		return st.restore(), nil
@@ -736,6 +741,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	files, err := st.files()
 	if err != nil {
 		b.log.Debug("cache: cannot decode state", "err", err)
+		b.prevUse = PreviousNone
 		return nil, nil
 	}
 	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(files)),

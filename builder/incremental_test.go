@@ -275,6 +275,9 @@ func TestIncrementalOutputRestored(t *testing.T) {
 	restoreCopy(t, out, func(copy string) { flipFirstJS(t, copy, false) })
 	appendSrc(t, dir, baseDir+"/web/template/cart.html", "\n<p>restored</p>\n")
 	res := checkRebuild(t, dir, out, cache, "restored output")
+	if res.PreviousOutput != builder.PreviousReadBack {
+		t.Errorf("previous output used as %q, want %q", res.PreviousOutput, builder.PreviousReadBack)
+	}
 	if res.Stats.RewritesReused == 0 {
 		t.Errorf("rewrites: %d made, none reused: the restored output was not used", res.Stats.Rewrites)
 	}
@@ -290,7 +293,9 @@ func TestIncrementalOutputRestoredUpToDate(t *testing.T) {
 	ageSources(t, dir)
 	tmp := t.TempDir()
 	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
-	cachedBuild(t, dir, out, cache, nil)
+	if res := cachedBuild(t, dir, out, cache, nil); res.PreviousOutput != builder.PreviousNone {
+		t.Errorf("a first build used the previous output as %q", res.PreviousOutput)
+	}
 	want := treeDigest(t, out)
 	var log strings.Builder
 	logged := func(o *builder.Options) {
@@ -299,8 +304,8 @@ func TestIncrementalOutputRestoredUpToDate(t *testing.T) {
 	}
 
 	restoreCopy(t, out, nil)
-	if res := cachedBuild(t, dir, out, cache, logged); !res.UpToDate {
-		t.Fatalf("a restored copy of the output was not up to date (%d bytes of log):\n%s", log.Len(), log.String())
+	if res := cachedBuild(t, dir, out, cache, logged); !res.UpToDate || res.PreviousOutput != builder.PreviousReadBack {
+		t.Fatalf("a restored copy of the output: up to date %v, previous output %q:\n%s", res.UpToDate, res.PreviousOutput, log.String())
 	}
 	if !strings.Contains(log.String(), "output read back as written") {
 		t.Errorf("the copy was not read back:\n%s", log.String())
@@ -308,8 +313,9 @@ func TestIncrementalOutputRestoredUpToDate(t *testing.T) {
 	if got := treeDigest(t, out); got != want {
 		t.Error("an up-to-date build changed the output")
 	}
-	if res := cachedBuild(t, dir, out, cache, logged); !res.UpToDate || !strings.Contains(log.String(), "output unchanged since the last build") {
-		t.Errorf("the next build did not find the output intact (up to date: %v):\n%s", res.UpToDate, log.String())
+	if res := cachedBuild(t, dir, out, cache, logged); !res.UpToDate || res.PreviousOutput != builder.PreviousIntact ||
+		!strings.Contains(log.String(), "output unchanged since the last build") {
+		t.Errorf("the next build did not find the output intact (up to date %v, previous output %q):\n%s", res.UpToDate, res.PreviousOutput, log.String())
 	}
 
 	for what, damage := range map[string]func(copy string){

@@ -82,7 +82,7 @@ func (b *build) run() (_ *Result, err error) {
 			return nil, err
 		}
 		if res != nil {
-			res.Output = b.opts.Output
+			res.Output, res.PreviousOutput = b.opts.Output, b.prevUse
 			return res, nil
 		}
 		b.memoNew = map[string]memoRec{}
@@ -209,7 +209,7 @@ func (b *build) run() (_ *Result, err error) {
 		return nil, err
 	}
 	b.phase("swap")
-	res.Output = b.opts.Output
+	res.Output, res.PreviousOutput = b.opts.Output, b.prevUse
 	res.Stages = b.clock.result()
 	if b.cache != nil {
 		b.saveState(res, fp)

@@ -166,14 +166,17 @@ func size(n int64) string {
 
 // jsonSummary is the --json output.
 type jsonSummary struct {
-	OK         bool           `json:"ok"`
-	BuildID    string         `json:"build_id,omitempty"`
-	Output     string         `json:"output,omitempty"`
-	Threads    int            `json:"threads,omitempty"`
-	DurationMS int64          `json:"duration_ms"`
-	UpToDate   bool           `json:"up_to_date,omitempty"` // nothing changed: the output was left as it was
-	Jobs       []jsonJob      `json:"jobs,omitempty"`
-	Stats      *builder.Stats `json:"stats,omitempty"`
+	OK         bool   `json:"ok"`
+	BuildID    string `json:"build_id,omitempty"`
+	Output     string `json:"output,omitempty"`
+	Threads    int    `json:"threads,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
+	UpToDate   bool   `json:"up_to_date,omitempty"` // nothing changed: the output was left as it was
+	// PreviousOutput: how the last build's output was used (with the
+	// cache): "none", "intact" or "read back" (see builder.Result).
+	PreviousOutput string         `json:"previous_output,omitempty"`
+	Jobs           []jsonJob      `json:"jobs,omitempty"`
+	Stats          *builder.Stats `json:"stats,omitempty"`
 	// StagesMS is Result.Stages in milliseconds: task time per stage,
 	// summed over the threads, nested stages included in their parents.
 	StagesMS map[string]float64 `json:"stages_ms,omitempty"`
@@ -192,7 +195,8 @@ type jsonJob struct {
 
 func summaryJSON(s *settings, r *builder.Result) jsonSummary {
 	out := jsonSummary{OK: true, BuildID: r.Build.ID, Output: r.Output, Threads: s.opts.Threads,
-		DurationMS: r.Duration.Milliseconds(), UpToDate: r.UpToDate, Stats: &r.Stats, Missing: r.Missing}
+		DurationMS: r.Duration.Milliseconds(), UpToDate: r.UpToDate, PreviousOutput: r.PreviousOutput,
+		Stats: &r.Stats, Missing: r.Missing}
 	if len(r.Stages) > 0 {
 		out.StagesMS = map[string]float64{}
 		for k, d := range r.Stages {
