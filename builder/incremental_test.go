@@ -244,11 +244,7 @@ func TestIncrementalCorruptCache(t *testing.T) {
 // TestIncrementalOutputEdited checks that an output changed by hand is
 // never taken as up to date, nor linked into the next build.
 func TestIncrementalOutputEdited(t *testing.T) {
-	dir := copySample(t)
-	ageSources(t, dir)
-	tmp := t.TempDir()
-	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
-	cachedBuild(t, dir, out, cache, nil)
+	dir, out, cache := builtSample(t)
 	want := treeDigest(t, out)
 	flipFirstJS(t, out, true)
 	res := cachedBuild(t, dir, out, cache, nil)
@@ -267,11 +263,7 @@ func TestIncrementalOutputEdited(t *testing.T) {
 // are linked from it — but never the edited file, and gives the tree of a
 // cold build.
 func TestIncrementalOutputRestored(t *testing.T) {
-	dir := copySample(t)
-	ageSources(t, dir)
-	tmp := t.TempDir()
-	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
-	cachedBuild(t, dir, out, cache, nil)
+	dir, out, cache := builtSample(t)
 	restoreCopy(t, out, func(copy string) { flipFirstJS(t, copy, false) })
 	appendSrc(t, dir, baseDir+"/web/template/cart.html", "\n<p>restored</p>\n")
 	res := checkRebuild(t, dir, out, cache, "restored output")
@@ -291,8 +283,7 @@ func TestIncrementalOutputRestored(t *testing.T) {
 func TestIncrementalOutputRestoredUpToDate(t *testing.T) {
 	dir := copySample(t)
 	ageSources(t, dir)
-	tmp := t.TempDir()
-	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+	out, cache := filepath.Join(t.TempDir(), "out"), filepath.Join(t.TempDir(), "cache")
 	if res := cachedBuild(t, dir, out, cache, nil); res.PreviousOutput != builder.PreviousNone {
 		t.Errorf("a first build used the previous output as %q", res.PreviousOutput)
 	}
@@ -334,6 +325,19 @@ func TestIncrementalOutputRestoredUpToDate(t *testing.T) {
 			t.Errorf("a restored copy with %s: the rebuild did not restore the output", what)
 		}
 	}
+}
+
+// builtSample copies the sample (sources aged past the stat cache's racy
+// window) and builds it with a cache: the sources, the output and the
+// cache directory.
+func builtSample(t *testing.T) (dir, out, cache string) {
+	t.Helper()
+	dir = copySample(t)
+	ageSources(t, dir)
+	tmp := t.TempDir()
+	out, cache = filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+	cachedBuild(t, dir, out, cache, nil)
+	return dir, out, cache
 }
 
 // flipFirstJS changes a byte of the first script under root, keeping its
