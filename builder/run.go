@@ -67,12 +67,16 @@ type themeState struct {
 }
 
 func (b *build) run() (_ *Result, err error) {
+	b.setStage("plan")
 	jobs, themes, err := b.plan()
 	if err != nil {
 		return nil, err
 	}
 	b.phase("plan")
 	if b.cache != nil {
+		// Hashing the sources and checking the previous output (reading
+		// it back when it changed) run before there are tasks to count.
+		b.setStage("cache")
 		res, err := b.prepareIncremental()
 		b.phase("cache check")
 		if b.ctx.Err() != nil {

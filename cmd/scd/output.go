@@ -63,11 +63,23 @@ func newProgress(w io.Writer, s *settings) *progress {
 }
 
 func (p *progress) update(u builder.Progress) {
-	if (p.bar == nil && !p.lines) || u.Total == 0 {
+	if p.bar == nil && !p.lines {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if u.Total == 0 {
+		// A stage before the tasks (planning, the cache check): its name.
+		if u.Stage != p.stage {
+			p.stage, p.last = u.Stage, time.Now()
+			if p.bar != nil {
+				p.bar.Describe(u.Stage)
+			} else {
+				fmt.Fprintf(p.w, "scd: %-8s %s\n", u.Stage, p.last.Sub(p.start).Round(100*time.Millisecond))
+			}
+		}
+		return
+	}
 	if p.bar != nil {
 		if p.bar.GetMax64() != u.Total {
 			p.bar.ChangeMax64(u.Total)
