@@ -39,9 +39,9 @@
 // after a cold build, a failed or killed build) just means a full write;
 // of an output that changed since it was written (edited by hand, staged
 // by hard links, restored from a copy), only the files whose bytes are
-// read back as recorded are trusted. Without the
-// cache (--no-cache) there is no spare tree: the tree is written into a
-// new directory and the replaced output is removed.
+// read back as recorded are trusted. Without the cache (--no-cache) there
+// is no spare tree: the tree is written into a new directory and the
+// replaced output is removed.
 //
 // The fingerprint of the new output, recorded for the next build's
 // up-to-date check, is computed rather than walked: a kept file is an
