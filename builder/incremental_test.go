@@ -516,11 +516,7 @@ func TestSpareTreeJobsChange(t *testing.T) {
 // TestSpareTreeSeveralChanges makes a series of changes, each rebuilt by
 // updating the spare tree; every output must equal a cold build.
 func TestSpareTreeSeveralChanges(t *testing.T) {
-	dir := copySample(t)
-	ageSources(t, dir)
-	tmp := t.TempDir()
-	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
-	cachedBuild(t, dir, out, cache, nil)
+	dir, out, cache := builtSample(t)
 	changes := []func(){
 		func() { appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const c1 = 1;\n") },
 		func() { appendSrc(t, dir, baseDir+"/web/js/widgets/slider.js", "\nexport const c2 = 2;\n") },
@@ -541,7 +537,7 @@ func TestSpareTreeSeveralChanges(t *testing.T) {
 		}
 	}
 	// Nothing else is left beside the output.
-	entries, _ := os.ReadDir(tmp)
+	entries, _ := os.ReadDir(filepath.Dir(out))
 	for _, e := range entries {
 		if n := e.Name(); n != "out" && n != ".out.prev" && n != ".out.lock" && n != "cache" {
 			t.Errorf("left beside the output: %s", n)
@@ -589,11 +585,7 @@ func TestSpareTreeDamaged(t *testing.T) {
 	}
 	for name, damage := range damages {
 		t.Run(name, func(t *testing.T) {
-			dir := copySample(t)
-			ageSources(t, dir)
-			tmp := t.TempDir()
-			out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
-			cachedBuild(t, dir, out, cache, nil)
+			dir, out, cache := builtSample(t)
 			appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const c1 = 1;\n")
 			checkRebuild(t, dir, out, cache, "first change") // leaves a spare tree
 			damage(t, spareOf(out))
@@ -609,11 +601,7 @@ func TestSpareTreeDamaged(t *testing.T) {
 // spare tree and the swap: the output must stay as it was, nothing left
 // may pass for an output, and the next build must be right.
 func TestSpareTreeKilledBeforeSwap(t *testing.T) {
-	dir := copySample(t)
-	ageSources(t, dir)
-	tmp := t.TempDir()
-	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
-	cachedBuild(t, dir, out, cache, nil)
+	dir, out, cache := builtSample(t)
 	appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const c1 = 1;\n")
 	checkRebuild(t, dir, out, cache, "first change")
 	before := treeDigest(t, out)
