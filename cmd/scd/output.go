@@ -69,13 +69,15 @@ func (p *progress) update(u builder.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if u.Total == 0 {
-		// A stage before the tasks (planning, the cache check): its name.
+		// A stage before its tasks are counted (planning, the cache check,
+		// the start of bundling): its name. p.last stays, so the stage's
+		// first counted update is shown at once.
 		if u.Stage != p.stage {
-			p.stage, p.last = u.Stage, time.Now()
+			p.stage = u.Stage
 			if p.bar != nil {
 				p.bar.Describe(u.Stage)
 			} else {
-				fmt.Fprintf(p.w, "scd: %-8s %s\n", u.Stage, p.last.Sub(p.start).Round(100*time.Millisecond))
+				fmt.Fprintf(p.w, "scd: %-8s %s\n", u.Stage, time.Since(p.start).Round(100*time.Millisecond))
 			}
 		}
 		return
