@@ -233,6 +233,7 @@ type build struct {
 	inputs    string
 	prev      *prev
 	prevUse   string            // Result.PreviousOutput
+	prevWalk  *outputWalk       // the walk of the previous output, started with the build
 	outFiles  []jobFiles        // the files of the tree written, for the cache's state
 	packOld   map[string][]byte // leaf and bundle entries of the last build
 	// packOldCount is the number of entries of each shard as loaded.

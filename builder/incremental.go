@@ -3,6 +3,7 @@ package builder
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/gob"
@@ -424,7 +425,12 @@ type namedEntry struct {
 // (no path lookup per file), a few directories at a time, each digested
 // by the goroutine that read it.
 func walkTree(dir string, list bool) ([]namedEntry, string, error) {
-	all, acc, err := walkTreeAcc(dir, list, "")
+	return walkTreeCtx(context.Background(), dir, list)
+}
+
+// walkTreeCtx is walkTree, ended early with ctx's error when ctx is done.
+func walkTreeCtx(ctx context.Context, dir string, list bool) ([]namedEntry, string, error) {
+	all, acc, err := walkTreeAcc(ctx, dir, list, "")
 	if err != nil {
 		return nil, "", err
 	}
@@ -434,7 +440,7 @@ func walkTree(dir string, list bool) ([]namedEntry, string, error) {
 // walkTreeAcc is walkTree with the fingerprint left open, and without
 // the entry named skip at the top of the tree (if skip is not ""): the
 // caller adds it once it exists.
-func walkTreeAcc(dir string, list bool, skip string) ([]namedEntry, *fpAcc, error) {
+func walkTreeAcc(ctx context.Context, dir string, list bool, skip string) ([]namedEntry, *fpAcc, error) {
 	var (
 		mu    sync.Mutex
 		all   []namedEntry
@@ -452,6 +458,12 @@ func walkTreeAcc(dir string, list bool, skip string) ([]namedEntry, *fpAcc, erro
 	var visit func(abs, rel string)
 	visit = func(abs, rel string) {
 		defer wg.Done()
+		if err := ctx.Err(); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+			return
+		}
 		sem <- struct{}{}
 		here, subdirs, err := statDir(abs, rel, stats)
 		if rel == "" && skip != "" {
@@ -690,24 +702,21 @@ func (a *fpAcc) String() string {
 // It returns the result of the previous build when nothing changed and
 // the output is intact.
 func (b *build) prepareIncremental() (*Result, error) {
-	// The walk of the previous output runs while the state is loaded and
-	// the sources are hashed.
-	fp := ""
-	var tree []namedEntry
-	walked := make(chan struct{})
-	go func() {
-		defer close(walked)
-		if _, err := os.Stat(filepath.Join(b.opts.Output, manifest.BuildFile)); err == nil {
-			tree, fp, _ = walkTree(b.opts.Output, true) // "" on error: not reused
-		}
-	}()
+	// The walk of the previous output (started with the build) runs while
+	// the state is loaded and the sources are hashed.
 	st := b.loadState()
 	var old map[string]statRec
+	var files map[string]manifest.File
 	if st != nil {
 		old = st.Stat
+		var err error
+		if files, err = st.files(); err != nil {
+			b.log.Debug("cache: cannot decode state", "err", err)
+			st = nil
+		}
 	}
 	err := b.digestSources(old)
-	<-walked
+	tree, fp := b.prevWalk.wait()
 	if err != nil {
 		return nil, err
 	}
@@ -738,12 +747,6 @@ func (b *build) prepareIncremental() (*Result, error) {
 	packed := make(chan struct{})
 	go func() { b.loadPack(); close(packed) }()
 	defer func() { <-packed }()
-	files, err := st.files()
-	if err != nil {
-		b.log.Debug("cache: cannot decode state", "err", err)
-		b.prevUse = PreviousNone
-		return nil, nil
-	}
 	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(files)),
 		inodes: make(map[inode]verified, len(files))}
 	for _, e := range tree {
@@ -805,6 +808,40 @@ func (b *build) prepareIncremental() (*Result, error) {
 			"output", b.opts.Output, "files", len(files))
 	}
 	return nil, nil
+}
+
+// outputWalk is a walk of the previous output (walkTree, with the list),
+// running while the build plans and hashes its sources.
+type outputWalk struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	tree   []namedEntry
+	fp     string // "": no output to reuse (none, no build.json, or unreadable)
+}
+
+func startOutputWalk(ctx context.Context, dir string) *outputWalk {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &outputWalk{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		if _, err := os.Stat(filepath.Join(dir, manifest.BuildFile)); err == nil {
+			w.tree, w.fp, _ = walkTreeCtx(ctx, dir, true)
+		}
+	}()
+	return w
+}
+
+// wait returns the walk's list and fingerprint.
+func (w *outputWalk) wait() ([]namedEntry, string) {
+	<-w.done
+	return w.tree, w.fp
+}
+
+// stop ends the walk early if the build no longer needs it, and waits for
+// it: nothing reads the output once Build has returned.
+func (w *outputWalk) stop() {
+	w.cancel()
+	<-w.done
 }
 
 // asRecorded reports whether the tree walked in dir is the one the build

@@ -67,6 +67,12 @@ type themeState struct {
 }
 
 func (b *build) run() (_ *Result, err error) {
+	if b.cache != nil {
+		// Checking the previous output needs a walk of it, which does
+		// not depend on the plan: the two run side by side.
+		b.prevWalk = startOutputWalk(b.ctx, b.opts.Output)
+		defer b.prevWalk.stop()
+	}
 	b.setStage("plan")
 	jobs, themes, err := b.plan()
 	if err != nil {

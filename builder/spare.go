@@ -2,6 +2,7 @@ package builder
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -434,7 +435,7 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fpAcc, error) {
 		// Every file was created: walking the tree stats each inode once
 		// (most files are links), where stat'ing each created path would
 		// not.
-		_, acc, err := walkTreeAcc(dir, false, skip)
+		_, acc, err := walkTreeAcc(context.Background(), dir, false, skip)
 		return acc, err
 	}
 	var acc fpAcc
