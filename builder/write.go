@@ -57,64 +57,25 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	b.clock.since(stWrite, t0)
 	b.phase("write: spare tree checked")
 
+	// Every path and content is known: build.json is made and written
+	// while the job directories are.
 	all := make([]jobFiles, len(jobs))
-	var mu sync.Mutex
-	var outFiles, outBytes int64
-	g := b.pool.NewGroupContext(b.ctx)
 	for i, j := range jobs {
-		b.task(g, "write "+j.id, func() {
-			defer b.clock.since(stWrite, time.Now())
-			f, n, written, err := b.writeJob(tmp, j, tw)
-			if err != nil {
-				b.fail(fmt.Errorf("%s: write: %w", j.id, err))
-				return
-			}
-			all[i] = f
-			mu.Lock()
-			outFiles += n
-			outBytes += written
-			mu.Unlock()
-		})
+		all[i] = b.jobFileList(j)
 	}
-	if !b.wait(g) {
-		return nil, "", b.failed()
-	}
-	// Every job links what it needs; the spilled names can go now, before
-	// the new tree is fingerprinted (an unlink changes the files' ctime).
-	b.store.dropSpill()
-	if err := b.failed(); err != nil {
-		return nil, "", err
-	}
-	t0 = time.Now() // the rest of the stage
-	b.phase("write: job directories")
-
 	sortJobFiles(all)
 	b.outFiles = all
-	if b.cache != nil {
-		b.startStateBody()
-	}
 	files := treeFiles(all)
-	// The tree is fingerprinted, all but build.json, while build.json is
-	// made and written.
-	var (
-		treeFP *fpAcc
-		fpErr  error
-		fpDone = make(chan struct{})
-	)
-	if b.cache != nil {
-		go func() {
-			defer close(fpDone)
-			treeFP, fpErr = tw.fingerprint(tmp, manifest.BuildFile)
-		}()
-	} else {
-		close(fpDone)
-	}
 	bm := &manifest.Build{
 		ConfigDigest: b.configDigest(),
 		Version:      b.opts.Version,
 	}
 	res := &Result{Build: bm, Missing: map[string]int{}}
 	missingByLocale := map[string]map[string]bool{}
+	var outFiles int64
+	for _, jf := range all {
+		outFiles += int64(len(jf.entries))
+	}
 	for _, j := range jobs {
 		var n int
 		var bytes int64
@@ -135,17 +96,72 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	for loc, set := range missingByLocale {
 		res.Missing[loc] = len(set)
 	}
-	bm.ID = buildID(files)
-	bm.ContentVersion = b.opts.ContentVersion
-	if bm.ContentVersion == "" {
-		bm.ContentVersion = bm.ID[:12]
+	if b.cache != nil {
+		b.startStateBody()
 	}
-	buildSize, err := writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm, files)
-	if err != nil {
-		<-fpDone
+	var (
+		buildSize int64
+		buildErr  error
+		buildDone = make(chan struct{})
+	)
+	go func() {
+		defer close(buildDone)
+		bm.ID = buildID(files)
+		bm.ContentVersion = b.opts.ContentVersion
+		if bm.ContentVersion == "" {
+			bm.ContentVersion = bm.ID[:12]
+		}
+		buildSize, buildErr = writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm, files)
+	}()
+
+	var mu sync.Mutex
+	var outBytes int64
+	g := b.pool.NewGroupContext(b.ctx)
+	for _, j := range jobs {
+		b.task(g, "write "+j.id, func() {
+			defer b.clock.since(stWrite, time.Now())
+			written, err := b.writeJob(tmp, j, tw)
+			if err != nil {
+				b.fail(fmt.Errorf("%s: write: %w", j.id, err))
+				return
+			}
+			mu.Lock()
+			outBytes += written
+			mu.Unlock()
+		})
+	}
+	ok := b.wait(g)
+	<-buildDone
+	if !ok {
+		return nil, "", b.failed()
+	}
+	// Every job links what it needs; the spilled names can go now, before
+	// the new tree is fingerprinted (an unlink changes the files' ctime).
+	b.store.dropSpill()
+	if err := b.failed(); err != nil {
 		return nil, "", err
 	}
-	b.phase("write: build.json")
+	if buildErr != nil {
+		return nil, "", buildErr
+	}
+	t0 = time.Now() // the rest of the stage
+	b.phase("write: job directories and build.json")
+
+	// The tree is fingerprinted, all but build.json, while the summary
+	// is made; build.json's stat is added last.
+	var (
+		treeFP *fpAcc
+		fpErr  error
+		fpDone = make(chan struct{})
+	)
+	if b.cache != nil {
+		go func() {
+			defer close(fpDone)
+			treeFP, fpErr = tw.fingerprint(tmp, manifest.BuildFile)
+		}()
+	} else {
+		close(fpDone)
+	}
 
 	if len(b.warnings) > 0 {
 		// The same warning comes from every bundle that includes the file.
@@ -206,18 +222,35 @@ func (b *build) jobManifest(j *job) {
 	b.store.spill(j.manifest) // to disk now: hundreds of jobs' manifests add up
 }
 
-// writeJob writes one job directory and returns its files for build.json,
-// the number of files and the bytes actually written (links are free).
-func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (jobFiles, int64, int64, error) {
+// jobFileList lists the files writeJob puts in the job's directory, for
+// build.json: each output, its sidecars and the manifest, sorted.
+func (b *build) jobFileList(j *job) jobFiles {
+	files := jobFiles{dir: j.Dir(), entries: make([]fileEntry, 0, 4*len(j.outputs)+1)}
+	add := func(name string, bl *blob) {
+		files.add(name, manifest.File{SHA256: bl.sum, Size: bl.size})
+		for _, e := range b.store.encodings(bl) {
+			files.add(name+e.Ext(), manifest.File{SHA256: bl.sideSum[e], Size: bl.sideSize[e]})
+		}
+	}
+	for _, o := range j.outputs {
+		add(o.name, o.blob)
+	}
+	add(manifest.ManifestFile, j.manifest)
+	slices.SortFunc(files.entries, func(x, y fileEntry) int { return strings.Compare(x.name, y.name) })
+	return files
+}
+
+// writeJob writes one job directory, the files jobFileList lists, and
+// returns the bytes actually written (links are free).
+func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (int64, error) {
 	dir := filepath.Join(tmp, filepath.FromSlash(j.Dir()))
-	files := jobFiles{dir: j.Dir()}
-	var count, written int64
+	var written int64
 	var jt *jobTree
 	if tw != nil {
 		jt = tw.job(b, j)
 		if tw.spare {
 			if err := tw.prune(tmp, jt); err != nil {
-				return jobFiles{}, 0, 0, err
+				return 0, err
 			}
 		}
 	}
@@ -247,33 +280,27 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (jobFiles, int64, i
 		if err != nil {
 			return err
 		}
-		fresh := false
 		if keep {
 			b.store.kept(bl, dst)
-		} else {
-			if err := mkdir(filepath.Dir(dst)); err != nil {
-				return err
-			}
-			if fresh, err = b.store.write(bl, dst); err != nil {
-				return err
-			}
-			if tw != nil && tw.spare {
-				rels := make([]string, len(names))
-				for i, n := range names {
-					rels[i] = joinRel(j.Dir(), n)
-				}
-				tw.addCreated(rels...)
-			}
+			return nil
 		}
-		files.add(name, manifest.File{SHA256: bl.sum, Size: bl.size})
-		count++
+		if err := mkdir(filepath.Dir(dst)); err != nil {
+			return err
+		}
+		fresh, err := b.store.write(bl, dst)
+		if err != nil {
+			return err
+		}
+		if tw != nil && tw.spare {
+			rels := make([]string, len(names))
+			for i, n := range names {
+				rels[i] = joinRel(j.Dir(), n)
+			}
+			tw.addCreated(rels...)
+		}
 		if fresh {
 			written += bl.size
-		}
-		for _, e := range b.store.encodings(bl) {
-			files.add(name+e.Ext(), manifest.File{SHA256: bl.sideSum[e], Size: bl.sideSize[e]})
-			count++
-			if fresh {
+			for _, e := range b.store.encodings(bl) {
 				written += bl.sideSize[e]
 			}
 		}
@@ -281,14 +308,13 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (jobFiles, int64, i
 	}
 	for _, o := range j.outputs {
 		if err := put(o.name, o.blob); err != nil {
-			return jobFiles{}, 0, 0, err
+			return 0, err
 		}
 	}
 	if err := put(manifest.ManifestFile, j.manifest); err != nil {
-		return jobFiles{}, 0, 0, err
+		return 0, err
 	}
-	slices.SortFunc(files.entries, func(x, y fileEntry) int { return strings.Compare(x.name, y.name) })
-	return files, count, written, nil
+	return written, nil
 }
 
 // jobFiles lists the files of one job directory for build.json, named
