@@ -222,6 +222,7 @@ type build struct {
 
 	store         *store
 	compressGroup pond.TaskGroup
+	esbuild       esbuildPool
 
 	// Incremental builds (nil cache: none).
 	start     time.Time
@@ -306,6 +307,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 		pool:     pond.NewPool(opts.Threads, pond.WithContext(ctx)),
+		esbuild:  esbuildPool{max: opts.Threads},
 		log:      opts.Logger,
 		comp:     comp,
 		srcs:     map[string]*srcData{},
@@ -329,6 +331,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		// Tasks still running after a failure may write into the spill
 		// directory: remove it only once they are all done.
 		b.pool.StopAndWait()
+		b.esbuild.close()
 		if b.store.spillDir != "" {
 			os.RemoveAll(b.store.spillDir)
 		}

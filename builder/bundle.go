@@ -22,7 +22,6 @@ type bundle struct {
 	owner string   // job id used in messages
 	fs    *fileset // the resolution it was built with
 
-	mu sync.Mutex
 	// deps maps every logical path the build looked up to the file it
 	// found ("" when the lookup found nothing).
 	deps map[string]string
@@ -63,6 +62,119 @@ var loaders = map[string]api.Loader{
 	".css": api.LoaderCSS, ".json": api.LoaderJSON, ".txt": api.LoaderText, ".html": api.LoaderText,
 }
 
+// bundleRun is the state of one esbuild run of a bundle, which the
+// context's plugin serves.
+type bundleRun struct {
+	b       *build
+	bd      *bundle
+	ec      *esbuildCtx // the context building it
+	mu      sync.Mutex
+	phrases map[string]bool
+	loaded  map[string]string // file → digest of the bytes esbuild got
+}
+
+func (r *bundleRun) lookup(logical string) (source, bool) {
+	src, ok := r.bd.fs.lookup(logical)
+	r.mu.Lock()
+	r.bd.deps[logical] = src.Abs
+	r.mu.Unlock()
+	return src, ok
+}
+
+// resolve finds an import through the bundle's fallback chain.
+func (r *bundleRun) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
+	b, bd := r.b, r.bd
+	spec := args.Path
+	if args.Kind == api.ResolveEntryPoint {
+		return api.OnResolveResult{Path: bd.entry, Namespace: namespace}, nil
+	}
+	if isExternalURL(spec) && !strings.HasPrefix(spec, "/") {
+		return api.OnResolveResult{Path: spec, External: true}, nil
+	}
+	cssKind := args.Kind == api.ResolveCSSImportRule || args.Kind == api.ResolveCSSURLToken || args.Kind == api.ResolveCSSComposesFrom
+	p, suffix := spec, ""
+	if cssKind {
+		p, suffix = splitURLSuffix(spec)
+	}
+	var logical string
+	switch {
+	case strings.HasPrefix(p, "/"):
+		logical = path.Clean(strings.TrimPrefix(p, "/"))
+	case cssKind || strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../"):
+		logical = path.Join(path.Dir(args.Importer), p)
+	default:
+		logical = path.Clean(p) // a module id, resolved from web/ and the libraries
+	}
+	if logical == ".." || strings.HasPrefix(logical, "../") {
+		return api.OnResolveResult{}, fmt.Errorf("%q points outside the theme", spec)
+	}
+	if args.Kind == api.ResolveCSSURLToken {
+		if _, ok := r.lookup(logical); !ok {
+			return api.OnResolveResult{}, fmt.Errorf("cannot find %q (resolved as %s through the fallback chain)", spec, logical)
+		}
+		if isPartial(logical) {
+			return api.OnResolveResult{}, fmt.Errorf("%q is a partial and is not published", spec)
+		}
+		entryDir := path.Dir(bd.entry)
+		if b.opts.Skip.skips(kindOf(logical)) {
+			// Not published by this build (--no-images…): keep the
+			// logical name, which is where such files live.
+			rel, _ := filepath.Rel(entryDir, logical)
+			return api.OnResolveResult{Path: filepath.ToSlash(rel) + suffix, External: true}, nil
+		}
+		name, err := b.assetName(bd.fs, logical)
+		if err != nil {
+			return api.OnResolveResult{}, err
+		}
+		rel, _ := filepath.Rel(entryDir, name)
+		return api.OnResolveResult{Path: filepath.ToSlash(rel) + suffix, External: true}, nil
+	}
+	exts := []string{""}
+	if !cssKind {
+		exts = jsExts
+	}
+	for _, ext := range exts {
+		if _, ok := r.lookup(logical + ext); ok {
+			return api.OnResolveResult{Path: logical + ext, Namespace: namespace}, nil
+		}
+	}
+	return api.OnResolveResult{}, fmt.Errorf("cannot resolve %q (looked for %s in the fallback chain)", spec, logical)
+}
+
+// load reads a file of the bundle, marked for translation with embedded.
+func (r *bundleRun) load(args api.OnLoadArgs) (api.OnLoadResult, error) {
+	b := r.b
+	src, ok := r.lookup(args.Path)
+	if !ok {
+		return api.OnLoadResult{}, fmt.Errorf("cannot find %s", args.Path)
+	}
+	loader, ok := loaders[strings.ToLower(path.Ext(args.Path))]
+	if !ok {
+		return api.OnLoadResult{}, fmt.Errorf("%s: cannot import this type of file", args.Path)
+	}
+	sd, err := b.read(src.Abs)
+	if err != nil {
+		return api.OnLoadResult{}, err
+	}
+	r.mu.Lock()
+	r.loaded[src.Abs] = sd.digest()
+	r.mu.Unlock()
+	text := string(sd.raw)
+	if loader != api.LoaderCSS && loader != api.LoaderJSON && loader != api.LoaderText {
+		if b.embedded {
+			mk, _ := sd.marked()
+			text = string(mk)
+		}
+		r.mu.Lock()
+		for _, ph := range sd.jsPhrases() {
+			r.phrases[ph] = true
+		}
+		r.mu.Unlock()
+	}
+	r.ec.loaded(args.Path, len(text))
+	return api.OnLoadResult{Contents: &text, Loader: loader}, nil
+}
+
 // run builds the bundle.
 func (bd *bundle) run(b *build) {
 	start := time.Now()
@@ -72,127 +184,15 @@ func (bd *bundle) run(b *build) {
 		return
 	}
 	bd.deps = map[string]string{}
-	phrases := map[string]bool{}
-	loaded := map[string]string{} // file → digest of the bytes esbuild got
+	r := &bundleRun{b: b, bd: bd, phrases: map[string]bool{}, loaded: map[string]string{}}
 	warned := false
-
-	lookup := func(logical string) (source, bool) {
-		src, ok := bd.fs.lookup(logical)
-		bd.mu.Lock()
-		bd.deps[logical] = src.Abs
-		bd.mu.Unlock()
-		return src, ok
+	ec, err := b.esbuild.get(bd.fs.root)
+	if err != nil {
+		bd.err = err
+		return
 	}
-	entryDir := path.Dir(bd.entry)
-
-	plugin := api.Plugin{
-		Name: "scd-fallback",
-		Setup: func(pb api.PluginBuild) {
-			pb.OnResolve(api.OnResolveOptions{Filter: ".*"}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
-				spec := args.Path
-				if args.Kind == api.ResolveEntryPoint {
-					return api.OnResolveResult{Path: spec, Namespace: namespace}, nil
-				}
-				if isExternalURL(spec) && !strings.HasPrefix(spec, "/") {
-					return api.OnResolveResult{Path: spec, External: true}, nil
-				}
-				cssKind := args.Kind == api.ResolveCSSImportRule || args.Kind == api.ResolveCSSURLToken || args.Kind == api.ResolveCSSComposesFrom
-				p, suffix := spec, ""
-				if cssKind {
-					p, suffix = splitURLSuffix(spec)
-				}
-				var logical string
-				switch {
-				case strings.HasPrefix(p, "/"):
-					logical = path.Clean(strings.TrimPrefix(p, "/"))
-				case cssKind || strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../"):
-					logical = path.Join(path.Dir(args.Importer), p)
-				default:
-					logical = path.Clean(p) // a module id, resolved from web/ and the libraries
-				}
-				if logical == ".." || strings.HasPrefix(logical, "../") {
-					return api.OnResolveResult{}, fmt.Errorf("%q points outside the theme", spec)
-				}
-				if args.Kind == api.ResolveCSSURLToken {
-					if _, ok := lookup(logical); !ok {
-						return api.OnResolveResult{}, fmt.Errorf("cannot find %q (resolved as %s through the fallback chain)", spec, logical)
-					}
-					if isPartial(logical) {
-						return api.OnResolveResult{}, fmt.Errorf("%q is a partial and is not published", spec)
-					}
-					if b.opts.Skip.skips(kindOf(logical)) {
-						// Not published by this build (--no-images…): keep the
-						// logical name, which is where such files live.
-						rel, _ := filepath.Rel(entryDir, logical)
-						return api.OnResolveResult{Path: filepath.ToSlash(rel) + suffix, External: true}, nil
-					}
-					name, err := b.assetName(bd.fs, logical)
-					if err != nil {
-						return api.OnResolveResult{}, err
-					}
-					rel, _ := filepath.Rel(entryDir, name)
-					return api.OnResolveResult{Path: filepath.ToSlash(rel) + suffix, External: true}, nil
-				}
-				exts := []string{""}
-				if !cssKind {
-					exts = jsExts
-				}
-				for _, ext := range exts {
-					if _, ok := lookup(logical + ext); ok {
-						return api.OnResolveResult{Path: logical + ext, Namespace: namespace}, nil
-					}
-				}
-				return api.OnResolveResult{}, fmt.Errorf("cannot resolve %q (looked for %s in the fallback chain)", spec, logical)
-			})
-			pb.OnLoad(api.OnLoadOptions{Filter: ".*", Namespace: namespace}, func(args api.OnLoadArgs) (api.OnLoadResult, error) {
-				src, ok := lookup(args.Path)
-				if !ok {
-					return api.OnLoadResult{}, fmt.Errorf("cannot find %s", args.Path)
-				}
-				loader, ok := loaders[strings.ToLower(path.Ext(args.Path))]
-				if !ok {
-					return api.OnLoadResult{}, fmt.Errorf("%s: cannot import this type of file", args.Path)
-				}
-				sd, err := b.read(src.Abs)
-				if err != nil {
-					return api.OnLoadResult{}, err
-				}
-				bd.mu.Lock()
-				loaded[src.Abs] = sd.digest()
-				bd.mu.Unlock()
-				text := string(sd.raw)
-				if loader != api.LoaderCSS && loader != api.LoaderJSON && loader != api.LoaderText {
-					if b.embedded {
-						mk, _ := sd.marked()
-						text = string(mk)
-					}
-					bd.mu.Lock()
-					for _, ph := range sd.jsPhrases() {
-						phrases[ph] = true
-					}
-					bd.mu.Unlock()
-				}
-				return api.OnLoadResult{Contents: &text, Loader: loader}, nil
-			})
-		},
-	}
-
-	res := api.Build(api.BuildOptions{
-		EntryPoints:       []string{bd.entry},
-		Bundle:            true,
-		Write:             false,
-		Outdir:            "/out",
-		AbsWorkingDir:     "/",
-		MinifyWhitespace:  true,
-		MinifyIdentifiers: true,
-		MinifySyntax:      true,
-		LegalComments:     api.LegalCommentsNone,
-		Charset:           api.CharsetUTF8,
-		Format:            api.FormatIIFE,
-		Platform:          api.PlatformBrowser,
-		LogLevel:          api.LogLevelSilent,
-		Plugins:           []api.Plugin{plugin},
-	})
+	res := ec.build(r)
+	b.esbuild.put(ec)
 	// esbuild's CSS parser recovers from syntax errors and calls them
 	// warnings; a stylesheet with one is broken, so they fail the build.
 	// Other warnings (a duplicate key, an odd comparison) are reported.
@@ -226,14 +226,14 @@ func (bd *bundle) run(b *build) {
 		return
 	}
 	bd.marked = b.embedded && want == ".js" && strings.Contains(string(bd.out), markerCall)
-	for ph := range phrases {
+	for ph := range r.phrases {
 		bd.phrases = append(bd.phrases, ph)
 	}
 	sort.Strings(bd.phrases)
 	if b.cache != nil && !warned {
 		// A bundle with warnings is built again, so that they are
 		// reported again.
-		b.storeBundle(bd, loaded)
+		b.storeBundle(bd, r.loaded)
 	}
 }
 

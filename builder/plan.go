@@ -89,6 +89,9 @@ type fileset struct {
 	// key identifies the resolution: the chain's directories and the
 	// locale. Bundles are cached under it.
 	key string
+	// root is the chain's root theme directory: the file sets of one
+	// chain share most of their files (see esbuild.go).
+	root string
 }
 
 type resolved struct {
@@ -122,7 +125,7 @@ func (f *fileset) paths() []string {
 // baseFileset builds the locale-independent resolution of a chain: each
 // theme's web/ (child first), then each library.
 func (s *scanner) baseFileset(chain []*matrix.Theme, libs []string) (*fileset, error) {
-	f := &fileset{base: map[string]resolved{}}
+	f := &fileset{base: map[string]resolved{}, root: chain[len(chain)-1].Path}
 	dirs := make([]string, 0, len(chain)+len(libs))
 	for _, t := range chain {
 		dirs = append(dirs, filepath.Join(t.Path, "web"))
@@ -151,7 +154,7 @@ func (s *scanner) baseFileset(chain []*matrix.Theme, libs []string) (*fileset, e
 // web/i18n/<locale>/ overrides. Theme T's override of P wins over T's own
 // P and over everything further up the chain, but not over a child's P.
 func (s *scanner) withLocale(base *fileset, chain []*matrix.Theme, locale string) (*fileset, error) {
-	f := &fileset{base: base.base, key: base.key + "\x00locale " + locale}
+	f := &fileset{base: base.base, key: base.key + "\x00locale " + locale, root: base.root}
 	for level, t := range chain {
 		l, err := s.scan(filepath.Join(t.Path, "web", "i18n", locale), "")
 		if err != nil {
