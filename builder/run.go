@@ -148,6 +148,10 @@ func (b *build) run() (_ *Result, err error) {
 	}
 
 	b.phase("process")
+	// Every bundle is built (but for one a job's assembly may find
+	// missing, which gets a context of its own): what esbuild parsed can go.
+	b.esbuild.close()
+	b.log.Debug("bundles built on esbuild contexts", "runs", b.stats.bundles.Load(), "contexts", b.esbuild.contexts())
 	// 2. Per job: translation, names, templates, manifests.
 	b.setStage("assemble")
 	g := b.pool.NewGroupContext(b.ctx)
@@ -231,13 +235,11 @@ func (b *build) run() (_ *Result, err error) {
 func themeKey(j matrix.Job) string { return j.Area + "/" + j.Theme }
 
 // dropWork lets go of what the write stage does not need once every job is
-// assembled and compressed: sources, leaves, bundles and what esbuild
-// parsed, which on a large matrix are hundreds of megabytes. The cache's pack, which encodes
+// assembled and compressed: sources, leaves and bundles, which on a large
+// matrix are hundreds of megabytes. The cache's pack, which encodes
 // leaves, is saved first.
 func (b *build) dropWork(jobs []*job, themes map[string]*themeState) {
 	b.savePack(true)
-	b.esbuild.close() // what esbuild parsed
-	b.log.Debug("bundles built on esbuild contexts", "runs", b.stats.bundles.Load(), "contexts", b.esbuild.contexts())
 	b.srcMu.Lock()
 	b.srcs = nil
 	b.srcMu.Unlock()
