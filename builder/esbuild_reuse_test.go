@@ -1,7 +1,6 @@
 package builder_test
 
 import (
-	"context"
 	"log/slog"
 	"path/filepath"
 	"regexp"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/scdtool/scd/builder"
 	"github.com/scdtool/scd/fixtures/gen"
-	"github.com/scdtool/scd/matrix"
 )
 
 // TestEsbuildContextReuse builds matrices whose bundles share modules
@@ -30,27 +28,18 @@ func TestEsbuildContextReuse(t *testing.T) {
 	for _, dir := range []string{sampleDir, generated} {
 		for _, threads := range []int{1, 3} {
 			var digests [2]string
-			for i, budget := range []int{-1, 0} {
-				restore := func() {}
-				if budget == 0 {
-					restore = builder.SetContextSourceBudget(0)
-				}
-				cfg, err := matrix.Load(filepath.Join(dir, "themes.yml"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				jobs, err := cfg.Jobs(matrix.Filter{})
-				if err != nil {
-					t.Fatal(err)
-				}
+			for i, reuse := range []bool{true, false} {
 				var log strings.Builder
 				out := filepath.Join(t.TempDir(), "out")
-				_, err = builder.Build(context.Background(), builder.Options{Config: cfg, Jobs: jobs, Output: out,
-					Threads: threads, WorkDir: dir, Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-				restore()
-				if err != nil {
-					t.Fatal(err)
-				}
+				func() {
+					if !reuse {
+						defer builder.SetContextSourceBudget(0)()
+					}
+					cachedBuild(t, dir, out, "", func(o *builder.Options) {
+						o.Threads = threads
+						o.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+					})
+				}()
 				digests[i] = treeDigest(t, out)
 				m := regexp.MustCompile(`bundles built on esbuild contexts" runs=(\d+) contexts=(\d+)`).FindStringSubmatch(log.String())
 				if m == nil {
@@ -59,9 +48,9 @@ func TestEsbuildContextReuse(t *testing.T) {
 				runs, _ := strconv.Atoi(m[1])
 				contexts, _ := strconv.Atoi(m[2])
 				switch {
-				case budget != 0 && 2*contexts > runs:
+				case reuse && 2*contexts > runs:
 					t.Errorf("%s at %d threads: %d esbuild runs on %d contexts; want them reused", dir, threads, runs, contexts)
-				case budget == 0 && contexts != runs:
+				case !reuse && contexts != runs:
 					t.Errorf("%s with no reuse: %d esbuild runs on %d contexts", dir, runs, contexts)
 				}
 			}
