@@ -106,6 +106,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	)
 	go func() {
 		defer close(buildDone)
+		defer b.clock.since(stWrite, time.Now())
 		bm.ID = buildID(files)
 		bm.ContentVersion = b.opts.ContentVersion
 		if bm.ContentVersion == "" {
