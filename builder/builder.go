@@ -73,6 +73,7 @@ import (
 	"github.com/scdtool/scd/diag"
 	"github.com/scdtool/scd/manifest"
 	"github.com/scdtool/scd/matrix"
+	sl "github.com/scdtool/scd/source"
 )
 
 const markerCall = i18n.Marker + "("
@@ -82,6 +83,9 @@ const markerCall = i18n.Marker + "("
 type Options struct {
 	Config *matrix.Config
 	Jobs   []matrix.Job // from Config.Jobs, already filtered
+	// Layout maps jobs onto source files (default: scd's own layout,
+	// source.Own with Config.Libs).
+	Layout sl.Layout
 	// Output is the directory that receives the build (default
 	// Config.Output). It is replaced only when the build succeeds.
 	Output string
@@ -203,6 +207,7 @@ type build struct {
 	opts     Options
 	cfg      *matrix.Config
 	embedded bool
+	layout   sl.Layout
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	pool     pond.Pool
@@ -274,6 +279,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Threads <= 0 {
 		opts.Threads = runtime.NumCPU()
 	}
+	if opts.Layout == nil {
+		opts.Layout = sl.Own{Libs: cfg.Libs}
+	}
 	if opts.WorkDir == "" {
 		opts.WorkDir, _ = os.Getwd()
 	}
@@ -304,6 +312,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		opts:     opts,
 		cfg:      cfg,
 		embedded: cfg.I18nStrategy != "dictionary",
+		layout:   opts.Layout,
 		ctx:      ctx,
 		cancel:   cancel,
 		pool:     pond.NewPool(opts.Threads, pond.WithContext(ctx)),

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -8,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/scdtool/scd/matrix"
+	sl "github.com/scdtool/scd/source"
 )
 
 // source is one file of a theme, library or locale override.
@@ -122,45 +123,53 @@ func (f *fileset) paths() []string {
 	return out
 }
 
-// baseFileset builds the locale-independent resolution of a chain: each
-// theme's web/ (child first), then each library.
-func (s *scanner) baseFileset(chain []*matrix.Theme, libs []string) (*fileset, error) {
-	f := &fileset{base: map[string]resolved{}, root: chain[len(chain)-1].Path}
-	dirs := make([]string, 0, len(chain)+len(libs))
-	for _, t := range chain {
-		dirs = append(dirs, filepath.Join(t.Path, "web"))
-	}
-	dirs = append(dirs, libs...)
-	f.key = strings.Join(dirs, "\x00")
-	for level, dir := range dirs {
-		skip := ""
-		if level < len(chain) {
-			skip = "i18n"
+// baseFileset builds the locale-independent resolution of a job's
+// fallback chain: the layout's layers without Locale, first match winning.
+// root names the chain (its root theme's directory).
+func (s *scanner) baseFileset(layers []sl.Layer, root string) (*fileset, error) {
+	f := &fileset{base: map[string]resolved{}, root: root}
+	var key strings.Builder
+	level := 0
+	for _, ly := range layers {
+		if ly.Locale {
+			continue
 		}
-		l, err := s.scan(dir, skip)
+		fmt.Fprintf(&key, "%s\x00%s\x00%s\x00", ly.Dir, ly.Prefix, ly.Skip)
+		l, err := s.scan(ly.Dir, ly.Skip)
 		if err != nil {
 			return nil, err
 		}
 		for p, src := range l {
+			p = ly.Prefix + p
 			if _, ok := f.base[p]; !ok {
 				f.base[p] = resolved{src, level}
 			}
 		}
+		level++
 	}
+	f.key = key.String()
 	return f, nil
 }
 
-// withLocale returns the job's fileset: base plus the chain's
-// web/i18n/<locale>/ overrides. Theme T's override of P wins over T's own
-// P and over everything further up the chain, but not over a child's P.
-func (s *scanner) withLocale(base *fileset, chain []*matrix.Theme, locale string) (*fileset, error) {
+// withLocale returns the job's fileset: base plus the locale layers. A
+// locale layer ranks just before the base layer that follows it in the
+// list (a theme's web/i18n/<locale>/ before its web/), so its file wins
+// over that layer's and every later one's, but not over an earlier base
+// layer's (a child theme's file beats its parent's locale override).
+func (s *scanner) withLocale(base *fileset, layers []sl.Layer, locale string) (*fileset, error) {
 	f := &fileset{base: base.base, key: base.key + "\x00locale " + locale, root: base.root}
-	for level, t := range chain {
-		l, err := s.scan(filepath.Join(t.Path, "web", "i18n", locale), "")
+	level := 0
+	for _, ly := range layers {
+		if !ly.Locale {
+			level++
+			continue
+		}
+		l, err := s.scan(ly.Dir, ly.Skip)
 		if err != nil {
 			return nil, err
 		}
 		for p, src := range l {
+			p = ly.Prefix + p
 			if _, ok := f.overlay[p]; ok {
 				continue
 			}

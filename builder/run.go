@@ -269,15 +269,16 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 	for _, mj := range b.opts.Jobs {
 		key := themeKey(mj)
 		ts := themes[key]
+		layers := b.layout.Layers(mj.Area, mj.Chain, mj.Locale)
 		if ts == nil {
-			base, err := sc.baseFileset(mj.Chain, b.cfg.Libs)
+			base, err := sc.baseFileset(layers, mj.Chain[len(mj.Chain)-1].Path)
 			if err != nil {
 				return nil, nil, err
 			}
 			ts = &themeState{theme: mj.Chain[0], chain: mj.Chain, base: base, bundles: map[string]*bundle{}}
 			themes[key] = ts
 		}
-		fs, err := sc.withLocale(ts.base, mj.Chain, mj.Locale)
+		fs, err := sc.withLocale(ts.base, layers, mj.Locale)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -285,9 +286,8 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 		ts.jobs = append(ts.jobs, j)
 		jobs = append(jobs, j)
 
-		// Dictionaries merge along the chain, the child winning.
-		for i := len(mj.Chain) - 1; i >= 0; i-- {
-			file := filepath.Join(mj.Chain[i].Path, "i18n", mj.Locale+".csv")
+		// Dictionaries merge in the layout's order, the later winning.
+		for _, file := range b.layout.Dictionaries(mj.Area, mj.Chain, mj.Locale) {
 			d, seen := dicts[file]
 			if !seen {
 				data, err := os.ReadFile(file)
