@@ -22,6 +22,11 @@ const BuildFile = "build.json"
 // ManifestFile is the name of the per-job manifest.
 const ManifestFile = "manifest.json"
 
+// VersionFile is, at the root of an output with logical names, the
+// static content version as Magento writes it: the N of its
+// /static/version<N>/ URLs.
+const VersionFile = "deployed_version.txt"
+
 // TranslationFile is the Magento-compatible per-job phrase dictionary.
 const TranslationFile = "js-translation.json"
 

@@ -34,6 +34,8 @@ type digestConfig struct {
 	AssetBase          string
 	Themes             []digestTheme
 	ExcludeThemes      []string
+	MagentoRoot        string
+	Names              string
 }
 
 type digestTheme struct {
@@ -58,6 +60,8 @@ func (c *Config) Digest() string {
 		SourceLocale:       c.SourceLocale,
 		AssetBase:          c.AssetBase,
 		ExcludeThemes:      c.ExcludeThemes,
+		MagentoRoot:        c.rel(c.MagentoRoot),
+		Names:              c.Names,
 	}
 	for _, l := range c.Libs {
 		d.Libs = append(d.Libs, c.rel(l))

@@ -51,6 +51,20 @@ type Config struct {
 	SourceLocale string
 	AssetBase    string // URL prefix for {{asset}}; "" = relative to the HTML file
 
+	// MagentoRoot is `magento_root:`, the root of a Magento 2 project
+	// whose themes, modules and language packs are built (see package
+	// source), or "". With it, source and output default to the root and
+	// its pub/static, libs to its lib/web, entries to none, names to
+	// logical, and themes and their parents come from the project.
+	MagentoRoot string
+	// Names is how published files are named: NamesHashed (content hash
+	// in the name, the default) or NamesLogical (the logical path, as
+	// Magento publishes; the default with MagentoRoot).
+	Names string
+	// LocalesDefault is set when Locales is the default rather than the
+	// file's `locales:`, so that a project's own locales may replace it.
+	LocalesDefault bool
+
 	Themes []*Theme // in file order
 
 	// Deploy is the `deploy:` section, left to the deploy phase to decode
@@ -84,6 +98,12 @@ var (
 	defaultEntries     = []string{"js/*.js", "css/*.css"}
 	defaultLocales     = []string{"en_US"}
 	defaultCompression = []string{"gzip", "br", "zstd"}
+)
+
+// Values of Config.Names.
+const (
+	NamesHashed  = "hashed"
+	NamesLogical = "logical"
 )
 
 const (

@@ -68,6 +68,8 @@ func (r *reader) config(root *yaml.Node, c *Config) {
 		compressionSet, entriesSet  bool
 		localesSet, i18nSet, minSet bool
 		sourceLocaleSet             bool
+		magentoNode                 *yaml.Node
+		magentoRoot                 string
 	)
 	c.CompressionLevels = map[string]int{}
 	for _, c0 := range codecs {
@@ -141,6 +143,17 @@ func (r *reader) config(root *yaml.Node, c *Config) {
 				}
 				c.SourceLocale, sourceLocaleSet = s, true
 			}
+		case "magento_root":
+			if s, ok := r.nonEmpty(key, v); ok {
+				magentoRoot, magentoNode = s, v
+			}
+		case "names":
+			if s, ok := r.str(key, v); ok {
+				if s != NamesHashed && s != NamesLogical {
+					r.at(v, "invalid names %s: expected %s or %s", quote(s), NamesHashed, NamesLogical)
+				}
+				c.Names = s
+			}
 		case "themes":
 			themesNode, haveThemes = v, true
 		case "exclude_themes":
@@ -156,11 +169,30 @@ func (r *reader) config(root *yaml.Node, c *Config) {
 
 	// Defaults. Slices are copied so that callers mutating one Config do
 	// not change the defaults of the next.
-	if !entriesSet {
+	magentoOK := false
+	if magentoRoot != "" {
+		c.MagentoRoot = c.abs(magentoRoot)
+		magentoOK = r.checkDir(magentoNode, c.MagentoRoot, c.display(c.MagentoRoot), "magento_root")
+	}
+	magento := c.MagentoRoot != ""
+	switch {
+	case entriesSet:
+	case magento:
+		// RequireJS loads every file of a Magento job by name: nothing
+		// is bundled unless the file says so.
+		c.Entries = []string{}
+	default:
 		c.Entries = slices.Clone(defaultEntries)
 	}
 	if !localesSet {
 		c.Locales = slices.Clone(defaultLocales)
+		c.LocalesDefault = true
+	}
+	if c.Names == "" {
+		c.Names = NamesHashed
+		if magento {
+			c.Names = NamesLogical
+		}
 	}
 	if !compressionSet {
 		c.Compression = slices.Clone(defaultCompression)
@@ -177,14 +209,26 @@ func (r *reader) config(root *yaml.Node, c *Config) {
 
 	// Directories.
 	c.Source = c.Dir
+	if magento {
+		c.Source = c.MagentoRoot
+	}
 	if source != "" {
 		c.Source = c.abs(source)
 	}
 	c.Output = filepath.Join(c.Dir, filepath.FromSlash(defaultOutput))
+	if magento {
+		c.Output = filepath.Join(c.MagentoRoot, filepath.FromSlash(defaultOutput))
+	}
 	if output != "" {
 		c.Output = c.abs(output)
 	}
 	sourceOK := r.checkDir(sourceNode, c.Source, c.display(c.Source), "source directory")
+	if magento && libs == nil && magentoOK {
+		// Magento's library directory, when the tree has one.
+		if fi, err := os.Stat(filepath.Join(c.MagentoRoot, "lib", "web")); err == nil && fi.IsDir() {
+			c.Libs = append(c.Libs, filepath.Join(c.MagentoRoot, "lib", "web"))
+		}
+	}
 	for i, l := range libs {
 		p := c.abs(l)
 		c.Libs = append(c.Libs, p)
@@ -194,8 +238,10 @@ func (r *reader) config(root *yaml.Node, c *Config) {
 	// Themes.
 	var themes []*themeSrc
 	switch {
+	case !haveThemes && magento:
+		// Every theme of the Magento project (source.Magento.Configure).
 	case !haveThemes:
-		r.errorf(0, 0, "missing required key \"themes\": the list of themes to build")
+		r.errorf(0, 0, "missing required key \"themes\": the list of themes to build, or magento_root")
 	default:
 		items, ok := r.list("themes", themesNode)
 		if ok && len(items) == 0 {
@@ -209,10 +255,19 @@ func (r *reader) config(root *yaml.Node, c *Config) {
 		}
 	}
 	byName := r.names(themes)
-	for _, ts := range themes {
-		r.locate(c, ts, sourceOK)
+	if magento {
+		// Paths and parents come from the project's theme.xml files.
+		for _, ts := range themes {
+			if ts.pathNode != nil {
+				r.at(ts.pathNode, "path: a theme of magento_root is found by Magento's rules, not by path")
+			}
+		}
+	} else {
+		for _, ts := range themes {
+			r.locate(c, ts, sourceOK)
+		}
+		r.parents(themes, byName)
 	}
-	r.parents(themes, byName)
 	if excludeNode != nil {
 		c.ExcludeThemes = r.excludes(excludeNode, byName)
 	}

@@ -288,7 +288,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "themes missing",
 			src:  yml("threads: 2"),
-			want: []string{`themes.yml: missing required key "themes": the list of themes to build`},
+			want: []string{`themes.yml: missing required key "themes": the list of themes to build, or magento_root`},
 		},
 		{
 			name: "themes empty",
@@ -507,6 +507,8 @@ func TestDefaults(t *testing.T) {
 		CompressionMinSize: 256,
 		I18nStrategy:       "embedded",
 		SourceLocale:       "en_US",
+		Names:              "hashed",
+		LocalesDefault:     true,
 		Themes: []*Theme{{
 			Name: "Acme/base", Area: "frontend", Path: filepath.Join(dir, "frontend", "Acme", "base"),
 			Line: 2, Col: 5,
@@ -567,6 +569,7 @@ func TestFullConfig(t *testing.T) {
 		I18nStrategy:       "dictionary",
 		SourceLocale:       "en_US",
 		AssetBase:          "https://cdn.example.com/static/",
+		Names:              "hashed",
 		Themes: []*Theme{
 			{Name: "Acme/base", Area: "frontend", Path: filepath.Join(design, "frontend", "Acme", "base"),
 				Locales: []string{"en_US", "fr_FR"}, Line: 13, Col: 5},
