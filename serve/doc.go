@@ -11,6 +11,14 @@
 // are opened through an os.Root on the release directory, so a symlink
 // that leads out of the release is refused as well.
 //
+// The release root is served at "/". Magento's static signing prefix is
+// taken off first: /static/version<digits>/<path> and /version<digits>/<path>
+// (for a proxy or CDN that maps Magento's static base URL onto the root)
+// serve <path> exactly as /<path> would, and the rules above apply to
+// <path>. "version" without digits, or followed by anything but digits and
+// a slash, is no version: the path is looked up as it is. So is "/static/"
+// alone: unversioned Magento URLs need a proxy that strips "/static".
+//
 // Responses carry:
 //
 //   - Content-Type from the extension (a fixed table of web types, then
@@ -27,9 +35,12 @@
 //     coding; "identity;q=0" or "*;q=0" with nothing acceptable is 406),
 //     with Content-Encoding, and Vary: Accept-Encoding on every response.
 //   - Cache-Control: "public, max-age=31536000, immutable" for hashed names
-//     (name.[8 hex].ext: the name changes with the bytes); "no-cache" for
-//     logical names (HTML, manifest.json, js-translation.json), revalidated
-//     with the ETag; "no-store" for errors.
+//     (name.[8 hex].ext: the name changes with the bytes) and for any name
+//     under /static/version<N>/ when N is the serving release's content
+//     version (deployed_version.txt at its root); "no-cache" for logical
+//     names (HTML, manifest.json, js-translation.json), revalidated with the
+//     ETag — also under a version prefix whose N is not the release's, or
+//     when the release has no deployed_version.txt; "no-store" for errors.
 //   - X-Scd-Release: the release that answered.
 //
 // What a request needs to know about a file (its variants, their sizes and
@@ -76,7 +87,9 @@
 // to release id. Clients are sticky: each gets a bucket 0–99 in a cookie
 // (scd_bucket) and is on the canary while its bucket is below the share,
 // so growing the share never moves a client back. A hashed name missing
-// from one side is served from the other (same name, same bytes). While a
+// from one side is served from the other (same name, same bytes), and a
+// /static/version<N>/ path is served by the side whose content version is
+// N, whichever side the cookie chose (the URL names the content). While a
 // canary runs, logical names are "private, no-cache", since their content
 // depends on the cookie. POST /-/canary/promote activates the canary on
 // the target (publish's atomic switch, so it survives a restart);

@@ -12,7 +12,8 @@ import (
 )
 
 // Cache-Control values. Hashed names never change content, so clients and
-// CDNs keep them a year without asking (RFC 8246 immutable); logical names
+// CDNs keep them a year without asking (RFC 8246 immutable), and so do
+// names under the release's own /static/version<N>/ prefix; logical names
 // (HTML, manifest.json, js-translation.json) change with every release, so
 // they are revalidated on every use — cheap, with the ETag.
 const (
@@ -112,8 +113,9 @@ func (s *Server) PreviewHandler() http.Handler {
 // on the other side of a canary: a hashed name missing from rel is served
 // from it, since a hashed name means the same bytes in every release (a
 // client that got its page from one side before its cookie was set still
-// gets that page's assets). private marks a response whose logical names
-// depend on the canary cookie.
+// gets that page's assets), and so is a /static/version<N>/ path whose N
+// is other's content version, not rel's. private marks a response whose
+// logical names depend on the canary cookie.
 func (s *Server) serveFile(w *recorder, r *http.Request, rel, other *release, urlPath string, private bool) {
 	h := w.Header()
 	h.Set(ReleaseHeader, rel.id)
@@ -126,10 +128,18 @@ func (s *Server) serveFile(w *recorder, r *http.Request, rel, other *release, ur
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	p, ok := cleanPath(urlPath)
+	p, version, ok := requestPath(urlPath)
 	if !ok {
 		notFound(w)
 		return
+	}
+	if version != "" && version != rel.version && other != nil && version == other.version && other.acquire() {
+		// The URL names the other side's content (a page rendered with
+		// the canary's deployed_version.txt, say): serve that release,
+		// whichever side the client's cookie is on.
+		defer other.decref()
+		rel, other = other, rel
+		h.Set(ReleaseHeader, rel.id)
 	}
 	e, err := rel.lookup(p)
 	if err != nil && other != nil && isHashed(p) && other.acquire() {
@@ -171,6 +181,13 @@ func (s *Server) serveFile(w *recorder, r *http.Request, rel, other *release, ur
 	w.enc = enc
 	switch {
 	case e.hashed:
+		h.Set("Cache-Control", cacheImmutable)
+	case version != "" && version == rel.version:
+		// /static/version<N>/…: N changes with every release, so this
+		// URL's bytes never change. A version that is not the serving
+		// release's (an old page after a switch, a new page on a server
+		// not yet switched) gets the bytes of a logical name, revalidated:
+		// caching them as immutable would pin the wrong content to it.
 		h.Set("Cache-Control", cacheImmutable)
 	case private:
 		h.Set("Cache-Control", cacheRevalidatePrivate)

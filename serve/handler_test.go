@@ -20,6 +20,13 @@ const (
 	cartGZ  = "CART-GZ"
 )
 
+// fixtureVersion is r1's deployed_version.txt; vbase is its Magento static
+// prefix.
+const (
+	fixtureVersion = "1733472000"
+	vbase          = "/static/version" + fixtureVersion
+)
+
 // handlerFixture is a target with one active release r1 holding every kind
 // of file, a symlink that stays inside and one that leads out, and a
 // secret next to the target that must never be served.
@@ -41,6 +48,8 @@ func handlerFixture(t testing.TB, o Options) (root string, s *Server) {
 		"frontend/A/b/en_US/data.unknownext":            "???",
 		"frontend/A/b/en_US/js/app.0123ABCD.js":         "not hashed: uppercase",
 		"frontend/A/b/en_US/js/app.0123abc.js":          "not hashed: 7 digits",
+		versionFile:                                     fixtureVersion,
+		"versionabc/plain.txt":                          "a directory named like a version",
 	})
 	rel := filepath.Join(root, releasesDir, "r1", "frontend", "A", "b", "en_US")
 	if err := os.Symlink("js/app.0123abcd.js", filepath.Join(rel, "inside.js")); err != nil {
@@ -126,6 +135,43 @@ func testServeRules(t *testing.T, o Options) {
 		{name: "symlink inside followed", path: base + "inside.js", code: 200, body: appJS},
 		{name: "symlink out refused", path: base + "escape.txt", code: 404},
 		{name: "absolute symlink out refused", path: base + "etc/passwd", code: 404},
+		// Magento's static signing: /static/version<N>/ serves the
+		// unversioned path; with the release's own N it is immutable.
+		{name: "versioned logical name immutable", path: vbase + base + "template/cart.html", code: 200, body: cartHTM, cache: cacheImmutable, ctype: "text/html; charset=utf-8", etag: etagOf(cartHTM)},
+		{name: "versioned gzip sidecar", path: vbase + base + "template/cart.html", header: http.Header{"Accept-Encoding": {"gzip"}}, code: 200, body: cartGZ, enc: "gzip", cache: cacheImmutable, etag: etagOf(cartGZ)},
+		{name: "versioned without /static", path: "/version" + fixtureVersion + base + "template/cart.html", code: 200, body: cartHTM, cache: cacheImmutable},
+		{name: "versioned manifest immutable", path: vbase + base + "manifest.json", code: 200, body: `{"x":1}`, cache: cacheImmutable},
+		{name: "versioned hashed name", path: vbase + base + "js/app.0123abcd.js", header: http.Header{"Accept-Encoding": {"br"}}, code: 200, body: appBR, enc: "br", cache: cacheImmutable, etag: etagOf(appBR)},
+		{name: "versioned 304", path: vbase + base + "template/cart.html", header: http.Header{"If-None-Match": {etagOf(cartHTM)}}, code: 304, cache: cacheImmutable},
+		{name: "versioned range", path: vbase + base + "js/app.0123abcd.js", header: http.Header{"Range": {"bytes=0-6"}}, code: 206, body: appJS[:7]},
+		{name: "versioned HEAD", method: "HEAD", path: vbase + base + "template/cart.html", code: 200, cache: cacheImmutable},
+		{name: "versioned deployed_version.txt", path: vbase + "/" + versionFile, code: 200, body: fixtureVersion, cache: cacheImmutable},
+		{name: "unversioned deployed_version.txt", path: "/" + versionFile, code: 200, body: fixtureVersion, cache: cacheRevalidate},
+		{name: "another version served, revalidated", path: "/static/version1" + base + "template/cart.html", code: 200, body: cartHTM, cache: cacheRevalidate},
+		{name: "version with leading zero is another version", path: "/static/version0" + fixtureVersion + base + "template/cart.html", code: 200, body: cartHTM, cache: cacheRevalidate},
+		{name: "versioned POST refused", method: "POST", path: vbase + base + "manifest.json", code: 405, cache: cacheNever},
+		{name: "versioned missing file", path: vbase + base + "js/nope.js", code: 404, cache: cacheNever},
+		{name: "versioned directory", path: vbase + base + "js", code: 404},
+		{name: "version prefix alone", path: vbase + "/", code: 404, cache: cacheNever},
+		{name: "version prefix without slash", path: vbase, code: 404},
+		{name: "version twice", path: vbase + vbase + base + "manifest.json", code: 404},
+		{name: "version without digits", path: "/static/version" + base + "manifest.json", code: 404, cache: cacheNever},
+		{name: "version with letters", path: "/static/versionabc" + base + "manifest.json", code: 404},
+		{name: "version with digits then letters", path: vbase + "a" + base + "manifest.json", code: 404},
+		{name: "version with a sign", path: "/static/version+1" + base + "manifest.json", code: 404},
+		{name: "version too long", path: "/static/version" + strings.Repeat("1", 33) + base + "manifest.json", code: 404},
+		{name: "not a version: looked up literally", path: "/versionabc/plain.txt", code: 200, cache: cacheRevalidate},
+		{name: "not a version under /static: literal, missing", path: "/static/versionabc/plain.txt", code: 404},
+		{name: "static without version is not stripped", path: "/static" + base + "manifest.json", code: 404},
+		{name: "versioned dot dot", path: vbase + base + "../../../../../../secret.txt", code: 404},
+		{name: "versioned dot dot right after prefix", path: vbase + "/../secret.txt", code: 404},
+		{name: "versioned dot segment", path: vbase + base + "./manifest.json", code: 404},
+		{name: "versioned double slash", path: vbase + "/" + base + "manifest.json", code: 404},
+		{name: "versioned dotfile", path: vbase + "/.complete", code: 404},
+		{name: "versioned backslash", path: vbase + base + "js\\app.0123abcd.js", code: 404},
+		{name: "versioned symlink out refused", path: vbase + base + "escape.txt", code: 404},
+		{name: "versioned absolute symlink out refused", path: vbase + base + "etc/passwd", code: 404},
+		{name: "versioned admin path is a file path", path: vbase + "/-/healthz", code: 404},
 		{name: "healthz", path: "/-/healthz", code: 200, noVary: true},
 		{name: "admin paths hidden", path: "/-/release", code: 404, noVary: true},
 	}
@@ -193,6 +239,13 @@ func TestServeRawPaths(t *testing.T) {
 		"/%00/secret.txt",
 		"/../secret.txt",
 		"/releases/../secret.txt",
+		"/static/version1733472000/%2e%2e/secret.txt",
+		"/static/version1733472000/..%2fsecret.txt",
+		"/static/version1733472000/frontend/A/b/en_US/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/secret.txt",
+		"/static/version1733472000%2f..%2f..%2fsecret.txt",
+		"/static/version1733472000/%2fsecret.txt",
+		"/version1733472000/../secret.txt",
+		"/static/version1733472000/frontend/A/b/en_US/escape.txt",
 	} {
 		req, _ := http.NewRequestWithContext(context.Background(), "GET", ts.URL, nil)
 		req.URL.Opaque = p // sent as is, not cleaned by the client

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -133,40 +134,72 @@ func TestNginxHeaders(t *testing.T) {
 			hashed = a
 		}
 	}
+	// Magento's static signing prefix: nginx cannot read
+	// deployed_version.txt, so any version is immutable there.
+	const v = "/static/version1733472000"
 	tests := []struct {
 		name, path, accept string
 		code               int
 		cache, enc, vary   string // nginx sends Vary where a .gz exists
+		same               string // unversioned path that must give the same bytes and ETag
 	}{
-		{"hashed asset immutable", hashed, "", 200, cacheImmutable, "", "Accept-Encoding"},
-		{"hashed asset gzip_static", hashed, "gzip, br", 200, cacheImmutable, "gzip", "Accept-Encoding"},
-		{"page revalidated", job + "template/product.html", "", 200, "no-cache", "", "Accept-Encoding"},
-		{"page gzip_static", job + "template/product.html", "gzip", 200, "no-cache", "gzip", "Accept-Encoding"},
-		{"manifest revalidated", job + "manifest.json", "", 200, "no-cache", "", ""},
-		{"no listing", job + "css/", "", 404, "", "", ""},
-		{"no dot files", "/.complete", "", 404, "", "", ""},
-		{"no traversal", "/../releases.json", "", 400, "", "", ""},
+		{"hashed asset immutable", hashed, "", 200, cacheImmutable, "", "Accept-Encoding", ""},
+		{"hashed asset gzip_static", hashed, "gzip, br", 200, cacheImmutable, "gzip", "Accept-Encoding", ""},
+		{"page revalidated", job + "template/product.html", "", 200, "no-cache", "", "Accept-Encoding", ""},
+		{"page gzip_static", job + "template/product.html", "gzip", 200, "no-cache", "gzip", "Accept-Encoding", ""},
+		{"manifest revalidated", job + "manifest.json", "", 200, "no-cache", "", "", ""},
+		{"no listing", job + "css/", "", 404, "", "", "", ""},
+		{"no dot files", "/.complete", "", 404, "", "", "", ""},
+		{"no traversal", "/../releases.json", "", 400, "", "", "", ""},
+		{"versioned page immutable", v + job + "template/product.html", "", 200, cacheImmutable, "", "Accept-Encoding", job + "template/product.html"},
+		{"versioned page gzip_static", v + job + "template/product.html", "gzip", 200, cacheImmutable, "gzip", "Accept-Encoding", job + "template/product.html"},
+		{"versioned manifest immutable", v + job + "manifest.json", "", 200, cacheImmutable, "", "", job + "manifest.json"},
+		{"versioned hashed asset", v + hashed, "gzip", 200, cacheImmutable, "gzip", "Accept-Encoding", hashed},
+		{"versioned without /static", "/version1" + job + "template/product.html", "", 200, cacheImmutable, "", "Accept-Encoding", job + "template/product.html"},
+		{"version without digits", "/static/version" + job + "manifest.json", "", 404, "", "", "", ""},
+		{"version with letters", "/static/versionabc" + job + "manifest.json", "", 404, "", "", "", ""},
+		{"version with digits then letters", v + "a" + job + "manifest.json", "", 404, "", "", "", ""},
+		{"static without version", "/static" + job + "manifest.json", "", 404, "", "", "", ""},
+		{"version prefix alone", v + "/", "", 404, "", "", "", ""},
+		{"versioned directory", v + job + "css/", "", 404, "", "", "", ""},
+		{"versioned dot file", v + "/.complete", "", 404, "", "", "", ""},
+		{"versioned traversal", v + "/../../releases.json", "", 400, "", "", "", ""},
+		{"versioned encoded traversal", v + "/%2e%2e/%2e%2e/releases.json", "", 400, "", "", "", ""},
+	}
+	fetch := func(t *testing.T, path, accept string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if accept != "" {
+			req.Header.Set("Accept-Encoding", accept)
+		}
+		if strings.Contains(path, "..") || strings.Contains(path, "%") {
+			req.URL.Opaque = path
+		}
+		res, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return res, body
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest("GET", base+tt.path, nil)
-			if tt.accept != "" {
-				req.Header.Set("Accept-Encoding", tt.accept)
-			}
-			if strings.Contains(tt.path, "..") {
-				req.URL.Opaque = tt.path
-			}
-			res, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
+			res, body := fetch(t, tt.path, tt.accept)
 			if res.StatusCode != tt.code && !(tt.code == 400 && res.StatusCode == 404) {
 				t.Fatalf("status %d, want %d", res.StatusCode, tt.code)
 			}
 			if tt.code != 200 {
 				return
+			}
+			if tt.same != "" {
+				plain, plainBody := fetch(t, tt.same, tt.accept)
+				if plain.StatusCode != 200 || !bytes.Equal(body, plainBody) || res.Header.Get("ETag") != plain.Header.Get("ETag") {
+					t.Errorf("%s and %s differ: %d, %q and %q", tt.path, tt.same, plain.StatusCode, res.Header.Get("ETag"), plain.Header.Get("ETag"))
+				}
+				if got := plain.Header.Get("Cache-Control"); got == cacheImmutable && !isHashed(tt.same) {
+					t.Errorf("unversioned %s is immutable", tt.same)
+				}
 			}
 			if got := res.Header.Get("Cache-Control"); got != tt.cache {
 				t.Errorf("Cache-Control %q, want %q", got, tt.cache)

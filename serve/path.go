@@ -31,6 +31,71 @@ func cleanPath(p string) (string, bool) {
 	return rel, true
 }
 
+// Magento's static signing: storefront pages ask for
+// /static/version<N>/<area>/<Vendor>/<theme>/<locale>/<path>, N being the
+// content version in deployed_version.txt at the top of the static output
+// (the release root). The version only busts caches; the file is <path>.
+const (
+	staticPrefix  = "/static"
+	versionPrefix = "/version"
+	// versionFile names the release's content version.
+	versionFile = "deployed_version.txt"
+	// maxVersionLen bounds a version: Magento's is a Unix time.
+	maxVersionLen = 32
+)
+
+// splitVersion takes Magento's version prefix off a request path:
+// "/static/version<digits>/rest" and "/version<digits>/rest" (the form a
+// proxy or CDN that maps Magento's static base URL onto the release root
+// sends) give ("<digits>", "/rest", true). The release root is served at
+// "/", so "/rest" is exactly the unversioned path. Anything else —
+// "version" followed by no digits or by anything but digits and a slash,
+// "/static/" without a version — is not a version: the path is returned as
+// it is, to be looked up literally (and found only if the release has such
+// a file). Only one prefix is taken off; rest still goes through cleanPath.
+func splitVersion(p string) (version, rest string, ok bool) {
+	q := strings.TrimPrefix(p, staticPrefix)
+	q, found := strings.CutPrefix(q, versionPrefix)
+	if !found {
+		return "", p, false
+	}
+	n := 0
+	for n < len(q) && n <= maxVersionLen && q[n] >= '0' && q[n] <= '9' {
+		n++
+	}
+	if n == 0 || n > maxVersionLen || n == len(q) || q[n] != '/' {
+		return "", p, false
+	}
+	return q[:n], q[n:], true
+}
+
+// requestPath maps a request path to the file it names, relative to the
+// release root, and the content version it carries ("" when unversioned);
+// ok is false when the path must not be served (see cleanPath).
+func requestPath(p string) (rel, version string, ok bool) {
+	version, p, _ = splitVersion(p)
+	rel, ok = cleanPath(p)
+	if !ok {
+		return "", "", false
+	}
+	return rel, version, true
+}
+
+// parseVersion reads the content of deployed_version.txt: digits, possibly
+// with surrounding white space; anything else is no version.
+func parseVersion(b []byte) string {
+	v := strings.TrimSpace(string(b))
+	if v == "" || len(v) > maxVersionLen {
+		return ""
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return ""
+		}
+	}
+	return v
+}
+
 // hashedName matches the names the builder gives content-hashed assets,
 // name.[8 hex].ext (a sidecar suffix, if any, is stripped before matching).
 // Such a name changes exactly when its bytes change, which is what makes

@@ -74,23 +74,48 @@ func TestValidReleaseID(t *testing.T) {
 }
 
 // FuzzCleanPath: whatever the input, an accepted path is local to the
-// release (no "..", not absolute, no dot segment).
+// release (no "..", not absolute, no dot segment) — also once Magento's
+// version prefix is taken off (requestPath), which takes it off only
+// before digits and a slash, and leaves the rest to cleanPath.
 func FuzzCleanPath(f *testing.F) {
-	for _, s := range []string{"/a/b.js", "/../x", "/a/%2e%2e/b", "/a//b", "/.x", "/a\\b", "/\x00"} {
+	for _, s := range []string{
+		"/a/b.js", "/../x", "/a/%2e%2e/b", "/a//b", "/.x", "/a\\b", "/\x00",
+		"/static/version1733472000/a/b.js", "/version1/a/b.js", "/static/version1/../x", "/static/version1//x",
+		"/static/version1/.x", "/static/version/x", "/static/versionabc/x", "/static/version1", "/static/version1/",
+		"/static/version1/version2/x",
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		rel, ok := cleanPath(p)
+		checkLocal := func(what, rel string) {
+			if !filepath.IsLocal(rel) || strings.HasPrefix(rel, "/") || filepath.Clean(rel) != rel {
+				t.Fatalf("%s(%q) = %q: not a clean local path", what, p, rel)
+			}
+			for _, seg := range strings.Split(rel, "/") {
+				if seg == "" || seg[0] == '.' {
+					t.Fatalf("%s(%q) = %q: segment %q", what, p, rel, seg)
+				}
+			}
+		}
+		if rel, ok := cleanPath(p); ok {
+			checkLocal("cleanPath", rel)
+		}
+		rel, version, ok := requestPath(p)
 		if !ok {
 			return
 		}
-		if !filepath.IsLocal(rel) || strings.HasPrefix(rel, "/") || filepath.Clean(rel) != rel {
-			t.Fatalf("cleanPath(%q) = %q: not a clean local path", p, rel)
-		}
-		for _, seg := range strings.Split(rel, "/") {
-			if seg == "" || seg[0] == '.' {
-				t.Fatalf("cleanPath(%q) = %q: segment %q", p, rel, seg)
+		checkLocal("requestPath", rel)
+		if version == "" {
+			if c, _ := cleanPath(p); c != rel {
+				t.Fatalf("requestPath(%q) = %q unversioned, cleanPath gives %q", p, rel, c)
 			}
+			return
+		}
+		if len(version) > maxVersionLen || strings.Trim(version, "0123456789") != "" {
+			t.Fatalf("requestPath(%q): version %q", p, version)
+		}
+		if p != "/static/version"+version+"/"+rel && p != "/version"+version+"/"+rel {
+			t.Fatalf("requestPath(%q) = %q, %q: not a prefix taken off", p, rel, version)
 		}
 	})
 }
@@ -103,6 +128,10 @@ func FuzzServePath(f *testing.F) {
 		"/frontend/A/b/en_US/js/app.0123abcd.js", "/frontend/A/b/en_US/escape.txt",
 		"/frontend/A/b/en_US/etc/passwd", "/%2e%2e/secret.txt", "/frontend/A/b/en_US/..%2f..%2fsecret.txt",
 		"/frontend/A/b/en_US/inside.js", "/./secret.txt", "//secret.txt",
+		vbase + "/frontend/A/b/en_US/template/cart.html", "/version" + fixtureVersion + "/frontend/A/b/en_US/manifest.json",
+		"/static/version1/frontend/A/b/en_US/template/cart.html", vbase + "/%2e%2e/secret.txt", vbase + "/..%2fsecret.txt",
+		vbase + "/frontend/A/b/en_US/escape.txt", vbase + "//secret.txt", "/static/version/frontend/A/b/en_US/manifest.json",
+		"/versionabc/plain.txt", vbase + "/.complete",
 	} {
 		f.Add(s)
 	}
@@ -122,9 +151,15 @@ func FuzzServePath(f *testing.F) {
 		if strings.Contains(string(body), "SECRET") || strings.Contains(string(body), "root:") {
 			t.Fatalf("%q served something outside the release: %q", raw, body)
 		}
-		if rec.Code == http.StatusOK {
-			if _, ok := cleanPath(u.Path); !ok && !strings.HasPrefix(u.Path, "/-/") {
-				t.Fatalf("%q answered 200 for a refused path", raw)
+		if rec.Code == http.StatusOK || rec.Code == http.StatusPartialContent || rec.Code == http.StatusNotModified {
+			rel, version, ok := requestPath(u.Path)
+			if !ok && !strings.HasPrefix(u.Path, "/-/") {
+				t.Fatalf("%q answered %d for a refused path", raw, rec.Code)
+			}
+			// Immutable only where the bytes can never change: a hashed
+			// name, or the release's own version prefix.
+			if cc := rec.Header().Get("Cache-Control"); cc == cacheImmutable && !isHashed(rel) && version != fixtureVersion {
+				t.Fatalf("%q (%q, version %q) answered immutable", raw, rel, version)
 			}
 		}
 	})

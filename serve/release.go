@@ -33,6 +33,11 @@ type release struct {
 	// the ETag without reading the file. Files linked in by skew protection
 	// are hashed on first use instead.
 	digests map[string]string
+	// version is the release's content version (deployed_version.txt,
+	// Magento's static signing), "" when it has none. A request for
+	// /static/version<version>/… names this release's content, so it may
+	// be cached as immutable.
+	version string
 	entries sync.Map // rel → *entry, filled on first request
 	refs    atomic.Int64
 	// cacheLeft is how many more bytes of small files may be kept in
@@ -87,6 +92,9 @@ func openRelease(id, dir string, cacheBytes int64) (*release, error) {
 				r.digests[p] = f.SHA256
 			}
 		}
+	}
+	if data, err := root.ReadFile(versionFile); err == nil {
+		r.version = parseVersion(data)
 	}
 	return r, nil
 }
