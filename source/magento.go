@@ -91,11 +91,9 @@ type magentoTheme struct {
 
 type magentoPack struct {
 	Pack
-	reg    string // registration.php
-	regOff int
-	xmlf   string // language.xml
-	src    []byte
-	uses   []packUse
+	xmlf string // language.xml
+	src  []byte
+	uses []packUse
 }
 
 func (p *magentoPack) key() string { return p.Vendor + "|" + p.Package }
@@ -509,7 +507,7 @@ func (l *magentoLoader) loadThemes(regs []foundReg) {
 			other := ""
 			for _, o := range themes {
 				if o.t.Name == p {
-					other = fmt.Sprintf(" (there is a %s theme %s, but a parent must be of the same area)", o.t.Area, p)
+					other = fmt.Sprintf(" (%s is a theme of area %s; a parent must be of the same area)", p, o.t.Area)
 					break
 				}
 			}
@@ -566,7 +564,7 @@ func (l *magentoLoader) loadPacks(regs []foundReg) {
 		}
 		p := &magentoPack{
 			Pack: Pack{Vendor: lx.Vendor, Package: lx.Package, Code: lx.Code, SortOrder: lx.SortOrder, Dir: r.reg.Dir},
-			reg:  r.file, regOff: r.reg.NameOff, xmlf: xf, src: src, uses: lx.Uses,
+			xmlf: xf, src: src, uses: lx.Uses,
 		}
 		for _, u := range lx.Uses {
 			p.Uses = append(p.Uses, u.Vendor+"/"+u.Package)
@@ -724,7 +722,9 @@ func (m *Magento) Modules() []Module {
 
 // Themes returns every theme, sorted by area then name. Path is the
 // theme's absolute directory; Parent its parent's name (same area).
-// Locales and Entries are left nil for the caller to fill.
+// Locales and Entries are left nil for the caller to fill. The themes are
+// m's own (Chain returns the same pointers): a caller may set Locales and
+// Entries, but Layers and friends look themes up by Path alone.
 func (m *Magento) Themes() []*matrix.Theme {
 	out := make([]*matrix.Theme, len(m.themes))
 	for i, t := range m.themes {

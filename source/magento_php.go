@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"fmt"
 	"path"
 	"regexp"
@@ -87,7 +88,7 @@ func (l *phpLexer) next() (phpTok, error) {
 			}
 			continue
 		case c == '/' && l.pos+1 < len(src) && src[l.pos+1] == '*':
-			end := strings.Index(string(src[l.pos+2:]), "*/")
+			end := bytes.Index(src[l.pos+2:], []byte("*/"))
 			if end < 0 {
 				return phpTok{}, &phpSyntaxError{l.pos, "unterminated comment"}
 			}
@@ -104,7 +105,7 @@ func (l *phpLexer) next() (phpTok, error) {
 	switch {
 	case c == '\'' || c == '"':
 		return l.quoted(c)
-	case c == '<' && strings.HasPrefix(string(src[l.pos:]), "<<<"):
+	case c == '<' && bytes.HasPrefix(src[l.pos:], []byte("<<<")):
 		return phpTok{}, &phpSyntaxError{start, "heredoc strings are not supported here"}
 	case c == '$' && l.pos+1 < len(src) && isIdentStart(src[l.pos+1]) && src[l.pos+1] != '\\':
 		l.pos++
@@ -133,7 +134,7 @@ func (l *phpLexer) next() (phpTok, error) {
 		return phpTok{kind: phpNumber, text: string(src[start:l.pos]), off: start}, nil
 	}
 	for _, op := range []string{"?>", "::", "=>", "==="} {
-		if strings.HasPrefix(string(src[l.pos:]), op) {
+		if bytes.HasPrefix(src[l.pos:], []byte(op)) {
 			l.pos += len(op)
 			if op == "?>" {
 				return phpTok{kind: phpClose, text: op, off: start}, nil

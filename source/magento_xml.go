@@ -67,7 +67,13 @@ func readXML(src []byte) (*xmlElem, error) {
 			if errors.As(err, &se) {
 				msg = se.Msg
 			}
-			return nil, &xmlError{int(d.InputOffset()) + bom, "invalid XML: " + msg}
+			// A misnested end tag is shown at its start; anything else at
+			// the byte the decoder stopped on.
+			at := off
+			if !strings.HasPrefix(msg, "element <") && !strings.HasPrefix(msg, "unexpected end element") {
+				at = max(off, int(d.InputOffset())+bom-1)
+			}
+			return nil, &xmlError{at, "invalid XML: " + msg}
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
