@@ -432,7 +432,7 @@ func TestFailuresKeepPreviousOutput(t *testing.T) {
 		{
 			name:  "malformed csv line",
 			file:  base + "i18n/fr_FR.csv",
-			edit:  func(s string) string { return s + "\"Unclosed,\"Fermé\n" },
+			edit:  func(s string) string { return s + "\"Unclosed,Fermé\n" },
 			kind:  diag.Build,
 			match: `^frontend/Acme/base/fr_FR: app/design/frontend/Acme/base/i18n/fr_FR.csv:\d+:\d+: `,
 		},

@@ -1,7 +1,7 @@
 package builder
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"path"
@@ -44,6 +44,9 @@ func (b *build) assemble(j *job, ts *themeState) error {
 		if err := a.addTranslated(entryOutput(e), e, bd.out, bd.marked, bd.blob, &bd.in); err != nil {
 			return diag.Scoped(j.id, err)
 		}
+	}
+	if ts.rjsBlob != nil {
+		a.addBlob(requireJSFile, ts.rjsBlob)
 	}
 	var css, tpl []jobLeaf
 	for _, jl := range j.leaves {
@@ -126,7 +129,7 @@ type assembly struct {
 
 func (a *assembly) addBlob(logical string, bl *blob) {
 	name := logical
-	if !keepsName(kindOf(logical)) {
+	if !a.b.logicalNames && !keepsName(kindOf(logical)) {
 		name = hashedName(logical, bl.sum[:8])
 	}
 	a.names[logical] = name
@@ -186,12 +189,19 @@ func (a *assembly) addTranslated(logical, from string, data []byte, marked bool,
 		}
 	}
 	t0 := time.Now()
-	out, _ := i18n.TranslateJS(data, func(ph string) (string, bool) { return a.lookup(ph, from) })
+	out, _, fallbacks := i18n.TranslateJS(data, func(ph string) (string, bool) { return a.lookup(ph, from) })
 	a.b.clock.since(stTranslate, t0)
-	if bytes.Contains(out, []byte(markerCall)) {
-		// The lexer lost its way in the minified code; publishing a call
-		// to a function that does not exist would break the page.
-		return &diag.Error{Kind: diag.Build, File: from, Msg: "could not substitute every $t() call of the minified output; use i18n_strategy: dictionary for this theme and report the file"}
+	for _, fb := range fallbacks {
+		// The call is left to the runtime translate function (and
+		// js-translation.json): the page works, so this only warns. Not
+		// memoized, so that the next build warns again.
+		key = ""
+		call := "a translate call"
+		if fb.Phrase != "" {
+			call = fmt.Sprintf("$t(%q)", fb.Phrase)
+		}
+		a.b.warn(diag.Scoped(a.j.id, &diag.Error{Kind: diag.Build, File: from, Line: fb.Line, Col: fb.Col,
+			Msg: fmt.Sprintf("%s is translated at run time, not at build time: in the minified code %s", call, fb.Reason)}))
 	}
 	a.addBlob(logical, a.put(key, logical, out))
 	return nil
@@ -235,6 +245,9 @@ func (a *assembly) missingList() []string {
 	return slices.Sorted(maps.Keys(set))
 }
 
+// errNotFound marks a reference whose target is not in the fallback chain.
+var errNotFound = errors.New("no such file")
+
 // refTarget resolves a reference made from the file at from to logical
 // path target; it returns the URL to write, relative to from's directory
 // or under asset_base.
@@ -247,7 +260,7 @@ func (a *assembly) refTarget(from, target string) (string, error) {
 	name, ok := a.names[target]
 	if !ok {
 		if _, exists := a.j.fs.lookup(target); !exists {
-			return "", fmt.Errorf("cannot find %s in the fallback chain", target)
+			return "", fmt.Errorf("cannot find %s in the fallback chain: %w", target, errNotFound)
 		}
 		// Published by nobody because a --no-* option skipped it: keep the
 		// logical name.
@@ -284,7 +297,16 @@ func (a *assembly) rewriteCSS(jl jobLeaf) (*blob, error) {
 		u, err := a.refTarget(jl.logical, target)
 		if err != nil {
 			line, col, text := diag.Position(l.source(a.b), ref.Off)
-			errs = append(errs, &diag.Error{Kind: diag.Build, File: a.b.display(l.src.Abs), Line: line, Col: col, Msg: fmt.Sprintf("url(%s): %v", ref.URL, err), Source: text})
+			e := &diag.Error{Kind: diag.Build, File: a.b.display(l.src.Abs), Line: line, Col: col, Msg: fmt.Sprintf("url(%s): %v", ref.URL, err), Source: text}
+			if errors.Is(err, errNotFound) && !a.b.opts.Strict {
+				// Magento publishes such a stylesheet as it is (its own
+				// lib/web names images it does not ship): so does scd,
+				// with the reference left as written.
+				e.Msg += " (left as written; --strict makes this an error)"
+				a.b.warn(diag.Scoped(a.j.id, e))
+				continue
+			}
+			errs = append(errs, e)
 			continue
 		}
 		offs = append(offs, l.outRefs[i].Off)

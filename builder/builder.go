@@ -56,6 +56,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -208,13 +209,16 @@ type build struct {
 	cfg      *matrix.Config
 	embedded bool
 	layout   sl.Layout
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
-	pool     pond.Pool
-	log      *slog.Logger
-	comp     precompress.Options
-	stats    stats
-	clock    stageClock
+	// logicalNames publishes every file under its logical path (names:
+	// logical), as Magento does, instead of a content-hashed name.
+	logicalNames bool
+	ctx          context.Context
+	cancel       context.CancelCauseFunc
+	pool         pond.Pool
+	log          *slog.Logger
+	comp         precompress.Options
+	stats        stats
+	clock        stageClock
 
 	srcMu sync.Mutex
 	srcs  map[string]*srcData
@@ -234,7 +238,8 @@ type build struct {
 	cache     *cache
 	scanner   *scanner
 	digests   map[string]string // source path → sha256 of its content
-	dictSums  map[string]string // dictionary path → sha256, "-" when absent
+	dictSums  map[string]string // dictionary and requirejs-config.js path → sha256, "-" when absent
+	planSum   hash.Hash         // the order of each job's whole-file inputs
 	statCache map[string]statRec
 	inputs    string
 	prev      *prev
@@ -309,22 +314,24 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		defer c()
 	}
 	b := &build{
-		opts:     opts,
-		cfg:      cfg,
-		embedded: cfg.I18nStrategy != "dictionary",
-		layout:   opts.Layout,
-		ctx:      ctx,
-		cancel:   cancel,
-		pool:     pond.NewPool(opts.Threads, pond.WithContext(ctx)),
-		esbuild:  esbuildPool{max: opts.Threads},
-		log:      opts.Logger,
-		comp:     comp,
-		srcs:     map[string]*srcData{},
-		leaves:   map[string]*leafOnce{},
-		bundles:  map[string][]*bundle{},
-		progress: opts.Progress,
-		start:    start,
-		dictSums: map[string]string{},
+		opts:         opts,
+		cfg:          cfg,
+		embedded:     cfg.I18nStrategy != "dictionary",
+		layout:       opts.Layout,
+		logicalNames: cfg.Names == matrix.NamesLogical,
+		ctx:          ctx,
+		cancel:       cancel,
+		pool:         pond.NewPool(opts.Threads, pond.WithContext(ctx)),
+		esbuild:      esbuildPool{max: opts.Threads},
+		log:          opts.Logger,
+		comp:         comp,
+		srcs:         map[string]*srcData{},
+		leaves:       map[string]*leafOnce{},
+		bundles:      map[string][]*bundle{},
+		progress:     opts.Progress,
+		start:        start,
+		dictSums:     map[string]string{},
+		planSum:      sha256.New(),
 	}
 	if opts.CacheDir != "" {
 		c, err := openCache(opts.CacheDir)
@@ -633,6 +640,9 @@ func (b *build) assetName(fs *fileset, logical string) (string, error) {
 	src, ok := fs.lookup(logical)
 	if !ok {
 		return "", fmt.Errorf("cannot find %s", logical)
+	}
+	if b.logicalNames {
+		return logical, nil
 	}
 	l := b.leafFor(src, logical, "")
 	if err := l.ensure(b); err != nil {

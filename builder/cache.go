@@ -310,10 +310,11 @@ func decodeLeaf(l *leaf, data []byte) bool {
 }
 
 // bundleKey is the cache key of a bundle: its entry, the resolution it is
-// built with and the options that change its output. The entry holds the
+// built with and the options that change its output (names: the URLs of
+// the assets a stylesheet bundle references). The entry holds the
 // digest of every file the bundle looked up, checked before reuse.
 func (b *build) bundleKey(bd *bundle) string {
-	return b.key("bundle", bd.entry, bd.fs.key, fmt.Sprint(b.embedded), fmt.Sprintf("%+v", b.opts.Skip))
+	return b.key("bundle", bd.entry, bd.fs.key, fmt.Sprint(b.embedded), fmt.Sprintf("%+v", b.opts.Skip), fmt.Sprint(b.logicalNames))
 }
 
 // loadBundle fills bd from the cache when every file it depended on still

@@ -390,6 +390,7 @@ func (b *build) inputsDigest() string {
 	for _, f := range slices.Sorted(maps.Keys(b.dictSums)) {
 		fmt.Fprintf(h, "dict %q %s\n", f, b.dictSums[f])
 	}
+	fmt.Fprintf(h, "plan %x\n", b.planSum.Sum(nil))
 	return hex.EncodeToString(h.Sum(nil))
 }
 

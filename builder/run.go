@@ -17,6 +17,7 @@ import (
 	"github.com/alitto/pond/v2"
 
 	"github.com/scdtool/scd/builder/i18n"
+	"github.com/scdtool/scd/builder/requirejs"
 	"github.com/scdtool/scd/diag"
 	"github.com/scdtool/scd/matrix"
 )
@@ -64,6 +65,11 @@ type themeState struct {
 	jobs  []*job
 	// bundles holds the theme's base bundle of each entry.
 	bundles map[string]*bundle
+	// requirejs lists the theme's requirejs-config.js inputs (read at
+	// plan time); rjsBlob is their merge, published by every job.
+	requirejs []requirejs.File
+	rjsData   [][]byte
+	rjsBlob   *blob
 }
 
 func (b *build) run() (_ *Result, err error) {
@@ -130,6 +136,7 @@ func (b *build) run() (_ *Result, err error) {
 		}
 		if depth == 0 {
 			b.submitLeaves(leavesGroup, jobs)
+			b.submitRequireJS(leavesGroup, themes)
 			for d := 1; d <= maxDepth; d++ {
 				for _, ts := range byDepth[d] {
 					b.planOwnBundles(g, ts)
@@ -263,7 +270,8 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 	sc := &scanner{layers: map[string]layer{}}
 	b.scanner = sc
 	themes := map[string]*themeState{}
-	dicts := map[string]*i18n.Dictionary{} // by csv path
+	dicts := map[string]*i18n.Dictionary{}  // by csv path
+	merged := map[string]*i18n.Dictionary{} // by the list of csv paths
 	var errs []error
 	var jobs []*job
 	for _, mj := range b.opts.Jobs {
@@ -277,6 +285,9 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 			}
 			ts = &themeState{theme: mj.Chain[0], chain: mj.Chain, base: base, bundles: map[string]*bundle{}}
 			themes[key] = ts
+			if err := b.planRequireJS(ts, mj.Area); err != nil {
+				return nil, nil, err
+			}
 		}
 		fs, err := sc.withLocale(ts.base, layers, mj.Locale)
 		if err != nil {
@@ -286,8 +297,19 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 		ts.jobs = append(ts.jobs, j)
 		jobs = append(jobs, j)
 
-		// Dictionaries merge in the layout's order, the later winning.
-		for _, file := range b.layout.Dictionaries(mj.Area, mj.Chain, mj.Locale) {
+		// Dictionaries merge in the layout's order, the later winning: the
+		// order is an input too (a project's module order may change).
+		dictFiles := b.layout.Dictionaries(mj.Area, mj.Chain, mj.Locale)
+		fmt.Fprintf(b.planSum, "%s %q\n", j.id, dictFiles)
+		listKey := strings.Join(dictFiles, "\x00")
+		if d, ok := merged[listKey]; ok {
+			j.dict = d
+		}
+		parts := make([]*i18n.Dictionary, 0, len(dictFiles))
+		for _, file := range dictFiles {
+			if j.dict != nil {
+				break // merged for another job
+			}
 			d, seen := dicts[file]
 			if !seen {
 				data, err := os.ReadFile(file)
@@ -299,14 +321,22 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 				default:
 					sum := sha256.Sum256(data)
 					b.dictSums[file] = hex.EncodeToString(sum[:])
-					d, err = i18n.ParseCSV(b.display(file), data)
+					var warnings []error
+					d, warnings, err = i18n.ParseCSV(b.display(file), data, i18n.ParseOptions{})
+					for _, w := range warnings {
+						b.warn(diag.Scoped(j.id, w))
+					}
 					if err != nil {
 						errs = append(errs, diag.Scoped(j.id, err))
 					}
 				}
 				dicts[file] = d
 			}
-			j.dict = i18n.Merge(j.dict, d)
+			parts = append(parts, d)
+		}
+		if j.dict == nil {
+			j.dict = i18n.MergeAll(parts...)
+			merged[listKey] = j.dict
 		}
 
 		for _, logical := range fs.paths() {
@@ -334,6 +364,47 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 	}
 	return jobs, themes, nil
 }
+
+// planRequireJS reads the theme's requirejs-config.js inputs, whose
+// digests join the dictionaries' in the cache's view of the inputs.
+func (b *build) planRequireJS(ts *themeState, area string) error {
+	files := b.layout.RequireJS(area, ts.chain)
+	fmt.Fprintf(b.planSum, "requirejs %s/%s %q\n", area, ts.theme.Name, files)
+	for _, f := range files {
+		data, err := os.ReadFile(f.Path)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		b.dictSums[f.Path] = hex.EncodeToString(sum[:])
+		ts.requirejs = append(ts.requirejs, requirejs.File{Path: f.Path, Name: b.display(f.Path), Module: f.Module})
+		ts.rjsData = append(ts.rjsData, data)
+	}
+	return nil
+}
+
+// submitRequireJS merges each theme's requirejs-config.js, once for all
+// its locales.
+func (b *build) submitRequireJS(g pond.TaskGroup, themes map[string]*themeState) {
+	for _, key := range slices.Sorted(maps.Keys(themes)) {
+		ts := themes[key]
+		if len(ts.requirejs) == 0 || len(ts.jobs) == 0 || b.opts.Skip.JS {
+			continue
+		}
+		b.task(g, "requirejs-config.js of "+key, func() {
+			out, err := requirejs.MergeData(ts.requirejs, ts.rjsData)
+			if err != nil {
+				b.fail(diag.Scoped(ts.jobs[0].id, err))
+				return
+			}
+			ts.rjsBlob = b.store.put(out, requireJSFile)
+		})
+	}
+}
+
+// requireJSFile is the logical name of a job's merged RequireJS
+// configuration, where Magento's pages load it.
+const requireJSFile = "requirejs-config.js"
 
 // isBundleable reports whether esbuild can take the file as an entry.
 func isBundleable(logical string) bool {

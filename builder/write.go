@@ -63,6 +63,19 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	for i, j := range jobs {
 		all[i] = b.jobFileList(j)
 	}
+	cv := b.opts.ContentVersion
+	var version *blob
+	if b.logicalNames {
+		// Magento's URLs carry the content version: it goes to the top
+		// of the tree, derived from the jobs' content unless given.
+		sortJobFiles(all)
+		if cv == "" {
+			cv = numericVersion(buildID(treeFiles(all)))
+		}
+		version = b.store.putPlain([]byte(cv))
+		all = append(all, jobFiles{entries: []fileEntry{{manifest.VersionFile,
+			manifest.File{SHA256: version.sum, Size: version.size}}}})
+	}
 	sortJobFiles(all)
 	b.outFiles = all
 	files := treeFiles(all)
@@ -108,7 +121,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 		defer close(buildDone)
 		defer b.clock.since(stWrite, time.Now())
 		bm.ID = buildID(files)
-		bm.ContentVersion = b.opts.ContentVersion
+		bm.ContentVersion = cv
 		if bm.ContentVersion == "" {
 			bm.ContentVersion = bm.ID[:12]
 		}
@@ -129,6 +142,14 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 			mu.Lock()
 			outBytes += written
 			mu.Unlock()
+		})
+	}
+	if version != nil {
+		b.task(g, "write "+manifest.VersionFile, func() {
+			if _, err := b.store.write(version, filepath.Join(tmp, manifest.VersionFile)); err != nil {
+				b.fail(fmt.Errorf("write: %w", err))
+			}
+			tw.addCreated(manifest.VersionFile)
 		})
 	}
 	ok := b.wait(g)
@@ -335,9 +356,25 @@ func (jf *jobFiles) add(name string, f manifest.File) {
 }
 
 // sortJobFiles sorts job file lists so that treeFiles yields sorted paths:
-// by directory and "/" ("en_US-x/" sorts before "en_US/", as their files do).
+// by directory and "/" ("en_US-x/" sorts before "en_US/", as their files
+// do). The list of the files at the top of the tree (dir "") has one file,
+// which sorts by its name.
 func sortJobFiles(all []jobFiles) {
-	slices.SortFunc(all, func(x, y jobFiles) int { return strings.Compare(x.dir+"/", y.dir+"/") })
+	key := func(jf jobFiles) string {
+		if jf.dir == "" {
+			return jf.entries[0].name
+		}
+		return jf.dir + "/"
+	}
+	slices.SortFunc(all, func(x, y jobFiles) int { return strings.Compare(key(x), key(y)) })
+}
+
+// numericVersion turns a build id into a content version of digits, as
+// Magento's are (its nginx and Apache rules match version\d*/): the first
+// 32 bits of the id in decimal. The same content gives the same version.
+func numericVersion(id string) string {
+	n, _ := strconv.ParseUint(id[:8], 16, 32)
+	return strconv.FormatUint(n, 10)
 }
 
 // treeFiles yields the files of every job, with their paths in the tree,
@@ -347,7 +384,11 @@ func treeFiles(all []jobFiles) iter.Seq2[string, manifest.File] {
 	return func(yield func(string, manifest.File) bool) {
 		for _, jf := range all {
 			for _, e := range jf.entries {
-				if !yield(jf.dir+"/"+e.name, e.f) {
+				p := e.name
+				if jf.dir != "" {
+					p = jf.dir + "/" + e.name
+				}
+				if !yield(p, e.f) {
 					return
 				}
 			}

@@ -6,18 +6,16 @@ import (
 	"encoding/binary"
 	"encoding/csv"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
 	"github.com/scdtool/scd/diag"
 )
 
-// Dictionary is a parsed Magento translation dictionary: global rows, and
-// rows scoped to a module (language packs). It is immutable once built, so
-// one dictionary can serve every job of a theme concurrently.
+// Dictionary is a parsed Magento translation dictionary: global rows, and,
+// with ParseOptions.ModuleScope, rows scoped to a module. It is immutable once
+// built, so one dictionary can serve every job of a theme concurrently.
 type Dictionary struct {
 	global map[string]string            // phrase → translation
 	scoped map[string]map[string]string // Vendor_Module → phrase → translation
@@ -25,123 +23,257 @@ type Dictionary struct {
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// ParseCSV parses a Magento CSV dictionary.
+// ParseOptions changes how ParseCSV reads a dictionary. The zero value reads
+// it as Magento does.
+type ParseOptions struct {
+	// ModuleScope applies a row "phrase,translation,module,Vendor_Module" only
+	// to files whose logical path starts with "Vendor_Module/", where it wins
+	// over a global row. Magento ignores the columns after the second, so
+	// this is off by default; any other row stays global either way.
+	ModuleScope bool
+}
+
+// ParseCSV parses a Magento CSV dictionary as Magento's runtime reads it
+// (Framework/App/Language/Dictionary.php, Framework/Translate.php): every row
+// of at least two fields maps its first field (the phrase) to its second (the
+// translation), a later row overriding an earlier one; the fields after the
+// second — `module,Magento_X`, `theme,frontend/V/t`, `lib,path`, empty ones,
+// or more — are ignored unless opts.ModuleScope says otherwise. A row with an
+// empty phrase is kept, as Magento keeps it.
 //
-// Rows are "phrase","translation", or language-pack rows of four fields:
-// phrase, translation, "module", "Vendor_Module", which apply only to files
-// whose logical path starts with "Vendor_Module/". Fields may be unquoted.
-// Empty lines are skipped, a UTF-8 BOM at the start is allowed (spreadsheet
-// exports add one), and a later row for the same phrase (and scope) overrides
-// an earlier one, as in Magento.
+// The CSV dialect is PHP's fgetcsv, which Magento reads packs with: fields
+// may be quoted or not, a quote inside a quoted field is doubled, and a
+// backslash in a quoted field escapes the character after it, both being
+// kept (`"a \"b\""` reads as `a \"b\"`; real packs have such rows). White
+// space before an opening quote is skipped. Empty lines are skipped, and a
+// UTF-8 BOM at the start is allowed (spreadsheet exports add one).
 //
-// Errors are *diag.Error (Kind diag.Build) with 1-based line and column:
-// where encoding/csv found the problem for quoting errors, column 1 of the
-// row for a row of the wrong shape. Columns count bytes after the BOM, as an
-// editor that hides the BOM shows them.
-func ParseCSV(name string, data []byte) (*Dictionary, error) {
+// Quoting that a strict CSV reader rejects reads as fgetcsv reads it: a
+// quote inside an unquoted field is a character, and after a closing quote
+// the rest of the field up to the delimiter is taken as it is (Magento's
+// own module CSVs have such rows, and Magento loads them).
+//
+// A row of one field has no translation: it is skipped and reported in
+// warnings, as a *diag.Error (Kind diag.Build) naming its line. A quote that
+// never closes (it would swallow the rest of the file) is an error: a
+// *diag.Error at the end of the file naming the line the row starts on.
+// Columns count bytes after the BOM, as an editor that hides the BOM shows
+// them. On error the dictionary is nil.
+func ParseCSV(name string, data []byte, opts ParseOptions) (d *Dictionary, warnings []error, err error) {
 	data = bytes.TrimPrefix(data, utf8BOM)
-	r := csv.NewReader(bytes.NewReader(data))
-	r.FieldsPerRecord = -1 // rows of 2 and 4 fields mix in one file
-	r.ReuseRecord = true
-	d := &Dictionary{global: make(map[string]string)}
-	fail := func(line, col int, format string, args ...any) error {
+	d = &Dictionary{global: make(map[string]string)}
+	located := func(line, col int, format string, args ...any) *diag.Error {
 		e := diag.Buildf(name, line, max(col, 1), format, args...)
 		e.Source = diag.LineText(data, line)
 		return e
 	}
+	r := csvReader{data: data, line: 1}
 	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				line, col := pe.Line, pe.Column
-				if text := diag.LineText(data, line); col > len(text)+1 {
-					col = len(text) + 1 // encoding/csv may point past the end of the line
-				}
-				if errors.Is(pe.Err, csv.ErrQuote) && atEOF(data, pe.Line, pe.Column) {
-					// A quote opened and never closed: saying where the row began
-					// beats pointing at the end of the file.
-					return nil, fail(line, col, "malformed CSV: unterminated quoted field in the row starting on line %d", pe.StartLine)
-				}
-				return nil, fail(line, col, "malformed CSV: %v", pe.Err)
+		rec, line, perr := r.next()
+		if perr != nil {
+			if perr.start > 0 {
+				return nil, warnings, located(perr.line, perr.col, "malformed CSV: unterminated quoted field in the row starting on line %d", perr.start)
 			}
-			return nil, fail(1, 1, "reading CSV: %v", err) // bytes.Reader never fails; kept for safety
+			return nil, warnings, located(perr.line, perr.col, "malformed CSV: %v", perr.err)
 		}
-		line, _ := r.FieldPos(0)
-		switch len(rec) {
-		case 2, 4:
-		default:
-			return nil, fail(line, 1, "a dictionary row has %d %s; want 2 (phrase, translation) or 4 (phrase, translation, module, Vendor_Module)",
-				len(rec), plural(len(rec), "field", "fields"))
+		if rec == nil {
+			return d, warnings, nil
 		}
-		if rec[0] == "" {
-			return nil, fail(line, 1, "empty phrase")
-		}
-		if len(rec) == 2 {
-			d.global[rec[0]] = rec[1]
+		if len(rec) < 2 {
+			warnings = append(warnings, located(line, 1, "a dictionary row needs a phrase and its translation; this one has a single field, so it is skipped"))
 			continue
 		}
-		if rec[2] != "module" {
-			return nil, fail(line, 1, "the third field of a 4-field row is %q; want \"module\"", rec[2])
+		if opts.ModuleScope && len(rec) >= 4 && rec[2] == "module" && validModule(rec[3]) {
+			if d.scoped == nil {
+				d.scoped = make(map[string]map[string]string)
+			}
+			m := d.scoped[rec[3]]
+			if m == nil {
+				m = make(map[string]string)
+				d.scoped[rec[3]] = m
+			}
+			m[rec[0]] = rec[1]
+			continue
 		}
-		module := rec[3]
-		if module == "" || strings.ContainsAny(module, "/\\") {
-			return nil, fail(line, 1, "invalid module name %q; want Vendor_Module", module)
-		}
-		if d.scoped == nil {
-			d.scoped = make(map[string]map[string]string)
-		}
-		m := d.scoped[module]
-		if m == nil {
-			m = make(map[string]string)
-			d.scoped[module] = m
-		}
-		m[rec[0]] = rec[1]
+		d.global[rec[0]] = rec[1]
 	}
-	return d, nil
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
+// validModule reports whether s can name a module directory (Vendor_Module).
+func validModule(s string) bool {
+	return s != "" && !strings.ContainsAny(s, "/\\")
 }
 
-// atEOF reports whether line:col (1-based) is at or past the end of data, when
-// only trailing line breaks follow.
-func atEOF(data []byte, line, col int) bool {
-	rest := data
-	for ; line > 1; line-- {
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			return true
+// csvReader reads rows of CSV as PHP's fgetcsv does with Magento's settings
+// (delimiter ',', enclosure '"', escape '\\'); only a quote that never
+// closes is an error.
+type csvReader struct {
+	data      []byte
+	pos       int // next byte to read
+	line      int // 1-based line of pos
+	lineStart int // offset of the start of that line
+	fields    []string
+	buf       []byte
+}
+
+// csvError is a malformed row. start is the line of the row when the
+// problem is a quoted field that never closes (line:col is then the end of
+// the input), 0 otherwise.
+type csvError struct {
+	line, col, start int
+	err              error
+}
+
+// newline records that the byte at i is a line feed.
+func (r *csvReader) newline(i int) {
+	r.line++
+	r.lineStart = i + 1
+}
+
+// next returns the fields of the next row that is not empty and the line it
+// starts on; rec is nil at the end of the input. The slice is reused by the
+// following call.
+func (r *csvReader) next() (rec []string, line int, err *csvError) {
+	data := r.data
+	// Empty lines are no rows (fgetcsv returns [null] for them, which
+	// Magento skips).
+	for r.pos < len(data) {
+		switch {
+		case data[r.pos] == '\n':
+			r.newline(r.pos)
+			r.pos++
+			continue
+		case data[r.pos] == '\r' && r.pos+1 < len(data) && data[r.pos+1] == '\n':
+			r.newline(r.pos + 1)
+			r.pos += 2
+			continue
 		}
-		rest = rest[i+1:]
+		break
 	}
-	if col-1 < len(rest) {
-		rest = rest[col-1:]
-	} else {
-		rest = nil
+	if r.pos >= len(data) {
+		return nil, 0, nil
 	}
-	return len(bytes.Trim(rest, "\r\n")) == 0
+	line = r.line
+	r.fields = r.fields[:0]
+	for {
+		// One field, starting at r.pos.
+		q := r.pos
+		for q < len(data) && (data[q] == ' ' || data[q] == '\t') {
+			q++ // fgetcsv skips white space before an opening quote
+		}
+		if q < len(data) && data[q] == '"' {
+			if err := r.quoted(q, line); err != nil {
+				return nil, 0, err
+			}
+		} else {
+			start := r.pos
+			for r.pos < len(data) && data[r.pos] != ',' && data[r.pos] != '\n' {
+				r.pos++ // a quote here is a character like any other
+			}
+			end := r.pos
+			if end > start && data[end-1] == '\r' && (r.pos == len(data) || data[r.pos] == '\n') {
+				end--
+			}
+			r.fields = append(r.fields, string(data[start:end]))
+		}
+		// r.pos is at a delimiter, a line feed or the end.
+		if r.pos < len(data) && data[r.pos] == ',' {
+			r.pos++
+			continue
+		}
+		if r.pos < len(data) {
+			r.newline(r.pos)
+			r.pos++
+		}
+		return r.fields, line, nil
+	}
 }
 
-// Merge returns a new dictionary holding parent's rows overlaid by child's
-// (the child wins, row by row and scope by scope), as dictionaries merge
-// along a theme's fallback chain. Either may be nil; neither is modified.
-func Merge(parent, child *Dictionary) *Dictionary {
-	d := &Dictionary{global: make(map[string]string, parent.Len()+child.Len())}
-	for _, src := range []*Dictionary{parent, child} {
+// quoted reads the quoted field whose opening quote is at q, leaving r.pos
+// after the closing quote (at a delimiter, a line break or the end).
+func (r *csvReader) quoted(q, rowLine int) *csvError {
+	data := r.data
+	r.buf = r.buf[:0]
+	i := q + 1
+	for {
+		j := i
+		for j < len(data) && data[j] != '"' && data[j] != '\\' && data[j] != '\n' {
+			j++
+		}
+		r.buf = append(r.buf, data[i:j]...)
+		if j >= len(data) {
+			// Never closed: point at the end of the input, line breaks
+			// left out.
+			end := len(bytes.TrimRight(data, "\r\n"))
+			line, col, _ := diag.Position(data, end)
+			return &csvError{line: line, col: col, start: rowLine, err: csv.ErrQuote}
+		}
+		switch data[j] {
+		case '\n':
+			r.buf = append(r.buf, '\n')
+			r.newline(j)
+			i = j + 1
+		case '\\':
+			// An escape: the next byte is taken as it is, and so is the
+			// backslash (fgetcsv keeps both).
+			r.buf = append(r.buf, '\\')
+			i = j + 1
+			if i < len(data) {
+				r.buf = append(r.buf, data[i])
+				if data[i] == '\n' {
+					r.newline(i)
+				}
+				i++
+			}
+		default: // a quote
+			if j+1 < len(data) && data[j+1] == '"' {
+				r.buf = append(r.buf, '"')
+				i = j + 2
+				continue
+			}
+			// The closing quote. Whatever follows it up to the delimiter
+			// or the end of the line belongs to the field as it is,
+			// quotes included: `"Command "%1" was not found."` reads as
+			// `Command %1" was not found."`, as fgetcsv reads it (Magento's
+			// own CSVs have such rows).
+			k := j + 1
+			for k < len(data) && data[k] != ',' && data[k] != '\n' {
+				k++
+			}
+			end := k
+			if end > j+1 && data[end-1] == '\r' && (k == len(data) || data[k] == '\n') {
+				end--
+			}
+			r.buf = append(r.buf, data[j+1:end]...)
+			r.fields = append(r.fields, string(r.buf))
+			r.pos = k
+			return nil
+		}
+	}
+}
+
+// Merge is MergeAll of two dictionaries.
+func Merge(parent, child *Dictionary) *Dictionary { return MergeAll(parent, child) }
+
+// MergeAll returns a new dictionary holding the rows of ds in order, as
+// Magento's translator adds its sources (Translate::_addData): a later
+// row wins; a row whose translation is its phrase replaces the earlier
+// translation with the phrase itself (Magento removes the entry, which
+// shows the same text; keeping it marks the phrase as translated, for the
+// missing-phrase count); and a doubled quote left in a phrase or
+// translation by a malformed CSV row becomes one. Any of ds may be nil;
+// none is modified.
+func MergeAll(ds ...*Dictionary) *Dictionary {
+	n := 0
+	for _, src := range ds {
+		n = max(n, src.Len())
+	}
+	d := &Dictionary{global: make(map[string]string, n)}
+	for _, src := range ds {
 		if src == nil {
 			continue
 		}
-		for k, v := range src.global {
-			d.global[k] = v
-		}
+		addRows(d.global, src.global)
 		for mod, rows := range src.scoped {
 			if d.scoped == nil {
 				d.scoped = make(map[string]map[string]string)
@@ -151,19 +283,36 @@ func Merge(parent, child *Dictionary) *Dictionary {
 				m = make(map[string]string, len(rows))
 				d.scoped[mod] = m
 			}
-			for k, v := range rows {
-				m[k] = v
-			}
+			addRows(m, rows)
 		}
 	}
 	return d
 }
 
+var doubledQuote = strings.NewReplacer(`""`, `"`)
+
+// addRows adds the rows of one source to dst as Translate::_addData does.
+func addRows(dst, rows map[string]string) {
+	for k, v := range rows {
+		if k == v {
+			dst[k] = k
+			continue
+		}
+		if strings.Contains(k, `""`) {
+			k = doubledQuote.Replace(k)
+		}
+		if strings.Contains(v, `""`) {
+			v = doubledQuote.Replace(v)
+		}
+		dst[k] = v
+	}
+}
+
 // Lookup finds the translation of phrase as used by the file at logicalPath
-// (slash-separated, relative to web/). A row scoped to module Vendor_Module
-// applies to files under "Vendor_Module/" and wins there over a global row,
-// because a language pack scopes a row exactly when the module needs a
-// different wording than the rest of the site.
+// (slash-separated, relative to web/). With ParseOptions.ModuleScope, a row
+// scoped to module Vendor_Module applies to files under "Vendor_Module/" and
+// wins there over a global row, because a language pack scopes a row exactly
+// when the module needs a different wording than the rest of the site.
 func (d *Dictionary) Lookup(phrase, logicalPath string) (string, bool) {
 	if d == nil {
 		return "", false

@@ -2,6 +2,7 @@ package i18n
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"testing"
 
@@ -11,13 +12,13 @@ import (
 func FuzzParseCSV(f *testing.F) {
 	for _, s := range []string{
 		"a,b\n", "\"a\",\"b\"\r\n", "\uFEFFa,b", "a,b,module,A_B\n", "a\n", "\"a", "a\"b,c", "\"a\"\"b\",c\n\n",
-		"a,b,c,d,e", ",b", "a,b,theme,x",
+		"a,b,c,d,e", ",b", "a,b,theme,x", "20,20,,", `"a \"b\"",c`, `"a\\",b`, "\"a\\\n\",b\r\n", ` "a",b`, "\"a\" ,b",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d, err := ParseCSV("f.csv", data)
-		if err != nil {
+		d, warnings, err := ParseCSV("f.csv", data, ParseOptions{})
+		located := func(err error) {
 			var de *diag.Error
 			if !errors.As(err, &de) {
 				t.Fatalf("error %T %v is not a *diag.Error", err, err)
@@ -26,11 +27,54 @@ func FuzzParseCSV(f *testing.F) {
 				t.Fatalf("bad location in %#v", de)
 			}
 			_ = de.Detail()
+		}
+		for _, w := range warnings {
+			located(w)
+		}
+		ds, _, errScoped := ParseCSV("f.csv", data, ParseOptions{ModuleScope: true})
+		if (err == nil) != (errScoped == nil) {
+			t.Fatalf("module scoping changed the error: %v, %v", err, errScoped)
+		}
+		if err != nil {
+			if d != nil {
+				t.Fatal("a dictionary with an error")
+			}
+			located(err)
 			return
 		}
+		// Every phrase of the scoped dictionary is one of the plain one.
+		if ds.Len() < d.Len() {
+			t.Fatalf("scoped Len %d < Len %d", ds.Len(), d.Len())
+		}
 		_ = d.Digest()
-		if m := Merge(d, d); m.Digest() != d.Digest() || m.Len() != d.Len() {
+		// (A doubled quote left in a field is made one by merging.)
+		if m := Merge(d, d); !bytes.Contains(data, []byte(`""`)) && (m.Digest() != d.Digest() || m.Len() != d.Len()) {
 			t.Fatal("merging a dictionary with itself changed it")
+		}
+		// Where encoding/csv reads the input (strictly, and no backslash or
+		// carriage return to read differently), the phrases are its rows'.
+		if bytes.ContainsAny(data, "\\\r") || bytes.HasPrefix(data, utf8BOM) {
+			return
+		}
+		r := csv.NewReader(bytes.NewReader(data))
+		r.FieldsPerRecord = -1
+		rows, cerr := r.ReadAll()
+		if cerr != nil {
+			return
+		}
+		want := map[string]string{}
+		for _, row := range rows {
+			if len(row) >= 2 {
+				want[row[0]] = row[1]
+			}
+		}
+		if len(want) != d.Len() {
+			t.Fatalf("%d phrases, encoding/csv reads %d", d.Len(), len(want))
+		}
+		for k, v := range want {
+			if got, ok := d.Lookup(k, ""); !ok || got != v {
+				t.Fatalf("Lookup(%q) = %q, %v; encoding/csv reads %q", k, got, ok, v)
+			}
 		}
 	})
 }
@@ -39,7 +83,8 @@ func FuzzMarkTranslate(f *testing.F) {
 	for _, s := range []string{
 		`$t('x')`, `define(['mage/translate'],function($t){return $t("a\nb")})`, "`${$t('x')}`", `a/$t('x')/b`,
 		`/$t('x')/`, `__scd_t("\uD800")`, `x.$t('y')`, `$t('a',)`, "$t(`t`)", `'unterminated`, "/* unterminated", `$t("\u{1F600}")`,
-		`if(a)/x/.test($t('y'))`, "a\n--> $t('x')", `<!-- $t('x')`,
+		`if(a)/x/.test($t('y'))`, "a\n--> $t('x')", `<!-- $t('x')`, `c?$t('a'):$t("b")`, `$t($t('x'))`, `$.mage.__('x')`,
+		`jQuery . mage . __ ( "x" , )`, `new $t('x')`, `__scd_t("1:1",t)(c?"a":"b")`, `__scd_t("1:1",(0,a.b))(x)`, `__scd_t("1:1",t`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -58,12 +103,19 @@ func FuzzMarkTranslate(f *testing.F) {
 		if !ok && !bytes.Equal(marked, src) {
 			t.Fatal("MarkJS changed input but reported false")
 		}
-		if !bytes.Contains(src, []byte(Marker)) && !bytes.Equal(bytes.ReplaceAll(marked, []byte(Marker), []byte("$t")), src) {
-			t.Fatalf("MarkJS changed more than callee names:\n%q\n%q", src, marked)
+		if !bytes.Contains(src, []byte(Marker)) {
+			// Unwrapping every marked call, as the fallback does, gives
+			// the source back: MarkJS inserts and changes nothing else.
+			if back := unmark(marked); !bytes.Equal(back, src) {
+				t.Fatalf("unmarking does not give the source back:\n%q\n%q\n%q", src, marked, back)
+			}
 		}
-		out, _ := TranslateJS(marked, tr)
-		if !bytes.Contains(src, []byte("$t")) && !bytes.Contains(src, []byte(Marker)) && !bytes.Equal(out, src) {
-			t.Fatalf("input without $t or %s changed:\n%q\n%q", Marker, src, out)
+		out, _, fallbacks := TranslateJS(marked, tr)
+		if !bytes.Contains(src, []byte("$t")) && !bytes.Contains(src, []byte("__")) && !bytes.Equal(out, src) {
+			t.Fatalf("input without $t, __ or %s changed:\n%q\n%q", Marker, src, out)
+		}
+		if ok && !bytes.Contains(src, []byte(Marker)) && len(fallbacks) > 0 {
+			t.Fatalf("calls MarkJS marked fell back: %v\n%q\n%q", fallbacks, src, marked)
 		}
 		_ = JSPhrases(src)
 		_ = HTMLPhrases(src)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"os/exec"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -15,22 +17,29 @@ func TestMarkJS(t *testing.T) {
 		in   string
 		want string // "" means: unchanged, and MarkJS reports false
 	}{
-		{name: "single quotes", in: `$t('Add to Cart')`, want: `__scd_t('Add to Cart')`},
-		{name: "double quotes", in: `$t("Add to Cart")`, want: `__scd_t("Add to Cart")`},
+		{name: "single quotes", in: `$t('Add to Cart')`, want: `__scd_t("1:1",$t)('Add to Cart')`},
+		{name: "double quotes", in: `x = $t("Add to Cart")`, want: `x = __scd_t("1:5",$t)("Add to Cart")`},
 		{name: "literal kept byte for byte", in: `$t('It\'s \u00e9\x41\
-ok')`, want: `__scd_t('It\'s \u00e9\x41\
+ok')`, want: `__scd_t("1:1",$t)('It\'s \u00e9\x41\
 ok')`},
-		{name: "white space and comments around the argument", in: "$t ( /* c */ 'x' // d\n )", want: "__scd_t ( /* c */ 'x' // d\n )"},
-		{name: "trailing comma", in: "$t(\n  'x',\n)", want: "__scd_t(\n  'x',\n)"},
+		{name: "white space and comments around the argument", in: "$t ( /* c */ 'x' // d\n )", want: "__scd_t(\"1:1\",$t) ( /* c */ 'x' // d\n )"},
+		{name: "trailing comma", in: "$t(\n  'x',\n)", want: "__scd_t(\"1:1\",$t)(\n  'x',\n)"},
 		{name: "AMD parameter", in: `define(['jquery', 'mage/translate'], function ($, $t) {
     'use strict';
     return { label: $t('Sign In'), other: $t("Sign Out") };
 });`, want: `define(['jquery', 'mage/translate'], function ($, $t) {
     'use strict';
-    return { label: __scd_t('Sign In'), other: __scd_t("Sign Out") };
+    return { label: __scd_t("3:21",$t)('Sign In'), other: __scd_t("3:43",$t)("Sign Out") };
 });`},
-		{name: "ES import", in: "import $t from 'mage/translate';\nexport const l = $t('Hi');", want: "import $t from 'mage/translate';\nexport const l = __scd_t('Hi');"},
-		{name: "template literal without substitutions", in: "$t(`Hello`)", want: "__scd_t(`Hello`)"},
+		{name: "ES import", in: "import $t from 'mage/translate';\nexport const l = $t('Hi');", want: "import $t from 'mage/translate';\nexport const l = __scd_t(\"2:18\",$t)('Hi');"},
+		{name: "template literal without substitutions", in: "$t(`Hello`)", want: "__scd_t(\"1:1\",$t)(`Hello`)"},
+		{name: "ternary", in: `c ? $t('On') : $t('Off')`, want: `c ? __scd_t("1:5",$t)('On') : __scd_t("1:16",$t)('Off')`},
+		{name: "nested: the inner call only", in: `$t($t('x'))`, want: `$t(__scd_t("1:4",$t)('x'))`},
+		{name: "mage dunder", in: `$.mage.__('One'); jQuery.mage.__("Two")`, want: `__scd_t("1:1",$.mage.__)('One'); __scd_t("1:19",jQuery.mage.__)("Two")`},
+		{name: "mage dunder with comments", in: "$ /*a*/ .mage\n.__ ('x')", want: "__scd_t(\"1:1\",$ /*a*/ .mage\n.__) ('x')"},
+		{name: "columns count bytes, lines LF", in: "é\r\n\n  é+$t('x')", want: "é\r\n\n  é+__scd_t(\"3:6\",$t)('x')"},
+		{name: "mage dunder of another object", in: `x.mage.__('no'); a.$.mage.__('no'); $.x.__('no')`},
+		{name: "new", in: `new $t('x'); new $.mage.__('y')`},
 		{name: "template literal with substitutions", in: "$t(`Hello ${name}`)"},
 		{name: "tagged template", in: "$t`Hello`"},
 		{name: "concatenation", in: `$t('Hello ' + name)`},
@@ -47,21 +56,21 @@ ok')`},
 		{name: "in a line comment", in: "// $t('x')\nvar a;"},
 		{name: "in a block comment", in: "/* $t('x') */ var a;"},
 		{name: "in a regex literal", in: `var r = /\$t\('x'\)/g;`},
-		{name: "regex literal with a quote", in: `var r = /'/, s = $t('x')`, want: `var r = /'/, s = __scd_t('x')`},
+		{name: "regex literal with a quote", in: `var r = /'/, s = $t('x')`, want: `var r = /'/, s = __scd_t("1:18",$t)('x')`},
 		{name: "regex after return", in: `function f(){return /'$t('x')/}`},
 		{name: "regex after if head", in: `if (a) /'$t('x')/.test(b)`},
 		{name: "regex after block", in: `function f(){} /'$t('x')/.test(b)`},
-		{name: "regex with class containing slash", in: `x = /[/']/; y = $t('x')`, want: `x = /[/']/; y = __scd_t('x')`},
-		{name: "division", in: `var d = a / $t('x') / 2;`, want: `var d = a / __scd_t('x') / 2;`},
-		{name: "division after paren", in: `var d = (a) / 2, e = $t('x') / 3;`, want: `var d = (a) / 2, e = __scd_t('x') / 3;`},
-		{name: "division after index", in: `a[0] / 2 + $t('x')`, want: `a[0] / 2 + __scd_t('x')`},
-		{name: "division that looks like an unterminated regex", in: "a = b\n}/ 2; c = $t('x')", want: "a = b\n}/ 2; c = __scd_t('x')"},
-		{name: "inside template substitution", in: "`${$t('x')}!`", want: "`${__scd_t('x')}!`"},
-		{name: "minified", in: `define(["mage/translate"],function(e){var $t=e;return{a:$t("A"),b:$t('B')+"/"+c/2}});`, want: `define(["mage/translate"],function(e){var $t=e;return{a:__scd_t("A"),b:__scd_t('B')+"/"+c/2}});`},
+		{name: "regex with class containing slash", in: `x = /[/']/; y = $t('x')`, want: `x = /[/']/; y = __scd_t("1:17",$t)('x')`},
+		{name: "division", in: `var d = a / $t('x') / 2;`, want: `var d = a / __scd_t("1:13",$t)('x') / 2;`},
+		{name: "division after paren", in: `var d = (a) / 2, e = $t('x') / 3;`, want: `var d = (a) / 2, e = __scd_t("1:22",$t)('x') / 3;`},
+		{name: "division after index", in: `a[0] / 2 + $t('x')`, want: `a[0] / 2 + __scd_t("1:12",$t)('x')`},
+		{name: "division that looks like an unterminated regex", in: "a = b\n}/ 2; c = $t('x')", want: "a = b\n}/ 2; c = __scd_t(\"2:11\",$t)('x')"},
+		{name: "inside template substitution", in: "`${$t('x')}!`", want: "`${__scd_t(\"1:4\",$t)('x')}!`"},
+		{name: "minified", in: `define(["mage/translate"],function(e){var $t=e;return{a:$t("A"),b:$t('B')+"/"+c/2}});`, want: `define(["mage/translate"],function(e){var $t=e;return{a:__scd_t("1:57",$t)("A"),b:__scd_t("1:67",$t)('B')+"/"+c/2}});`},
 		{name: "nothing", in: `var a = 1;`},
 		{name: "empty", in: ``},
-		{name: "private name at end of input (lexer bug)", in: "$t('x')#", want: "__scd_t('x')#"},
-		{name: "unterminated string does not stop the scan", in: "var s = 'abc\nvar t = $t('x')", want: "var s = 'abc\nvar t = __scd_t('x')"},
+		{name: "private name at end of input (lexer bug)", in: "$t('x')#", want: "__scd_t(\"1:1\",$t)('x')#"},
+		{name: "unterminated string does not stop the scan", in: "var s = 'abc\nvar t = $t('x')", want: "var s = 'abc\nvar t = __scd_t(\"2:9\",$t)('x')"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,8 +87,29 @@ ok')`},
 			if string(got) != tt.want {
 				t.Fatalf("MarkJS(%q)\n got %q\nwant %q", tt.in, got, tt.want)
 			}
+			if back := unmark(got); string(back) != tt.in {
+				t.Fatalf("unmarking gives %q, not the source", back)
+			}
+			// Each marker names the line and column of its callee.
+			for _, sm := range markerPos.FindAllStringSubmatch(string(got), -1) {
+				line, _ := strconv.Atoi(sm[1])
+				col, _ := strconv.Atoi(sm[2])
+				lines := strings.Split(tt.in, "\n")
+				if line > len(lines) || col > len(lines[line-1]) || !strings.HasPrefix(lines[line-1][col-1:], sm[3][:1]) {
+					t.Errorf("marker %s does not point at %s", sm[0], sm[3])
+				}
+			}
 		})
 	}
+}
+
+var markerPos = regexp.MustCompile(`__scd_t\("(\d+):(\d+)",([^)]*)\)`)
+
+// unmark unwraps every marked call, as TranslateJS does where it cannot
+// translate: the result is the source MarkJS was given.
+func unmark(marked []byte) []byte {
+	edits, texts, _ := findMarked(marked, nil)
+	return applyEdits(marked, edits, texts)
 }
 
 func TestMarkJSSameSlice(t *testing.T) {
@@ -112,37 +142,65 @@ func fr(p string) (string, bool) {
 	return v, ok
 }
 
+// m is a marked callee, as MarkJS writes it.
+func m(pos, callee string) string { return Marker + `("` + pos + `",` + callee + `)` }
+
 func TestTranslateJS(t *testing.T) {
+	e := m("1:1", "e")
 	tests := []struct {
-		name    string
-		in      string
-		want    string // "" means unchanged
-		missing []string
+		name      string
+		in        string
+		want      string // "" means unchanged
+		missing   []string
+		fallbacks []Fallback
 	}{
-		{name: "translated", in: `a=__scd_t("Add to Cart")`, want: `a="Ajouter au panier"`},
-		{name: "single-quoted source", in: `a=__scd_t('Add to Cart')`, want: `a="Ajouter au panier"`},
-		{name: "template source", in: "a=__scd_t(`Sign In`)", want: `a="Connexion"`},
-		{name: "escaped source literal", in: `a=__scd_t("Add\x20to\u0020Cart")`, want: `a="Ajouter au panier"`},
-		{name: "missing uses the phrase", in: `a=__scd_t('Don\'t')+__scd_t("Don't")+__scd_t("zz")`, want: `a="Don't"+"Don't"+"zz"`, missing: []string{"Don't", "zz"}},
-		{name: "quotes and backslash escaped", in: `x=__scd_t("quote")`, want: `x="Il a dit \"oui\" et l'a fait\\"`},
-		{name: "control characters, line separators, script end", in: `x=__scd_t("multi")`, want: `x="a\nb\tc\r\u2028\u2029<\/script><\/SCRIPT>\x3C!--"`},
-		{name: "keyword before", in: `return __scd_t("Sign In")`, want: `return "Connexion"`},
-		{name: "minified keyword before", in: `case"a":return __scd_t("Sign In")}`, want: `case"a":return "Connexion"}`},
-		{name: "member call kept", in: `a.__scd_t("Sign In")`},
-		{name: "non-literal kept", in: `__scd_t(x)`},
-		{name: "in string kept", in: `"__scd_t('Sign In')"`},
-		{name: "in comment kept", in: `/*__scd_t('Sign In')*/`},
-		{name: "in regex kept", in: `x=/__scd_t\('Sign In'\)/`},
-		{name: "comments inside call dropped", in: `__scd_t( /*a*/ "Sign In" /*b*/ )`, want: `"Connexion"`},
-		{name: "trailing comma", in: `__scd_t("Sign In",)`, want: `"Connexion"`},
-		{name: "lone surrogate keeps literal", in: `x=__scd_t("\uD800")`, want: `x="\uD800"`, missing: []string{"\uFFFD"}},
-		{name: "surrogate pair decoded", in: `x=__scd_t("\uD83D\uDE00")`, want: `x="😀"`, missing: []string{"😀"}},
-		{name: "many", in: strings.Repeat(`f(__scd_t("Sign In"));`, 3), want: strings.Repeat(`f("Connexion");`, 3)},
+		{name: "translated", in: `a=` + e + `("Add to Cart")`, want: `a="Ajouter au panier"`},
+		{name: "single-quoted source", in: `a=` + e + `('Add to Cart')`, want: `a="Ajouter au panier"`},
+		{name: "template source", in: "a=" + e + "(`Sign In`)", want: `a="Connexion"`},
+		{name: "escaped source literal", in: `a=` + e + `("Add\x20to\u0020Cart")`, want: `a="Ajouter au panier"`},
+		{name: "missing uses the phrase", in: `a=` + e + `('Don\'t')+` + e + `("Don't")+` + e + `("zz")`, want: `a="Don't"+"Don't"+"zz"`, missing: []string{"Don't", "zz"}},
+		{name: "empty phrase stays empty", in: `a=` + e + `("")`, want: `a=""`},
+		{name: "quotes and backslash escaped", in: `x=` + e + `("quote")`, want: `x="Il a dit \"oui\" et l'a fait\\"`},
+		{name: "control characters, line separators, script end", in: `x=` + e + `("multi")`, want: `x="a\nb\tc\r\u2028\u2029<\/script><\/SCRIPT>\x3C!--"`},
+		{name: "keyword before", in: `return ` + e + `("Sign In")`, want: `return "Connexion"`},
+		{name: "minified keyword before", in: `case"a":return ` + e + `("Sign In")}`, want: `case"a":return "Connexion"}`},
+		{name: "ternary", in: `return c?` + m("3:9", "t") + `("Sign In"):` + m("3:20", "t") + `("Add to Cart")`, want: `return c?"Connexion":"Ajouter au panier"`},
+		{name: "member callee", in: m("1:1", "n.mage.__") + `("Sign In")`, want: `"Connexion"`},
+		{name: "esbuild's import callee", in: m("1:1", "(0,r.default)") + `("Sign In")`, want: `"Connexion"`},
+		{name: "nested: the outer call stays", in: `t(` + m("1:4", "t") + `("Sign In"))`, want: `t("Connexion")`},
+		{name: "comments and spaces inside the call dropped", in: `__scd_t ( /*a*/ "1:1" , e ) ( /*a*/ "Sign In" /*b*/ )`, want: `"Connexion"`},
+		{name: "trailing comma", in: e + `("Sign In",)`, want: `"Connexion"`},
+		{name: "lone surrogate keeps literal", in: `x=` + e + `("\uD800")`, want: `x="\uD800"`, missing: []string{"\uFFFD"}},
+		{name: "surrogate pair decoded", in: `x=` + e + `("\uD83D\uDE00")`, want: `x="😀"`, missing: []string{"😀"}},
+		{name: "many", in: strings.Repeat(`f(`+e+`("Sign In"));`, 3), want: strings.Repeat(`f("Connexion");`, 3)},
+
+		// What cannot be translated calls the runtime function again.
+		{name: "folded argument falls back", in: `x=` + m("7:3", "t") + `(c?"a":"b")`, want: `x=t(c?"a":"b")`,
+			fallbacks: []Fallback{{Line: 7, Col: 3, Off: 2, Reason: "its argument is no longer a single string literal"}}},
+		{name: "member callee falls back", in: m("2:1", "n.mage.__") + `(v)`, want: `n.mage.__(v)`,
+			fallbacks: []Fallback{{Line: 2, Col: 1, Off: 0, Reason: "its argument is no longer a single string literal"}}},
+		{name: "second argument falls back", in: m("2:1", "t") + `("Sign In",1)`, want: `t("Sign In",1)`,
+			fallbacks: []Fallback{{Line: 2, Col: 1, Reason: "its argument is no longer a single string literal"}}},
+		{name: "complex callee falls back as a sequence", in: m("2:1", "(0,r.default)") + `(v)`, want: `("2:1",(0,r.default))(v)`,
+			fallbacks: []Fallback{{Line: 2, Col: 1, Reason: "its argument is no longer a single string literal"}}},
+		{name: "marked calls inside a fallback are translated", in: m("1:1", "t") + `(` + m("1:5", "t") + `("Sign In")+x)`, want: `t("Connexion"+x)`,
+			fallbacks: []Fallback{{Line: 1, Col: 1, Reason: "its argument is no longer a single string literal"}}},
+		{name: "no call after the marker", in: `x=` + m("1:1", "t") + `;y=` + e + `("Sign In")`, want: `x=t;y="Connexion"`,
+			fallbacks: []Fallback{{Line: 1, Col: 1, Off: 2, Reason: "its argument is no longer a single string literal"}}},
+		{name: "cut input", in: `x=` + e + `("Sign In");__scd_t("9:9",t`, want: `x="Connexion";("9:9",t`,
+			fallbacks: []Fallback{{Line: 9, Col: 9, Off: 30, Reason: "the marked call is not whole"}}},
+
+		// Not markers: left alone.
+		{name: "member call kept", in: `a.` + e + `("Sign In")`},
+		{name: "the source's own function", in: `__scd_t("Sign In")`},
+		{name: "in string kept", in: `"` + e + `('Sign In')"`},
+		{name: "in comment kept", in: `/*` + e + `('Sign In')*/`},
+		{name: "in regex kept", in: `x=/__scd_t\("1:1",e\)\('Sign In'\)/`},
 		{name: "no marker", in: `var a = $t("Sign In")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, missing := TranslateJS([]byte(tt.in), fr)
+			got, missing, fallbacks := TranslateJS([]byte(tt.in), fr)
 			want := tt.want
 			if want == "" {
 				want = tt.in
@@ -153,14 +211,17 @@ func TestTranslateJS(t *testing.T) {
 			if !slices.Equal(missing, tt.missing) {
 				t.Errorf("missing = %q, want %q", missing, tt.missing)
 			}
+			if !slices.Equal(fallbacks, tt.fallbacks) {
+				t.Errorf("fallbacks = %+v, want %+v", fallbacks, tt.fallbacks)
+			}
 		})
 	}
 }
 
 func TestTranslateJSUnchangedIsSameSlice(t *testing.T) {
 	src := []byte(`var s="__scd_t('x')";`)
-	got, missing := TranslateJS(src, fr)
-	if &got[0] != &src[0] || missing != nil {
+	got, missing, fallbacks := TranslateJS(src, fr)
+	if &got[0] != &src[0] || missing != nil || fallbacks != nil {
 		t.Fatal("TranslateJS must return its input when nothing is replaced")
 	}
 }
@@ -169,23 +230,23 @@ func TestMarkThenTranslate(t *testing.T) {
 	src := `define(['mage/translate'], function ($t) {
     // $t('comment')
     var re = /\$t\('x'\)/, s = "$t('string')";
-    return [$t('Add to Cart'), $t("Sign In"), this.$t('member'), $t('Unknown')];
+    return [$t('Add to Cart'), $t("Sign In"), this.$t('member'), $t('Unknown'), $.mage.__('Sign In')];
 });`
 	marked, ok := MarkJS([]byte(src))
 	if !ok {
 		t.Fatal("nothing marked")
 	}
-	got, missing := TranslateJS(marked, fr)
+	got, missing, fallbacks := TranslateJS(marked, fr)
 	want := `define(['mage/translate'], function ($t) {
     // $t('comment')
     var re = /\$t\('x'\)/, s = "$t('string')";
-    return ["Ajouter au panier", "Connexion", this.$t('member'), "Unknown"];
+    return ["Ajouter au panier", "Connexion", this.$t('member'), "Unknown", "Connexion"];
 });`
 	if string(got) != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
-	if !slices.Equal(missing, []string{"Unknown"}) {
-		t.Fatalf("missing = %q", missing)
+	if !slices.Equal(missing, []string{"Unknown"}) || fallbacks != nil {
+		t.Fatalf("missing = %q, fallbacks %v", missing, fallbacks)
 	}
 }
 
@@ -290,7 +351,7 @@ func TestTranslateJSUnderNode(t *testing.T) {
 	var js strings.Builder
 	js.WriteString("const out = [];\n")
 	for i := range translations {
-		js.WriteString("out.push(__scd_t(\"k" + string(rune('a'+i)) + "\"));\n")
+		js.WriteString("out.push(" + m("1:1", "f") + "(\"k" + string(rune('a'+i)) + "\"));\n")
 	}
 	for _, s := range sources {
 		js.WriteString("out.push(" + s + ");\n")
@@ -302,7 +363,7 @@ func TestTranslateJSUnderNode(t *testing.T) {
 		}
 		return "", false
 	}
-	out, missing := TranslateJS([]byte(js.String()), tr)
+	out, missing, _ := TranslateJS([]byte(js.String()), tr)
 	if len(missing) > 0 {
 		t.Fatalf("missing %q", missing)
 	}
@@ -346,9 +407,9 @@ func TestJSPhrases(t *testing.T) {
 		want []string
 	}{
 		{name: "t calls", in: `$t('b'); $t("a"); $t('a')`, want: []string{"a", "b"}},
-		{name: "marker", in: `__scd_t("m")`, want: []string{"m"}},
 		{name: "member $t counts", in: `this.$t('member')`, want: []string{"member"}},
-		{name: "mage dunder", in: `$.mage.__('One'); jQuery.mage.__("Two"); x.mage.__('no'); $.mage.__(v)`, want: []string{"One", "Two"}},
+		{name: "mage dunder", in: `$.mage.__('One'); jQuery.mage.__("Two"); x.mage.__('no'); $.mage.__(v); a.$.mage.__('no')`, want: []string{"One", "Two"}},
+		{name: "nested", in: `$t($t('In'))`, want: []string{"In"}},
 		{name: "i18n property", in: `var c = {i18n: 'Label', 'i18n': "Quoted", x: {i18n:'Nested'}, y: a ? i18n : 'no'}`, want: []string{"Label", "Nested", "Quoted"}},
 		{name: "escapes decoded", in: `$t('It\'s')`, want: []string{"It's"}},
 		{name: "not in strings comments regexes", in: "'$t(\"a\")'; // $t('b')\n/* i18n: 'c' */ /$t('d')/", want: nil},
@@ -394,7 +455,7 @@ func TestScannerRegexDecisions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, _ := MarkJS([]byte(tt.src))
-			if n := strings.Count(string(got), "__scd_t('x')"); n != 1 {
+			if n := strings.Count(string(got), ",$t)('x')"); n != 1 {
 				t.Fatalf("MarkJS(%q) = %q: %d calls marked, want 1", tt.src, got, n)
 			}
 		})
