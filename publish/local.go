@@ -313,8 +313,19 @@ func (l *Local) putObject(sum string, size int64, open func() (io.ReadCloser, er
 	if st, err := os.Lstat(obj); err == nil && st.Mode().IsRegular() && st.Size() == size {
 		return obj, false, nil
 	}
+	_, statErr := os.Lstat(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", false, unwrapPath(err)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// A failed stage leaves the store as it found it: the fan-out
+		// directory made for this object goes with it (a no-op once
+		// another object is in it).
+		defer func() {
+			if err != nil {
+				os.Remove(dir)
+			}
+		}()
 	}
 	in, err := open()
 	if err != nil {
