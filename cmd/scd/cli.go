@@ -23,6 +23,7 @@ import (
 	"github.com/scdtool/scd/builder"
 	"github.com/scdtool/scd/diag"
 	"github.com/scdtool/scd/matrix"
+	"github.com/scdtool/scd/source"
 )
 
 // version is set at link time (-ldflags "-X main.version=…").
@@ -115,6 +116,7 @@ Running scd without a command builds, as "scd build" does.`,
 // setup:static-content:deploy where they mean the same.
 func addBuildFlags(f *pflag.FlagSet) {
 	f.StringP("matrix", "m", "themes.yml", "matrix file (themes, locales, options)")
+	f.String("magento-root", "", "build the Magento 2 project in this directory, without a matrix file (env SCD_MAGENTO_ROOT)")
 	f.IntP("threads", "j", 0, "parallel workers; 0 means one per CPU (env SCD_THREADS)")
 	f.StringP("output", "o", "", "output directory, relative to the working directory (default: the matrix file's output)")
 	f.StringSliceP("theme", "t", nil, "build only these themes (Vendor/name; repeatable)")
@@ -163,7 +165,8 @@ type settings struct {
 // that does not parse is an error, never a silent zero.
 var envFlags = []string{"threads", "output", "theme", "exclude-theme", "language", "exclude-language", "area",
 	"no-javascript", "no-css", "no-html", "no-images", "no-fonts", "no-html-minify", "content-version",
-	"max-execution-time", "strict-i18n", "strict", "keep-going", "json", "quiet", "verbose", "progress", "cache-dir", "no-cache"}
+	"max-execution-time", "strict-i18n", "strict", "keep-going", "json", "quiet", "verbose", "progress", "cache-dir", "no-cache",
+	"magento-root"}
 
 func envName(flag string) string {
 	return "SCD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
@@ -202,7 +205,7 @@ func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
 	}
 
 	s := &settings{matrixFile: v.GetString("matrix-file")}
-	cfg, err := matrix.Load(s.matrixFile)
+	cfg, layout, err := loadMatrix(s.matrixFile, v.GetString("magento-root"), f.Changed("matrix") || os.Getenv("SCD_MATRIX_FILE") != "")
 	if err != nil {
 		return nil, err
 	}
@@ -255,6 +258,7 @@ func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
 	}
 	wd, _ := os.Getwd()
 	s.opts = builder.Options{
+		Layout:  layout,
 		Config:  cfg,
 		Jobs:    jobs,
 		Output:  output,
@@ -281,6 +285,42 @@ func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
 		s.opts.Threads = runtime.NumCPU()
 	}
 	return s, nil
+}
+
+// loadMatrix reads the matrix file, or with --magento-root makes the
+// matrix of that Magento project; a matrix with magento_root is completed
+// from the project, whose layout the build then uses.
+func loadMatrix(file, magentoRoot string, fileGiven bool) (*matrix.Config, source.Layout, error) {
+	var cfg *matrix.Config
+	var err error
+	if magentoRoot != "" {
+		if fileGiven {
+			return nil, nil, &diag.Error{Kind: diag.Config, File: file,
+				Msg: "--magento-root builds a Magento project without a matrix file; give magento_root: in the matrix file instead"}
+		}
+		root, aerr := filepath.Abs(magentoRoot)
+		if aerr != nil {
+			return nil, nil, aerr
+		}
+		data := fmt.Appendf(nil, "magento_root: %q\n", root)
+		cfg, err = matrix.Parse("--magento-root", root, data)
+	} else {
+		cfg, err = matrix.Load(file)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.MagentoRoot == "" {
+		return cfg, nil, nil
+	}
+	m, err := source.LoadMagento(cfg.MagentoRoot)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := m.Configure(cfg); err != nil {
+		return nil, nil, err
+	}
+	return cfg, m, nil
 }
 
 func runBuild(cmd *cobra.Command, v *viper.Viper, stdout, stderr io.Writer) error {

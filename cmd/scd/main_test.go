@@ -39,6 +39,10 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	magento, err := filepath.Abs(filepath.Join("..", "..", "fixtures", "magento"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 dir,
 		RequireExplicitExec: true,
@@ -53,6 +57,7 @@ func TestScripts(t *testing.T) {
 			// mean to.
 			e.Setenv("CI", "")
 			e.Setenv("SAMPLE", sample)
+			e.Setenv("MAGENTO", magento)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -304,21 +309,26 @@ func cmdCatglob(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 }
 
-// nodeval FILE EXPR runs the script FILE (a glob matching one file) under
-// node, as a browser would run a bundle, then prints EXPR as JSON. Guard
-// it with [!exec:node]: node is not part of the Go toolchain.
+// nodeval FILE... EXPR runs the scripts FILE (each a glob matching one
+// file) in order under node, in one global scope as a browser would run
+// them, then prints EXPR as JSON. Guard it with [!exec:node]: node is not
+// part of the Go toolchain.
 func cmdNodeval(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! nodeval")
 	}
-	if len(args) != 2 {
-		ts.Fatalf("usage: nodeval FILE EXPR")
+	if len(args) < 2 {
+		ts.Fatalf("usage: nodeval FILE... EXPR")
 	}
-	file := one(ts, args[0])
+	var files []string
+	for _, a := range args[:len(args)-1] {
+		files = append(files, one(ts, a))
+	}
 	prog := `const fs = require('fs'), vm = require('vm');
-vm.runInThisContext(fs.readFileSync(process.argv[1], 'utf8'), {filename: process.argv[1]});
-process.stdout.write(JSON.stringify(vm.runInThisContext(process.argv[2])) + '\n');`
-	cmd := exec.Command("node", "-e", prog, file, args[1])
+const args = process.argv.slice(1), expr = args.pop();
+for (const f of args) vm.runInThisContext(fs.readFileSync(f, 'utf8'), {filename: f});
+process.stdout.write(JSON.stringify(vm.runInThisContext(expr)) + '\n');`
+	cmd := exec.Command("node", append(append([]string{"-e", prog}, files...), args[len(args)-1])...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = ts.Stdout(), &stderr
 	if err := cmd.Run(); err != nil {
