@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -157,6 +158,9 @@ type settings struct {
 	quiet      bool
 	verbose    bool
 	progress   string
+	// warnings are the project's (a Magento module enabled in config.php
+	// but not found), shown with the build's.
+	warnings []error
 }
 
 // envFlags are the flags that SCD_* variables may set, by variable. The
@@ -208,6 +212,9 @@ func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
 	cfg, layout, err := loadMatrix(s.matrixFile, v.GetString("magento-root"), f.Changed("matrix") || os.Getenv("SCD_MATRIX_FILE") != "")
 	if err != nil {
 		return nil, err
+	}
+	if m, ok := layout.(*source.Magento); ok {
+		s.warnings = m.Warnings
 	}
 	v.SetDefault("threads", cfg.Threads)
 	threads := v.GetInt("threads")
@@ -314,13 +321,37 @@ func loadMatrix(file, magentoRoot string, fileGiven bool) (*matrix.Config, sourc
 		return cfg, nil, nil
 	}
 	m, err := source.LoadMagento(cfg.MagentoRoot)
+	if m != nil {
+		relativeFiles(m.Warnings...)
+	}
 	if err != nil {
+		relativeFiles(err)
 		return nil, nil, err
 	}
 	if err := m.Configure(cfg); err != nil {
+		relativeFiles(err)
 		return nil, nil, err
 	}
 	return cfg, m, nil
+}
+
+// relativeFiles names the files of errs relative to the working
+// directory when they lie inside it, as the build's own messages do.
+func relativeFiles(errs ...error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return
+	}
+	for _, e := range errs {
+		for _, fe := range diag.Flatten(e) {
+			var de *diag.Error
+			if errors.As(fe, &de) && filepath.IsAbs(de.File) {
+				if rel, err := filepath.Rel(wd, de.File); err == nil && !strings.HasPrefix(rel, "..") {
+					de.File = rel
+				}
+			}
+		}
+	}
 }
 
 func runBuild(cmd *cobra.Command, v *viper.Viper, stdout, stderr io.Writer) error {
@@ -367,6 +398,7 @@ func runBuild(cmd *cobra.Command, v *viper.Viper, stdout, stderr io.Writer) erro
 		}
 		return &exitError{code: code, err: err}
 	}
+	res.Warnings = append(slices.Clip(s.warnings), res.Warnings...)
 	if s.json {
 		writeJSON(stdout, summaryJSON(s, res))
 		return nil
