@@ -340,8 +340,8 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 		}
 
 		for _, logical := range fs.paths() {
-			if isPartial(logical) {
-				continue
+			if isPartial(logical) || logical == requireJSFile && len(ts.requirejs) > 0 {
+				continue // the merged configuration takes that name
 			}
 			k := kindOf(logical)
 			entry := isEntry(logical, mj.Entries) && isBundleable(logical)
