@@ -6,11 +6,11 @@ FUZZTIME    ?= 8s
 FUZZMINTIME ?= 1s
 BENCHTIME   ?= 3x
 
-.PHONY: all build run test test-short fuzz fuzz-long bench lint clean
+.PHONY: all build run test test-short fuzz fuzz-long bench lint clean less-deps
 
 all: build
 
-build:
+build: less-deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/scd ./cmd/scd
 	$(GO) build -o bin/scd-gen ./cmd/scd-gen
 
@@ -19,13 +19,20 @@ run: build
 	./bin/scd --matrix fixtures/sample/themes.yml
 
 # Unit, end-to-end (txtar) and acceptance tests, then a short run of every fuzz target.
-test:
+test: less-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
 
-test-short:
+test-short: less-deps
 	$(GO) test -count=1 ./...
+
+# less.js for the LESS compiler (builder/less), at the version its package-lock.json
+# pins: tests, and a binary built here, load it from builder/less/node_modules.
+less-deps: builder/less/node_modules/.package-lock.json
+
+builder/less/node_modules/.package-lock.json: builder/less/package.json builder/less/package-lock.json
+	npm ci --prefix builder/less --no-audit --no-fund
 
 # Every Fuzz* target for FUZZTIME (make fuzz FUZZTIME=5m for a long run).
 # Each input that finds new coverage is minimized for at most FUZZMINTIME:
@@ -59,7 +66,7 @@ fuzz-long:
 	$(MAKE) fuzz FUZZTIME=5m
 
 # Go benchmarks of every stage, and the matrix benchmarks of benchmarks/RESULTS.md.
-bench:
+bench: less-deps
 	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) ./benchmarks/ ./builder/...
 
 lint:
