@@ -48,6 +48,13 @@ func (b *build) assemble(j *job, ts *themeState) error {
 	if ts.rjsBlob != nil {
 		a.addBlob(requireJSFile, ts.rjsBlob)
 	}
+	for i, root := range j.lessRoots {
+		out := j.styles[i]
+		if out == nil || out.blob == nil {
+			return nil // its failure is reported by the task
+		}
+		a.addBlob(styleName(root), out.blob)
+	}
 	var css, tpl []jobLeaf
 	for _, jl := range j.leaves {
 		l := jl.leaf

@@ -70,6 +70,7 @@ import (
 	"github.com/alitto/pond/v2"
 
 	"github.com/scdtool/scd/builder/i18n"
+	"github.com/scdtool/scd/builder/less"
 	"github.com/scdtool/scd/builder/precompress"
 	"github.com/scdtool/scd/diag"
 	"github.com/scdtool/scd/manifest"
@@ -183,6 +184,7 @@ type Stats struct {
 	OutputBytes   int64 `json:"output_bytes"` // their bytes, counting each hard-linked file once
 	UniqueBlobs   int64 `json:"unique_contents"`
 	Bundles       int64 `json:"bundles"`            // esbuild runs
+	LessCompiles  int64 `json:"less_compiles"`      // less.js runs
 	Compressible  int64 `json:"compressible_bytes"` // bytes of the contents that got sidecars
 	CompressedMin int64 `json:"compressed_bytes"`   // bytes of the smallest sidecar of each of them
 	// Rewrites counts the per-job translations, template renderings and
@@ -195,6 +197,7 @@ type Stats struct {
 type stats struct {
 	srcFiles, srcBytes atomic.Int64
 	bundles            atomic.Int64
+	lessRuns           atomic.Int64
 	rewrites, reused   atomic.Int64
 }
 
@@ -209,6 +212,12 @@ type build struct {
 	cfg      *matrix.Config
 	embedded bool
 	layout   sl.Layout
+	// LESS (styles.go): the less.js workers, started on first use, and
+	// each expansion's compiled stylesheet by digest.
+	less        *less.Pool
+	lessVersion string
+	styleMu     sync.Mutex
+	styleOuts   map[string]*styleOut
 	// logicalNames publishes every file under its logical path (names:
 	// logical), as Magento does, instead of a content-hashed name.
 	logicalNames bool
@@ -332,6 +341,8 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		start:        start,
 		dictSums:     map[string]string{},
 		planSum:      sha256.New(),
+		styleOuts:    map[string]*styleOut{},
+		lessVersion:  less.Version(less.Options{}),
 	}
 	if opts.CacheDir != "" {
 		c, err := openCache(opts.CacheDir)
@@ -348,6 +359,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		// directory: remove it only once they are all done.
 		b.pool.StopAndWait()
 		b.esbuild.close()
+		b.closeLess()
 		if b.store.spillDir != "" {
 			os.RemoveAll(b.store.spillDir)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/alitto/pond/v2"
 
 	"github.com/scdtool/scd/builder/i18n"
+	"github.com/scdtool/scd/builder/less"
 	"github.com/scdtool/scd/builder/requirejs"
 	"github.com/scdtool/scd/diag"
 	"github.com/scdtool/scd/matrix"
@@ -25,18 +26,22 @@ import (
 // job is the builder's state for one matrix job.
 type job struct {
 	matrix.Job
-	id       string
-	fs       *fileset
-	dict     *i18n.Dictionary
-	entries  []string           // logical paths of the entries it bundles
-	leaves   []jobLeaf          // files it publishes on their own
-	private  map[string]*bundle // entry → the job's own bundle, when it needs one
-	outputs  []output           // filled by assemble, sorted by logical path
-	manifest *blob              // manifest.json, made before writing
-	missing  []string           // phrases without translation
-	dur      time.Duration
-	nested   time.Duration // per-job bundles run by assemble
-	mu       sync.Mutex    // guards dur
+	id      string
+	fs      *fileset
+	dict    *i18n.Dictionary
+	entries []string           // logical paths of the entries it bundles
+	leaves  []jobLeaf          // files it publishes on their own
+	private map[string]*bundle // entry → the job's own bundle, when it needs one
+	// lessRoots are the LESS roots the job compiles; styles[i] is the
+	// stylesheet of lessRoots[i], set by its task.
+	lessRoots []string
+	styles    []*styleOut
+	outputs   []output // filled by assemble, sorted by logical path
+	manifest  *blob    // manifest.json, made before writing
+	missing   []string // phrases without translation
+	dur       time.Duration
+	nested    time.Duration // per-job bundles run by assemble
+	mu        sync.Mutex    // guards dur
 }
 
 type jobLeaf struct {
@@ -65,6 +70,8 @@ type themeState struct {
 	jobs  []*job
 	// bundles holds the theme's base bundle of each entry.
 	bundles map[string]*bundle
+	// styles is the theme's LESS state, nil when the layout has no LESS.
+	styles *styleState
 	// requirejs lists the theme's requirejs-config.js inputs (read at
 	// plan time); rjsBlob is their merge, published by every job.
 	requirejs []requirejs.File
@@ -137,6 +144,7 @@ func (b *build) run() (_ *Result, err error) {
 		if depth == 0 {
 			b.submitLeaves(leavesGroup, jobs)
 			b.submitRequireJS(leavesGroup, themes)
+			b.submitStyles(leavesGroup, themes)
 			for d := 1; d <= maxDepth; d++ {
 				for _, ts := range byDepth[d] {
 					b.planOwnBundles(g, ts)
@@ -154,6 +162,7 @@ func (b *build) run() (_ *Result, err error) {
 		return nil, b.failed()
 	}
 
+	b.closeLess()
 	b.phase("process")
 	// Every bundle is built (but for one a job's assembly may find
 	// missing, which gets a context of its own): what esbuild parsed can go.
@@ -288,6 +297,7 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 			if err := b.planRequireJS(ts, mj.Area); err != nil {
 				return nil, nil, err
 			}
+			b.planStyles(ts, mj.Area)
 		}
 		fs, err := sc.withLocale(ts.base, layers, mj.Locale)
 		if err != nil {
@@ -339,9 +349,18 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 			merged[listKey] = j.dict
 		}
 
-		for _, logical := range fs.paths() {
-			if isPartial(logical) || logical == requireJSFile && len(ts.requirejs) > 0 {
-				continue // the merged configuration takes that name
+		paths := fs.paths()
+		compiled := map[string]bool{} // LESS roots and the stylesheets they give
+		if ts.styles != nil {
+			j.lessRoots = less.Roots(paths)
+			j.styles = make([]*styleOut, len(j.lessRoots))
+			for _, r := range j.lessRoots {
+				compiled[r], compiled[styleName(r)] = true, true
+			}
+		}
+		for _, logical := range paths {
+			if isPartial(logical) || logical == requireJSFile && len(ts.requirejs) > 0 || compiled[logical] {
+				continue // the merged configuration or a compiled stylesheet takes that name
 			}
 			k := kindOf(logical)
 			entry := isEntry(logical, mj.Entries) && isBundleable(logical)

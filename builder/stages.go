@@ -30,6 +30,9 @@ const (
 	// StageCompress: making the gzip, brotli and zstd sidecars of each
 	// unique content once.
 	StageCompress = "compress"
+	// StageLess: Magento's LESS preprocessing and less.js compiles (the
+	// time a worker waits for its node process), or their cache lookups.
+	StageLess = "less"
 	// StageWrite: writing or linking every file of the output tree,
 	// updating the spare tree, build.json and the output's fingerprint.
 	StageWrite = "write"
@@ -43,10 +46,11 @@ const (
 	stAssemble
 	stCompress
 	stWrite
+	stLess
 	numStages
 )
 
-var stageNames = [numStages]string{StageBundle, StageMinify, StageTranslate, StageHash, StageAssemble, StageCompress, StageWrite}
+var stageNames = [numStages]string{StageBundle, StageMinify, StageTranslate, StageHash, StageAssemble, StageCompress, StageWrite, StageLess}
 
 // stageClock sums the time spent in each stage.
 type stageClock struct{ ns [numStages]atomic.Int64 }

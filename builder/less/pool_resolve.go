@@ -2,6 +2,7 @@ package less
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -97,4 +98,29 @@ func missingLess(why, dir string) error {
 		"    npm install --prefix %s less@%s\n"+
 		"and set SCD_LESS_DIR=%s (or run scd in a directory whose node_modules has less 4; in scd's repository, make less-deps)",
 		why, pinnedVersion, prefix, pinnedVersion, prefix)
+}
+
+// Version identifies the less.js a Pool with opts would run, without
+// starting node, for cache keys: the version in its package.json, or, when
+// less is left to node's resolution from the working directory, that
+// directory. A less that cannot be found gives "" (Compile then fails with
+// the reason).
+func Version(opts Options) string {
+	dir, err := moduleDir(opts)
+	if err != nil {
+		return ""
+	}
+	if dir == "" {
+		wd, _ := os.Getwd()
+		return "resolved from " + wd
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "node_modules", "less", "package.json"))
+	if err != nil {
+		return ""
+	}
+	var pkg struct{ Version string }
+	if json.Unmarshal(data, &pkg) != nil {
+		return ""
+	}
+	return pkg.Version
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,10 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/tdewolff/minify/v2"
+	mincss "github.com/tdewolff/minify/v2/css"
+
+	"github.com/scdtool/scd/builder/less"
 )
 
 // TestMain lets the test binary act as the scd command inside scripts:
@@ -71,6 +76,7 @@ func TestScripts(t *testing.T) {
 			"exitcode":    cmdExitcode,
 			"samefile":    cmdSamefile,
 			"garble":      cmdGarble,
+			"lesscss":     cmdLessCSS,
 		},
 	})
 }
@@ -438,4 +444,26 @@ func cmdJSONGet(ts *testscript.TestScript, neg bool, args []string) {
 	out, err := json.Marshal(v)
 	ts.Check(err)
 	fmt.Fprintf(ts.Stdout(), "%s\n", out)
+}
+
+// lesscss IN OUT compiles the LESS file IN alone with the less.js scd uses
+// (the same pinned version, Magento's options) and writes the CSS to OUT,
+// minified as scd minifies stylesheets: what lessc gives for IN.
+func cmdLessCSS(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: lesscss IN OUT")
+	}
+	p := less.NewPool(less.Options{})
+	defer p.Close()
+	res, err := p.Compile(context.Background(), "in.less", map[string][]byte{"in.less": []byte(ts.ReadFile(args[0]))}, less.CompileOptions{})
+	if err != nil {
+		ts.Fatalf("lesscss %s: %v", args[0], err)
+	}
+	m := minify.New()
+	m.Add("text/css", &mincss.Minifier{})
+	out, err := m.Bytes("text/css", res.CSS)
+	if err != nil {
+		out = res.CSS
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), out, 0o644))
 }

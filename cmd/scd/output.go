@@ -131,6 +131,9 @@ func printSummary(w io.Writer, s *settings, r *builder.Result) {
 		fmt.Fprintf(w, "  compress  %s → %s (%.1f%%, smallest sidecar)\n", size(st.Compressible), size(st.CompressedMin), 100*float64(st.CompressedMin)/float64(st.Compressible))
 	}
 	fmt.Fprintf(w, "  bundles   %d esbuild runs\n", st.Bundles)
+	if st.LessCompiles > 0 || r.Stages[builder.StageLess] > 0 {
+		fmt.Fprintf(w, "  less      %d less.js compiles, %s\n", st.LessCompiles, r.Stages[builder.StageLess].Round(time.Millisecond))
+	}
 	var missing []string
 	for _, loc := range sortedKeys(r.Missing) {
 		if n := r.Missing[loc]; n > 0 {

@@ -1,0 +1,271 @@
+package builder
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alitto/pond/v2"
+
+	"github.com/scdtool/scd/builder/less"
+	"github.com/scdtool/scd/diag"
+	sl "github.com/scdtool/scd/source"
+)
+
+// LESS, for layouts that have Magento's (source.Styles). A root (as
+// less.Roots chooses them: css/styles-m.less …) is preprocessed as Magento
+// does (less.Expand) and compiled by less.js into the stylesheet of the
+// same name with .css. A root's output does not depend on the locale
+// unless a locale override is one of its inputs, so it is expanded once
+// per theme and again only for a job whose overrides it reads; and every
+// expansion with the same files is compiled once, whatever the number of
+// themes and jobs that have it (a child theme that does not override a
+// root's inputs shares its parent's compile).
+
+// styleOut is the compiled stylesheet of one expansion.
+type styleOut struct {
+	once sync.Once
+	blob *blob
+	err  error
+}
+
+// styleState is what a theme's jobs share of the LESS work.
+type styleState struct {
+	dirs    less.Dirs
+	mu      sync.Mutex
+	collect map[string][]less.Collected // the collector's answers, by path
+}
+
+// collect is Magento's //@magento_import collector for the theme's chain,
+// asked once per path.
+func (s *styleState) collectFn(p string) []less.Collected {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.collect[p]; ok {
+		return c
+	}
+	c := s.dirs.Collect(p)
+	s.collect[p] = c
+	return c
+}
+
+// planStyles gives the theme its LESS state when the layout has LESS.
+func (b *build) planStyles(ts *themeState, area string) {
+	st, ok := b.layout.(sl.Styles)
+	if !ok || b.opts.Skip.CSS {
+		return
+	}
+	d := st.StyleDirs(area, ts.chain)
+	dirs := less.Dirs{Area: area, Lib: d.Lib, Themes: d.Themes}
+	for _, m := range d.Modules {
+		dirs.Modules = append(dirs.Modules, less.ModuleDir{Name: m.Name, Dir: m.Dir})
+	}
+	ts.styles = &styleState{dirs: dirs, collect: map[string][]less.Collected{}}
+}
+
+// styleName is the stylesheet a LESS root compiles to.
+func styleName(root string) string { return strings.TrimSuffix(root, ".less") + ".css" }
+
+// submitStyles queues, per theme and root, the expansions and compiles.
+func (b *build) submitStyles(g pond.TaskGroup, themes map[string]*themeState) {
+	for _, key := range slices.Sorted(maps.Keys(themes)) {
+		ts := themes[key]
+		if ts.styles == nil {
+			continue
+		}
+		roots := map[string]bool{}
+		for _, j := range ts.jobs {
+			for _, r := range j.lessRoots {
+				roots[r] = true
+			}
+		}
+		for _, root := range slices.Sorted(maps.Keys(roots)) {
+			b.task(g, "less "+root+" of "+key, func() { b.styleRoot(ts, root) })
+		}
+	}
+}
+
+// styleRoot expands root for the theme's files and, where a job's locale
+// overrides are among the inputs, for that job's; each expansion is
+// compiled (once for all that have the same files).
+func (b *build) styleRoot(ts *themeState, root string) {
+	var base *less.Expansion
+	var baseErr error
+	_, inBase := ts.base.lookup(root) // else only some locales have the root
+	expanded := false
+	for _, j := range ts.jobs {
+		i := slices.Index(j.lessRoots, root)
+		if i < 0 {
+			continue
+		}
+		if inBase && !expanded {
+			base, baseErr = b.expandStyle(root, ts.base, ts.styles, j.id)
+			expanded = true
+		}
+		if baseErr != nil {
+			return // reported once, for the first job
+		}
+		exp := base
+		if !inBase || readsOverlay(j.fs, base) {
+			var err error
+			if exp, err = b.expandStyle(root, j.fs, ts.styles, j.id); err != nil {
+				continue
+			}
+		}
+		j.styles[i] = b.compileStyle(root, exp, j.id)
+	}
+}
+
+// readsOverlay reports whether one of the expansion's inputs is a locale
+// override of the job.
+func readsOverlay(fs *fileset, exp *less.Expansion) bool {
+	for logical := range exp.Inputs {
+		if _, ok := fs.overlay[logical]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// expandStyle runs Magento's preprocessing of root over a file set.
+func (b *build) expandStyle(root string, fs *fileset, st *styleState, owner string) (*less.Expansion, error) {
+	defer b.clock.since(stLess, time.Now())
+	lookup := func(logical string) (string, []byte, bool) {
+		src, ok := fs.lookup(logical)
+		if !ok {
+			return "", nil, false
+		}
+		sd, err := b.read(src.Abs)
+		if err != nil {
+			return "", nil, false
+		}
+		return src.Abs, sd.raw, true
+	}
+	exp, err := less.Expand(root, lookup, st.collectFn)
+	if err != nil {
+		b.fail(diag.Scoped(owner, b.displayErrs(err)))
+		return nil, err
+	}
+	for _, w := range exp.Warnings {
+		b.warn(diag.Scoped(owner, b.displayErrs(w)))
+	}
+	return exp, nil
+}
+
+// displayErrs names the files of located errors as the build's messages
+// do (relative to the working directory).
+func (b *build) displayErrs(err error) error {
+	for _, e := range diag.Flatten(err) {
+		var de *diag.Error
+		if errors.As(e, &de) && de.File != "" {
+			de.File = b.display(de.File)
+		}
+	}
+	return err
+}
+
+// compileStyle returns the compiled stylesheet of an expansion, compiling
+// it (or taking it from the cache) the first time these files are asked
+// for.
+func (b *build) compileStyle(root string, exp *less.Expansion, owner string) *styleOut {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q\n", root)
+	for _, p := range slices.Sorted(maps.Keys(exp.Files)) {
+		fmt.Fprintf(h, "%q %d\n", p, len(exp.Files[p]))
+		h.Write(exp.Files[p])
+	}
+	digest := hex.EncodeToString(h.Sum(nil))
+	b.styleMu.Lock()
+	out := b.styleOuts[digest]
+	if out == nil {
+		out = &styleOut{}
+		b.styleOuts[digest] = out
+	}
+	b.styleMu.Unlock()
+	out.once.Do(func() {
+		defer b.clock.since(stLess, time.Now())
+		key := b.key("less", digest, b.lessVersion)
+		css, ok := b.packGet("less", key)
+		if !ok {
+			css, out.err = b.runLess(root, exp, owner)
+			if out.err != nil {
+				if b.ctx.Err() == nil { // else the build is failing already
+					b.fail(out.err)
+				}
+				return
+			}
+			b.packPutLazy("less", key, func() []byte { return css })
+		}
+		out.blob = b.store.put(css, styleName(root))
+	})
+	return out
+}
+
+// runLess compiles an expansion with less.js and minifies the result.
+func (b *build) runLess(root string, exp *less.Expansion, owner string) ([]byte, error) {
+	res, err := b.lessPool().Compile(b.ctx, root, exp.Files, less.CompileOptions{})
+	b.stats.lessRuns.Add(1)
+	located := func(file string, line, col int, msg, source string) *diag.Error {
+		if abs, ok := exp.Inputs[file]; ok {
+			file = b.display(abs)
+		}
+		return &diag.Error{Kind: diag.Build, File: file, Line: line, Col: col, Msg: msg, Source: source}
+	}
+	if res != nil {
+		for _, w := range res.Warnings {
+			if w.File == "" {
+				b.warn(diag.Scoped(owner, &diag.Error{Kind: diag.Build, File: b.display(exp.Inputs[root]), Msg: "less: " + w.Text}))
+				continue
+			}
+			b.warn(diag.Scoped(owner, located(w.File, w.Line, w.Col, "less: "+w.Text, "")))
+		}
+	}
+	var le *less.Error
+	switch {
+	case errors.As(err, &le):
+		typ := le.Type
+		if typ == "" {
+			typ = "Syntax"
+		}
+		return nil, diag.Scoped(owner, located(le.File, le.Line, le.Col, typ+"Error: "+le.Text, le.Extract))
+	case err != nil && b.ctx.Err() == nil:
+		// No node, no less.js: the machine's setup, not the sources.
+		return nil, &diag.Error{Kind: diag.Config, Scope: owner, Msg: fmt.Sprintf("compiling %s: %v (--no-css skips stylesheets)", root, err)}
+	case err != nil:
+		return nil, err
+	}
+	// The minifier may write past the end of its input: give it a copy.
+	in := append(make([]byte, 0, len(res.CSS)+1), res.CSS...)
+	min, merr := minifiers.Bytes("text/css", in)
+	if merr != nil {
+		b.warn(diag.Scoped(owner, &diag.Error{Kind: diag.Build, File: b.display(exp.Inputs[root]), Msg: fmt.Sprintf("the compiled stylesheet is published unminified: %v", merr)}))
+		return res.CSS, nil
+	}
+	return min, nil
+}
+
+// lessPool starts the less.js workers on first use.
+func (b *build) lessPool() *less.Pool {
+	b.styleMu.Lock()
+	defer b.styleMu.Unlock()
+	if b.less == nil {
+		b.less = less.NewPool(less.Options{Workers: min(b.opts.Threads, 4)})
+	}
+	return b.less
+}
+
+// closeLess stops the less.js workers.
+func (b *build) closeLess() {
+	b.styleMu.Lock()
+	defer b.styleMu.Unlock()
+	if b.less != nil {
+		b.less.Close()
+		b.less = nil
+	}
+}
