@@ -54,6 +54,9 @@ func (b *build) assemble(j *job, ts *themeState) error {
 			return nil // its failure is reported by the task
 		}
 		a.addBlob(styleName(root), out.blob)
+		if out.smap != nil {
+			a.addBlob(styleName(root)+".map", out.smap)
+		}
 	}
 	var css, tpl []jobLeaf
 	for _, jl := range j.leaves {

@@ -99,6 +99,10 @@ type Options struct {
 	// Strict makes a file the minifier rejects an error instead of a
 	// warning.
 	Strict bool
+	// SourceMaps writes, beside each stylesheet compiled from LESS, a
+	// source map naming the original .less files (the stylesheet is then
+	// published as less.js writes it, not minified).
+	SourceMaps bool
 	// KeepGoing collects every error instead of stopping at the first.
 	KeepGoing bool
 	// MaxExecutionTime bounds the whole build; 0 means no bound.

@@ -142,9 +142,11 @@ func (b *build) run() (_ *Result, err error) {
 			b.planBundles(g, ts)
 		}
 		if depth == 0 {
+			// Stylesheets first: a LESS compile is the longest task
+			// of a Magento build.
+			b.submitStyles(leavesGroup, themes)
 			b.submitLeaves(leavesGroup, jobs)
 			b.submitRequireJS(leavesGroup, themes)
-			b.submitStyles(leavesGroup, themes)
 			for d := 1; d <= maxDepth; d++ {
 				for _, ts := range byDepth[d] {
 					b.planOwnBundles(g, ts)

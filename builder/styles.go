@@ -1,11 +1,15 @@
 package builder
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -28,10 +32,12 @@ import (
 // themes and jobs that have it (a child theme that does not override a
 // root's inputs shares its parent's compile).
 
-// styleOut is the compiled stylesheet of one expansion.
+// styleOut is the compiled stylesheet of one expansion, and its source
+// map with --source-maps.
 type styleOut struct {
 	once sync.Once
 	blob *blob
+	smap *blob
 	err  error
 }
 
@@ -190,26 +196,42 @@ func (b *build) compileStyle(root string, exp *less.Expansion, owner string) *st
 	b.styleMu.Unlock()
 	out.once.Do(func() {
 		defer b.clock.since(stLess, time.Now())
-		key := b.key("less", digest, b.lessVersion)
-		css, ok := b.packGet("less", key)
+		key := b.key("less", digest, b.lessVersion, fmt.Sprint(b.opts.SourceMaps), b.opts.WorkDir)
+		var css, smap []byte
+		packed, ok := b.packGet("less", key)
+		if ok {
+			d := &dec{b: packed}
+			css, smap = d.bytes(), d.bytes()
+			ok = !d.bad
+		}
 		if !ok {
-			css, out.err = b.runLess(root, exp, owner)
+			css, smap, out.err = b.runLess(root, exp, owner)
 			if out.err != nil {
 				if b.ctx.Err() == nil { // else the build is failing already
 					b.fail(out.err)
 				}
 				return
 			}
-			b.packPutLazy("less", key, func() []byte { return css })
+			b.packPutLazy("less", key, func() []byte {
+				e := &enc{}
+				e.bytes(css)
+				e.bytes(smap)
+				return e.b
+			})
 		}
 		out.blob = b.store.put(css, styleName(root))
+		if smap != nil {
+			out.smap = b.store.put(smap, styleName(root)+".map")
+		}
 	})
 	return out
 }
 
-// runLess compiles an expansion with less.js and minifies the result.
-func (b *build) runLess(root string, exp *less.Expansion, owner string) ([]byte, error) {
-	res, err := b.lessPool().Compile(b.ctx, root, exp.Files, less.CompileOptions{})
+// runLess compiles an expansion with less.js and minifies the result;
+// with --source-maps it returns the stylesheet as less.js writes it (a
+// minifier would move what the map points at) and its source map.
+func (b *build) runLess(root string, exp *less.Expansion, owner string) (css, smap []byte, _ error) {
+	res, err := b.lessPool().Compile(b.ctx, root, exp.Files, less.CompileOptions{SourceMap: b.opts.SourceMaps})
 	b.stats.lessRuns.Add(1)
 	located := func(file string, line, col int, msg, source string) *diag.Error {
 		if abs, ok := exp.Inputs[file]; ok {
@@ -233,21 +255,51 @@ func (b *build) runLess(root string, exp *less.Expansion, owner string) ([]byte,
 		if typ == "" {
 			typ = "Syntax"
 		}
-		return nil, diag.Scoped(owner, located(le.File, le.Line, le.Col, typ+"Error: "+le.Text, le.Extract))
+		return nil, nil, diag.Scoped(owner, located(le.File, le.Line, le.Col, typ+"Error: "+le.Text, le.Extract))
 	case err != nil && b.ctx.Err() == nil:
 		// No node, no less.js: the machine's setup, not the sources.
-		return nil, &diag.Error{Kind: diag.Config, Scope: owner, Msg: fmt.Sprintf("compiling %s: %v (--no-css skips stylesheets)", root, err)}
+		return nil, nil, &diag.Error{Kind: diag.Config, Scope: owner, Msg: fmt.Sprintf("compiling %s: %v (--no-css skips stylesheets)", root, err)}
 	case err != nil:
-		return nil, err
+		return nil, nil, err
+	}
+	if b.opts.SourceMaps {
+		smap, err := b.styleSourceMap(res.Map, exp)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: source map: %w", root, err)
+		}
+		name := path.Base(styleName(root))
+		return fmt.Appendf(bytes.TrimRight(res.CSS, "\n"), "\n/*# sourceMappingURL=%s.map */\n", name), smap, nil
 	}
 	// The minifier may write past the end of its input: give it a copy.
 	in := append(make([]byte, 0, len(res.CSS)+1), res.CSS...)
 	min, merr := minifiers.Bytes("text/css", in)
 	if merr != nil {
 		b.warn(diag.Scoped(owner, &diag.Error{Kind: diag.Build, File: b.display(exp.Inputs[root]), Msg: fmt.Sprintf("the compiled stylesheet is published unminified: %v", merr)}))
-		return res.CSS, nil
+		return res.CSS, nil, nil
 	}
-	return min, nil
+	return min, nil, nil
+}
+
+// styleSourceMap names each source of a less.js source map by its file,
+// as the build's messages name it (relative to the working directory):
+// the original .less sources, not the logical paths of the expansion. The
+// sources' contents stay in the map, so a browser shows them without
+// their being published.
+func (b *build) styleSourceMap(raw []byte, exp *less.Expansion) ([]byte, error) {
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	if srcs, ok := m["sources"].([]any); ok {
+		for i, s := range srcs {
+			if p, ok := s.(string); ok {
+				if abs, ok := exp.Inputs[p]; ok {
+					srcs[i] = filepath.ToSlash(b.display(abs))
+				}
+			}
+		}
+	}
+	return json.Marshal(m)
 }
 
 // lessPool starts the less.js workers on first use.

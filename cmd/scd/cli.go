@@ -136,6 +136,7 @@ func addBuildFlags(f *pflag.FlagSet) {
 	f.Bool("strict-i18n", false, "a phrase without translation is an error")
 	f.Bool("strict", false, "a file the minifier rejects is an error, not a warning")
 	f.Bool("keep-going", false, "report every error instead of stopping at the first")
+	f.Bool("source-maps", false, "write a source map beside each stylesheet compiled from LESS (published unminified)")
 	f.Bool("json", false, "print a machine-readable summary on stdout")
 	f.BoolP("quiet", "q", false, "print errors only")
 	f.BoolP("verbose", "v", false, "log details on stderr; for a build, how the cache is used and why a previous output is not reused")
@@ -170,7 +171,7 @@ type settings struct {
 var envFlags = []string{"threads", "output", "theme", "exclude-theme", "language", "exclude-language", "area",
 	"no-javascript", "no-css", "no-html", "no-images", "no-fonts", "no-html-minify", "content-version",
 	"max-execution-time", "strict-i18n", "strict", "keep-going", "json", "quiet", "verbose", "progress", "cache-dir", "no-cache",
-	"magento-root"}
+	"magento-root", "source-maps"}
 
 func envName(flag string) string {
 	return "SCD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
@@ -281,6 +282,7 @@ func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
 		StrictI18n:       v.GetBool("strict-i18n"),
 		Strict:           v.GetBool("strict"),
 		KeepGoing:        v.GetBool("keep-going"),
+		SourceMaps:       v.GetBool("source-maps"),
 		MaxExecutionTime: v.GetDuration("max-execution-time"),
 		ContentVersion:   v.GetString("content-version"),
 		Version:          version,
