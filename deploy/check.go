@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scdtool/scd/builder/less"
 	"github.com/scdtool/scd/hooks"
 	"github.com/scdtool/scd/hooks/flush"
 	"github.com/scdtool/scd/manifest"
@@ -54,6 +55,9 @@ type CheckOptions struct {
 	// Dial and LookPath replace the network and PATH (tests).
 	Dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	LookPath func(string) (string, error)
+	// Less reports the node and less.js versions a build of a Magento
+	// project compiles LESS with (default less.Check; tests replace it).
+	Less func() (node, less string, err error)
 }
 
 // Check is the "ideal state" wizard: it validates the configuration and
@@ -82,6 +86,19 @@ func Check(ctx context.Context, o CheckOptions) []Finding {
 		return out
 	}
 	add(LevelOK, "matrix", fmt.Sprintf("%s is valid", o.Matrix), "")
+
+	if cfg.MagentoRoot != "" {
+		// A Magento theme's stylesheets are LESS, compiled by less.js:
+		// node is a runtime need of the build then.
+		if o.Less == nil {
+			o.Less = func() (string, string, error) { return less.Check(less.Options{}) }
+		}
+		if nodeV, lessV, err := o.Less(); err != nil {
+			add(LevelError, "less", oneLine(err), "install Node.js and less.js as the message says, or build with --no-css")
+		} else {
+			add(LevelOK, "less", fmt.Sprintf("node %s and less.js %s compile the themes' LESS", nodeV, lessV), "")
+		}
+	}
 
 	dc, err := hooks.Decode(cfg.File, cfg.Data, cfg.Deploy)
 	if err == nil {

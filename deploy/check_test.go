@@ -76,6 +76,16 @@ func TestCheck(t *testing.T) {
 		{name: "flush command", matrix: "deploy:\n  flush: [{name: cdn, type: command, command: [purge-cdn, \"{urls}\"]}, {name: gone, type: command, command: [nope]}]\n",
 			want: map[string]deploy.Level{"flush cdn": "ok", "flush gone": "error"}, errs: true},
 		{name: "compression off", matrix: "compression: []\n" + goodDeploy, want: map[string]deploy.Level{"compression": "warning"}},
+		{name: "magento project, less.js found", matrix: "magento_root: .\n" + goodDeploy,
+			edit: func(o *deploy.CheckOptions) {
+				o.Less = func() (string, string, error) { return "v22.1.0", "4.9.1", nil }
+			},
+			want: map[string]deploy.Level{"less": "ok"}},
+		{name: "magento project, no node", matrix: "magento_root: .\n" + goodDeploy,
+			edit: func(o *deploy.CheckOptions) {
+				o.Less = func() (string, string, error) { return "", "", errors.New("less: node not found") }
+			},
+			want: map[string]deploy.Level{"less": "error"}, errs: true},
 		{name: "too many threads", matrix: "threads: 9\n" + goodDeploy, want: map[string]deploy.Level{"threads": "warning"}},
 		{name: "threads flag wins", matrix: "threads: 9\n" + goodDeploy, edit: func(o *deploy.CheckOptions) { o.Threads = 8 },
 			want: map[string]deploy.Level{"threads": "ok"}},
