@@ -361,8 +361,11 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 			}
 		}
 		for _, logical := range paths {
-			if isPartial(logical) || logical == requireJSFile && len(ts.requirejs) > 0 || compiled[logical] {
-				continue // the merged configuration or a compiled stylesheet takes that name
+			if isPartial(logical) || logical == requireJSFile && len(ts.requirejs) > 0 || compiled[logical] ||
+				ts.styles != nil && strings.HasSuffix(logical, ".less") {
+				// The merged configuration or a compiled stylesheet takes
+				// that name; LESS sources are compiled, not published.
+				continue
 			}
 			k := kindOf(logical)
 			entry := isEntry(logical, mj.Entries) && isBundleable(logical)
