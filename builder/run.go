@@ -353,7 +353,7 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 
 		paths := fs.paths()
 		compiled := map[string]bool{} // LESS roots and the stylesheets they give
-		if ts.styles != nil {
+		if ts.styles != nil && !b.opts.Skip.CSS {
 			j.lessRoots = less.Roots(paths)
 			j.styles = make([]*styleOut, len(j.lessRoots))
 			for _, r := range j.lessRoots {

@@ -61,10 +61,12 @@ func (s *styleState) collectFn(p string) []less.Collected {
 	return c
 }
 
-// planStyles gives the theme its LESS state when the layout has LESS.
+// planStyles gives the theme its LESS state when the layout has LESS
+// (whose sources are then never published; with --no-css nothing is
+// compiled either).
 func (b *build) planStyles(ts *themeState, area string) {
 	st, ok := b.layout.(sl.Styles)
-	if !ok || b.opts.Skip.CSS {
+	if !ok {
 		return
 	}
 	d := st.StyleDirs(area, ts.chain)
