@@ -65,12 +65,18 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	}
 	cv := b.opts.ContentVersion
 	var version *blob
+	var sris []sriOut
 	if b.logicalNames {
 		// Magento's URLs carry the content version: it goes to the top
 		// of the tree, derived from the jobs' content unless given.
 		sortJobFiles(all)
 		if cv == "" {
 			cv = numericVersion(buildID(treeFiles(all)))
+		}
+		// Magento_Csp's hashes of the jobs' JavaScript (sri.go).
+		var err error
+		if all, sris, err = b.addSRI(all); err != nil {
+			return nil, "", err
 		}
 		version = b.store.putPlain([]byte(cv))
 		all = append(all, jobFiles{entries: []fileEntry{{manifest.VersionFile,
@@ -152,6 +158,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 			tw.addCreated(manifest.VersionFile)
 		})
 	}
+	b.writeSRI(g, tmp, tw, sris)
 	ok := b.wait(g)
 	<-buildDone
 	if !ok {
@@ -358,8 +365,9 @@ func (jf *jobFiles) add(name string, f manifest.File) {
 
 // sortJobFiles sorts job file lists so that treeFiles yields sorted paths:
 // by directory and "/" ("en_US-x/" sorts before "en_US/", as their files
-// do). The list of the files at the top of the tree (dir "") has one file,
-// which sorts by its name.
+// do). A list of dir "" (a file outside the job directories:
+// deployed_version.txt, an area's sri-hashes.json) has one file, which
+// sorts by its path.
 func sortJobFiles(all []jobFiles) {
 	key := func(jf jobFiles) string {
 		if jf.dir == "" {

@@ -27,6 +27,12 @@ const ManifestFile = "manifest.json"
 // /static/version<N>/ URLs.
 const VersionFile = "deployed_version.txt"
 
+// SRIFile is, in each area directory of an output with logical names
+// (<area>/sri-hashes.json), the Subresource Integrity hashes of the area's
+// JavaScript files as Magento_Csp 2.4.8 reads them: one JSON object from
+// the file's path relative to the output root to "sha256-<base64>".
+const SRIFile = "sri-hashes.json"
+
 // TranslationFile is the Magento-compatible per-job phrase dictionary.
 const TranslationFile = "js-translation.json"
 

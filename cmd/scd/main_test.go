@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,6 +64,7 @@ func TestScripts(t *testing.T) {
 			e.Setenv("CI", "")
 			e.Setenv("SAMPLE", sample)
 			e.Setenv("MAGENTO", magento)
+			e.Setenv("HYVA", filepath.Join(filepath.Dir(magento), "hyva"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -77,6 +79,7 @@ func TestScripts(t *testing.T) {
 			"samefile":    cmdSamefile,
 			"garble":      cmdGarble,
 			"lesscss":     cmdLessCSS,
+			"sri-ok":      cmdSRIOK,
 		},
 	})
 }
@@ -466,4 +469,78 @@ func cmdLessCSS(ts *testscript.TestScript, neg bool, args []string) {
 		out = res.CSS
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), out, 0o644))
+}
+
+// sri-ok FILE ROOT checks a Magento_Csp integrity file (an area's
+// sri-hashes.json) against the files published under ROOT (pub/static):
+// a JSON object, keys in sorted order, each a path relative to ROOT inside
+// FILE's area directory naming a file whose bytes have the value's hash
+// ("sha256-" and the base64 of the digest), and every .js file of the
+// area directory listed. It prints how many hashes it checked.
+func cmdSRIOK(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: sri-ok FILE ROOT")
+	}
+	file, root := ts.MkAbs(args[0]), ts.MkAbs(args[1])
+	areaDir := filepath.Dir(file)
+	area, err := filepath.Rel(root, areaDir)
+	ts.Check(err)
+	prefix := filepath.ToSlash(area) + "/"
+
+	dec := json.NewDecoder(strings.NewReader(ts.ReadFile(args[0])))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		ts.Fatalf("%s: not a JSON object (%v, %v)", args[0], tok, err)
+	}
+	hashes := map[string]string{}
+	last := ""
+	for dec.More() {
+		tok, err := dec.Token()
+		ts.Check(err)
+		key := tok.(string)
+		var val string
+		if err := dec.Decode(&val); err != nil {
+			ts.Fatalf("%s: %s: %v", args[0], key, err)
+		}
+		if len(hashes) > 0 && key <= last {
+			ts.Fatalf("%s: key %s after %s: not sorted, or listed twice", args[0], key, last)
+		}
+		last, hashes[key] = key, val
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		ts.Fatalf("%s: malformed object end (%v, %v)", args[0], tok, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		ts.Fatalf("%s: data after the object", args[0])
+	}
+
+	for key, val := range hashes {
+		if !strings.HasPrefix(key, prefix) || !strings.HasSuffix(key, ".js") {
+			ts.Fatalf("%s: key %s is not a .js file under %s", args[0], key, prefix)
+		}
+		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(key)))
+		if err != nil {
+			ts.Fatalf("%s: %s: %v", args[0], key, err)
+		}
+		sum := sha256.Sum256(data)
+		if want := "sha256-" + base64.StdEncoding.EncodeToString(sum[:]); val != want {
+			ts.Fatalf("%s: %s: hash %s, the published bytes have %s", args[0], key, val, want)
+		}
+	}
+	n := 0
+	err = filepath.WalkDir(areaDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || !strings.HasSuffix(p, ".js") {
+			return err
+		}
+		n++
+		rel, _ := filepath.Rel(root, p)
+		if _, ok := hashes[filepath.ToSlash(rel)]; !ok {
+			return fmt.Errorf("%s: no hash for the published %s", args[0], filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	ts.Check(err)
+	if n != len(hashes) {
+		ts.Fatalf("%s: %d hashes for %d published .js files", args[0], len(hashes), n)
+	}
+	fmt.Fprintf(ts.Stdout(), "%d hashes ok\n", n)
 }
