@@ -222,7 +222,7 @@ func (b *build) compileStyle(root string, exp *less.Expansion, owner string) *st
 			})
 		}
 		out.blob = b.store.put(css, styleName(root))
-		if smap != nil {
+		if len(smap) > 0 { // a map from the cache decodes as empty, not nil
 			out.smap = b.store.put(smap, styleName(root)+".map")
 		}
 	})
