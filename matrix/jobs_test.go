@@ -245,3 +245,111 @@ func TestJobsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestJobsMagentoOptions covers the fields Magento's remaining options
+// set: --exclude-area, --themes-in-use and the parents that Magento
+// builds unless --no-parent.
+func TestJobsMagentoOptions(t *testing.T) {
+	dir := tree(t, "frontend/Acme/base", "frontend/Acme/shop", "frontend/Zeta/outlet", "adminhtml/Acme/backend")
+	project := yml(
+		"locales: [en_US, de_DE]",
+		"themes:",
+		"  - {name: Acme/base}",
+		"  - {name: Acme/shop, parent: Acme/base}",
+		"  - {name: Zeta/outlet, parent: Acme/shop}",
+		"  - {name: Acme/backend, area: adminhtml}",
+	)
+	tests := []struct {
+		name    string
+		src     string
+		filter  Filter
+		want    []string
+		wantErr string
+	}{
+		{
+			name:   "exclude area",
+			filter: Filter{ExcludeAreas: []string{"frontend"}},
+			want:   []string{"adminhtml/Acme/backend/de_DE", "adminhtml/Acme/backend/en_US"},
+		},
+		{
+			name:   "exclude area none is a no-op, and combines with --area",
+			filter: Filter{ExcludeAreas: []string{"none"}, Areas: []string{"adminhtml"}},
+			want:   []string{"adminhtml/Acme/backend/de_DE", "adminhtml/Acme/backend/en_US"},
+		},
+		{
+			name:    "exclude area unknown",
+			filter:  Filter{ExcludeAreas: []string{"fronted"}},
+			wantErr: `--exclude-area: no theme in area "fronted"`,
+		},
+		{
+			name:   "without Parents a theme is built alone",
+			filter: Filter{Themes: []string{"Zeta/outlet"}, Languages: []string{"de_DE"}},
+			want:   []string{"frontend/Zeta/outlet/de_DE"},
+		},
+		{
+			name:   "Parents adds every ancestor in the same locales",
+			filter: Filter{Themes: []string{"zeta/OUTLET"}, Languages: []string{"de_DE"}, Parents: true},
+			want:   []string{"frontend/Acme/base/de_DE", "frontend/Acme/shop/de_DE", "frontend/Zeta/outlet/de_DE"},
+		},
+		{
+			name:   "Parents builds an excluded parent, as Magento does",
+			filter: Filter{ExcludeThemes: []string{"Acme/base"}, Areas: []string{"frontend"}, Languages: []string{"en_US"}, Parents: true},
+			want:   []string{"frontend/Acme/base/en_US", "frontend/Acme/shop/en_US", "frontend/Zeta/outlet/en_US"},
+		},
+		{
+			name:   "Parents leaves exclude_themes out",
+			src:    project + "exclude_themes: [Acme/base]\n",
+			filter: Filter{Themes: []string{"Zeta/outlet"}, Languages: []string{"en_US"}, Parents: true},
+			want:   []string{"frontend/Acme/shop/en_US", "frontend/Zeta/outlet/en_US"},
+		},
+		{
+			name: "themes in use, each in its locales; unknown keys ignored",
+			filter: Filter{InUse: map[string][]string{
+				InUseKey("frontend", "Acme/Shop"):     {"de_DE"},
+				InUseKey("adminhtml", "Acme/backend"): nil,
+				InUseKey("frontend", "Nope/gone"):     {"en_US"},
+			}},
+			want: []string{"adminhtml/Acme/backend/de_DE", "adminhtml/Acme/backend/en_US", "frontend/Acme/shop/de_DE"},
+		},
+		{
+			name: "themes in use with their parents, narrowed by the other filters",
+			filter: Filter{InUse: map[string][]string{
+				InUseKey("frontend", "Zeta/outlet"): {"de_DE", "en_US"},
+				InUseKey("frontend", "Acme/base"):   {"en_US"},
+			}, ExcludeLanguages: []string{"en_US"}, Parents: true},
+			want: []string{"frontend/Acme/base/de_DE", "frontend/Acme/shop/de_DE", "frontend/Zeta/outlet/de_DE"},
+		},
+		{
+			name:    "themes in use in the wrong area",
+			filter:  Filter{InUse: map[string][]string{InUseKey("adminhtml", "Acme/shop"): nil}},
+			wantErr: "no jobs left after filtering",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := tt.src
+			if src == "" {
+				src = project
+			}
+			jobs, err := mustParse(t, dir, src).Jobs(tt.filter)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("error:\n%v\nwant:\n%s", err, tt.wantErr)
+				}
+				checkDiagAny(t, err)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(jobs); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("jobs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+			for _, j := range jobs {
+				if j.Chain[0].Name != j.Theme || j.Chain[0].Area != j.Area {
+					t.Errorf("%s: chain starts at %s", j.ID(), j.Chain[0].Name)
+				}
+			}
+		})
+	}
+}

@@ -468,40 +468,9 @@ type configModule struct {
 // keys may hold any literal. hasModules is false when there is no
 // 'modules' key.
 func parseConfigPHP(src []byte) (mods []configModule, hasModules bool, err error) {
-	l, err := newPHPLexer(src)
+	top, err := parsePHPReturn(src)
 	if err != nil {
 		return nil, false, err
-	}
-	p := &phpParser{l: l}
-	if err := p.advance(); err != nil {
-		return nil, false, err
-	}
-	for p.tok.kind == phpIdent && (strings.EqualFold(p.tok.text, "declare") || strings.EqualFold(p.tok.text, "namespace")) {
-		// declare(strict_types=1); namespace X; — skip to the semicolon.
-		for p.tok.kind != phpEOF && !(p.tok.kind == phpPunct && p.tok.text == ";") {
-			if err := p.advance(); err != nil {
-				return nil, false, err
-			}
-		}
-		if err := p.advance(); err != nil {
-			return nil, false, err
-		}
-	}
-	if p.tok.kind != phpIdent || !strings.EqualFold(p.tok.text, "return") {
-		return nil, false, &phpSyntaxError{p.tok.off, fmt.Sprintf("expected 'return [ ... ];', found %s", p.tok.describe())}
-	}
-	if err := p.advance(); err != nil {
-		return nil, false, err
-	}
-	top, err := p.value()
-	if err != nil {
-		return nil, false, err
-	}
-	if !(p.tok.kind == phpPunct && p.tok.text == ";" || p.tok.kind == phpEOF || p.tok.kind == phpClose) {
-		return nil, false, &phpSyntaxError{p.tok.off, fmt.Sprintf("expected ';' after the returned array, found %s", p.tok.describe())}
-	}
-	if top.kind != phpArrayValue {
-		return nil, false, &phpSyntaxError{top.off, "config.php must return an array"}
 	}
 	for _, e := range top.elems {
 		if e.key == nil || e.key.kind != phpStringValue || e.key.text != "modules" {
@@ -542,6 +511,48 @@ func parseConfigPHP(src []byte) (mods []configModule, hasModules bool, err error
 	return mods, hasModules, nil
 }
 
+// parsePHPReturn reads a PHP file that returns a literal array, as
+// app/etc/config.php and env.php do: `return [ ... ];` (short or array()
+// syntax), after an optional declare(...) or namespace statement.
+func parsePHPReturn(src []byte) (*phpValue, error) {
+	l, err := newPHPLexer(src)
+	if err != nil {
+		return nil, err
+	}
+	p := &phpParser{l: l}
+	if err := p.advance(); err != nil {
+		return nil, err
+	}
+	for p.tok.kind == phpIdent && (strings.EqualFold(p.tok.text, "declare") || strings.EqualFold(p.tok.text, "namespace")) {
+		// declare(strict_types=1); namespace X; — skip to the semicolon.
+		for p.tok.kind != phpEOF && !(p.tok.kind == phpPunct && p.tok.text == ";") {
+			if err := p.advance(); err != nil {
+				return nil, err
+			}
+		}
+		if err := p.advance(); err != nil {
+			return nil, err
+		}
+	}
+	if p.tok.kind != phpIdent || !strings.EqualFold(p.tok.text, "return") {
+		return nil, &phpSyntaxError{p.tok.off, fmt.Sprintf("expected 'return [ ... ];', found %s", p.tok.describe())}
+	}
+	if err := p.advance(); err != nil {
+		return nil, err
+	}
+	top, err := p.value()
+	if err != nil {
+		return nil, err
+	}
+	if !(p.tok.kind == phpPunct && p.tok.text == ";" || p.tok.kind == phpEOF || p.tok.kind == phpClose) {
+		return nil, &phpSyntaxError{p.tok.off, fmt.Sprintf("expected ';' after the returned array, found %s", p.tok.describe())}
+	}
+	if top.kind != phpArrayValue {
+		return nil, &phpSyntaxError{top.off, "config.php must return an array"}
+	}
+	return top, nil
+}
+
 var moduleNameRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9]+$`)
 
 type phpValueKind int
@@ -562,6 +573,79 @@ type phpValue struct {
 type phpElem struct {
 	key *phpValue // nil for a list element
 	val *phpValue
+}
+
+// entries returns the keys and values of the array v (nil when v is not
+// an array) as PHP holds them: a key given twice keeps its first place
+// and its last value; a list element's key is its implicit position, one
+// more than the largest plain non-negative integer key before it.
+func (v *phpValue) entries() (keys []string, vals []*phpValue) {
+	if v == nil || v.kind != phpArrayValue {
+		return nil, nil
+	}
+	at := map[string]int{}
+	next := 0
+	for _, e := range v.elems {
+		k := ""
+		if e.key == nil {
+			k = strconv.Itoa(next)
+			next++
+		} else {
+			k = e.key.text
+			if n, err := strconv.Atoi(k); err == nil && n >= next && strconv.Itoa(n) == k {
+				next = n + 1
+			}
+		}
+		if i, ok := at[k]; ok {
+			vals[i] = e.val
+			continue
+		}
+		at[k] = len(keys)
+		keys = append(keys, k)
+		vals = append(vals, e.val)
+	}
+	return keys, vals
+}
+
+// get returns the value of key in the array v, the last one when the key
+// is given twice (as PHP keeps it), or nil when v is not an array or has
+// no such key.
+func (v *phpValue) get(key string) *phpValue {
+	keys, vals := v.entries()
+	for i, k := range keys {
+		if k == key {
+			return vals[i]
+		}
+	}
+	return nil
+}
+
+// path follows keys through nested arrays: v.path("design", "theme",
+// "theme_id") is $v['design']['theme']['theme_id'] or nil.
+func (v *phpValue) path(keys ...string) *phpValue {
+	for _, k := range keys {
+		v = v.get(k)
+	}
+	return v
+}
+
+// scalar returns the text of a string or number (and of true/false as
+// PHP casts them to strings: "1" and ""), or false for arrays, null and
+// a missing value.
+func (v *phpValue) scalar() (string, bool) {
+	switch {
+	case v == nil || v.kind == phpArrayValue:
+		return "", false
+	case v.kind == phpStringValue:
+		return v.text, true
+	case strings.EqualFold(v.text, "null"):
+		return "", false
+	case strings.EqualFold(v.text, "true"):
+		return "1", true
+	case strings.EqualFold(v.text, "false"):
+		return "", true
+	}
+	return v.text, true
 }
 
 type phpParser struct {

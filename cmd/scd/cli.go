@@ -79,9 +79,10 @@ and swapped into place only when the whole build succeeded.
 Running scd without a command builds, as "scd build" does.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runBuild(cmd, v, stdout, stderr)
+		// Arguments are locales, as setup:static-content:deploy's.
+		Args: localeArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBuild(cmd, v, args, stdout, stderr)
 		},
 	}
 	root.SetOut(stdout)
@@ -89,11 +90,11 @@ Running scd without a command builds, as "scd build" does.`,
 	addBuildFlags(root.Flags())
 
 	build := &cobra.Command{
-		Use:   "build",
+		Use:   "build [locale...]",
 		Short: "Build the matrix (the default command)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runBuild(cmd, v, stdout, stderr)
+		Args:  localeArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBuild(cmd, v, args, stdout, stderr)
 		},
 	}
 	addBuildFlags(build.Flags())
@@ -131,6 +132,7 @@ func addBuildFlags(f *pflag.FlagSet) {
 	f.Bool("no-images", false, "skip images")
 	f.Bool("no-fonts", false, "skip fonts")
 	f.Bool("no-html-minify", false, "publish HTML templates unminified")
+	f.Bool("no-tailwind", false, "do not run Hyvä themes' Tailwind build; publish their web/css/styles.css as it is")
 	f.String("content-version", "", "static content version recorded in build.json (default: derived from the content)")
 	f.Duration("max-execution-time", 0, "abort the build after this long, reporting what was still running (e.g. 15m; env SCD_MAX_EXECUTION_TIME)")
 	f.Bool("strict-i18n", false, "a phrase without translation is an error")
@@ -143,6 +145,7 @@ func addBuildFlags(f *pflag.FlagSet) {
 	f.String("progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines, none")
 	f.String("cache-dir", "", "persistent cache for incremental builds, relative to the working directory (default: .scd-cache beside the matrix file)")
 	f.Bool("no-cache", false, "build everything from scratch, without reading or writing the cache")
+	addMagentoFlags(f)
 	f.String("cpuprofile", "", "write a Go CPU profile of the build to this file")
 	_ = f.MarkHidden("cpuprofile")
 	f.String("memprofile", "", "write a Go heap profile of the build, taken when the live heap peaks, to this file")
@@ -162,6 +165,10 @@ type settings struct {
 	// warnings are the project's (a Magento module enabled in config.php
 	// but not found), shown with the build's.
 	warnings []error
+	// notes are what the options tell of themselves (a Magento option
+	// scd already honours its own way, the themes in use and why), shown
+	// on stderr before the build unless --quiet or --json.
+	notes []string
 }
 
 // envFlags are the flags that SCD_* variables may set, by variable. The
@@ -171,13 +178,20 @@ type settings struct {
 var envFlags = []string{"threads", "output", "theme", "exclude-theme", "language", "exclude-language", "area",
 	"no-javascript", "no-css", "no-html", "no-images", "no-fonts", "no-html-minify", "content-version",
 	"max-execution-time", "strict-i18n", "strict", "keep-going", "json", "quiet", "verbose", "progress", "cache-dir", "no-cache",
-	"magento-root", "source-maps"}
+	"magento-root", "source-maps", "strategy", "force", "no-parent", "no-less", "no-misc", "exclude-area",
+	"refresh-content-version-only", "symlink-locale", "themes-in-use"}
 
 func envName(flag string) string {
 	return "SCD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
 func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
+	return loadBuildSettings(cmd, v, nil)
+}
+
+// loadBuildSettings is loadSettings with the build's positional
+// arguments, locales that replace --language as in Magento.
+func loadBuildSettings(cmd *cobra.Command, v *viper.Viper, locales []string) (*settings, error) {
 	f := cmd.Flags()
 	// Flags win over the environment: a variable only fills a flag that
 	// was not given.
@@ -206,6 +220,10 @@ func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
 		}
 	}
 	if err := v.BindPFlag("matrix-file", f.Lookup("matrix")); err != nil {
+		return nil, err
+	}
+	mo, err := readMagentoOptions(v)
+	if err != nil {
 		return nil, err
 	}
 
@@ -244,6 +262,7 @@ func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
 		}
 		s.filter.Matrix = ece
 	}
+	mo.apply(s, cfg, layout, locales, f.Changed("language"))
 	jobs, err := cfg.Jobs(s.filter)
 	if err != nil {
 		return nil, err
@@ -283,6 +302,7 @@ func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
 		Strict:           v.GetBool("strict"),
 		KeepGoing:        v.GetBool("keep-going"),
 		SourceMaps:       v.GetBool("source-maps"),
+		NoTailwind:       f.Lookup("no-tailwind").Value.String() == "true",
 		MaxExecutionTime: v.GetDuration("max-execution-time"),
 		ContentVersion:   v.GetString("content-version"),
 		Version:          version,
@@ -356,14 +376,19 @@ func relativeFiles(errs ...error) {
 	}
 }
 
-func runBuild(cmd *cobra.Command, v *viper.Viper, stdout, stderr io.Writer) error {
-	s, err := loadSettings(cmd, v)
+func runBuild(cmd *cobra.Command, v *viper.Viper, args []string, stdout, stderr io.Writer) error {
+	s, err := loadBuildSettings(cmd, v, args)
 	if err != nil {
 		report(stderr, err, nil)
 		if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
 			writeJSON(stdout, failureJSON(err))
 		}
 		return &exitError{code: exitConfig, err: err}
+	}
+	if !s.quiet && !s.json {
+		for _, n := range s.notes {
+			fmt.Fprintf(stderr, "scd: %s\n", n)
+		}
 	}
 	p := newProgress(stderr, s)
 	s.opts.Progress = p.update
