@@ -103,6 +103,9 @@ type Options struct {
 	// source map naming the original .less files (the stylesheet is then
 	// published as less.js writes it, not minified).
 	SourceMaps bool
+	// NoTailwind skips the Tailwind build of Hyvä themes (see tailwind.go):
+	// their web/css/styles.css is published as it is.
+	NoTailwind bool
 	// KeepGoing collects every error instead of stopping at the first.
 	KeepGoing bool
 	// MaxExecutionTime bounds the whole build; 0 means no bound.
@@ -222,6 +225,11 @@ type build struct {
 	lessVersion string
 	styleMu     sync.Mutex
 	styleOuts   map[string]*styleOut
+	// Tailwind (tailwind.go): the themes styled with it, each build by its
+	// web/tailwind directory, and the lock that serializes npm ci.
+	twThemes  map[*themeState]*twTheme
+	twBuilds  map[string]*twBuild
+	twInstall sync.Mutex
 	// logicalNames publishes every file under its logical path (names:
 	// logical), as Magento does, instead of a content-hashed name.
 	logicalNames bool

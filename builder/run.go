@@ -144,6 +144,7 @@ func (b *build) run() (_ *Result, err error) {
 		if depth == 0 {
 			// Stylesheets first: a LESS compile is the longest task
 			// of a Magento build.
+			b.submitTailwind(leavesGroup, themes)
 			b.submitStyles(leavesGroup, themes)
 			b.submitLeaves(leavesGroup, jobs)
 			b.submitRequireJS(leavesGroup, themes)
@@ -299,6 +300,7 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 			if err := b.planRequireJS(ts, mj.Area); err != nil {
 				return nil, nil, err
 			}
+			b.planTailwind(ts, mj.Area)
 			b.planStyles(ts, mj.Area)
 		}
 		fs, err := sc.withLocale(ts.base, layers, mj.Locale)

@@ -66,7 +66,7 @@ func (s *styleState) collectFn(p string) []less.Collected {
 // compiled either).
 func (b *build) planStyles(ts *themeState, area string) {
 	st, ok := b.layout.(sl.Styles)
-	if !ok {
+	if !ok || b.tailwindTheme(ts) { // a Hyvä theme has no LESS (tailwind.go)
 		return
 	}
 	d := st.StyleDirs(area, ts.chain)
