@@ -58,6 +58,12 @@ func (b *build) assemble(j *job, ts *themeState) error {
 			a.addBlob(styleName(root)+".map", out.smap)
 		}
 	}
+	for _, sh := range j.sheets {
+		if sh.out.blob == nil {
+			return nil // its failure is reported by its task
+		}
+		a.addBlob(sh.logical, sh.out.blob)
+	}
 	var css, tpl []jobLeaf
 	for _, jl := range j.leaves {
 		l := jl.leaf

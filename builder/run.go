@@ -36,12 +36,14 @@ type job struct {
 	// stylesheet of lessRoots[i], set by its task.
 	lessRoots []string
 	styles    []*styleOut
-	outputs   []output // filled by assemble, sorted by logical path
-	manifest  *blob    // manifest.json, made before writing
-	missing   []string // phrases without translation
-	dur       time.Duration
-	nested    time.Duration // per-job bundles run by assemble
-	mu        sync.Mutex    // guards dur
+	// sheets are the job's other built stylesheets (a Tailwind build's).
+	sheets   []sheet
+	outputs  []output // filled by assemble, sorted by logical path
+	manifest *blob    // manifest.json, made before writing
+	missing  []string // phrases without translation
+	dur      time.Duration
+	nested   time.Duration // per-job bundles run by assemble
+	mu       sync.Mutex    // guards dur
 }
 
 type jobLeaf struct {

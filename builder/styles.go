@@ -41,6 +41,13 @@ type styleOut struct {
 	err  error
 }
 
+// sheet is a stylesheet built for a job by a step of its own (Tailwind),
+// published at logical.
+type sheet struct {
+	logical string
+	out     *styleOut
+}
+
 // styleState is what a theme's jobs share of the LESS work.
 type styleState struct {
 	dirs    less.Dirs

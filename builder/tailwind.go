@@ -65,12 +65,10 @@ import (
 // the inputs; node's own version and the environment are not.
 
 // tailwindCSS is the logical name of the stylesheet a Tailwind build
-// gives; tailwindRoot is the name it takes among a job's compiled
-// stylesheets (job.lessRoots, published under styleName(root)).
-// tailwindSources is the logical directory of the npm project.
+// gives (one of a job's built stylesheets, job.sheets); tailwindSources is
+// the logical directory of the npm project.
 const (
 	tailwindCSS     = "css/styles.css"
-	tailwindRoot    = "css/styles.less"
 	tailwindSources = "tailwind/"
 )
 
@@ -156,8 +154,7 @@ func (b *build) submitTailwind(g pond.TaskGroup, themes map[string]*themeState) 
 					tb != nil && jl.logical == tailwindCSS
 			})
 			if tb != nil {
-				j.lessRoots = append(j.lessRoots, tailwindRoot)
-				j.styles = append(j.styles, tb.out)
+				j.sheets = append(j.sheets, sheet{tailwindCSS, tb.out})
 			}
 		}
 		if tb != nil && !tb.submitted {
