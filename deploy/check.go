@@ -19,6 +19,7 @@ import (
 	"github.com/scdtool/scd/manifest"
 	"github.com/scdtool/scd/matrix"
 	"github.com/scdtool/scd/publish"
+	"github.com/scdtool/scd/source"
 )
 
 // Level is how bad a finding of Check is.
@@ -88,6 +89,23 @@ func Check(ctx context.Context, o CheckOptions) []Finding {
 	add(LevelOK, "matrix", fmt.Sprintf("%s is valid", o.Matrix), "")
 
 	if cfg.MagentoRoot != "" {
+		// Hyvä themes' stylesheets come from their own npm build.
+		if m, err := source.LoadMagento(cfg.MagentoRoot); err == nil {
+			var hyva []string
+			for _, t := range m.Themes() {
+				if tw := m.TailwindTheme(t.Area, m.Chain(t.Area, t.Name)); tw != nil && tw.Theme == t {
+					hyva = append(hyva, t.Area+"/"+t.Name)
+				}
+			}
+			switch _, err := o.LookPath("npm"); {
+			case len(hyva) == 0:
+			case err != nil:
+				add(LevelError, "tailwind", fmt.Sprintf("%s: the Tailwind build needs npm, which is not on PATH", strings.Join(hyva, ", ")),
+					"install Node.js and npm, or build with --no-tailwind and a web/css/styles.css built elsewhere")
+			default:
+				add(LevelOK, "tailwind", fmt.Sprintf("npm runs the Tailwind build of %s", strings.Join(hyva, ", ")), "")
+			}
+		}
 		// A Magento theme's stylesheets are LESS, compiled by less.js:
 		// node is a runtime need of the build then.
 		if o.Less == nil {

@@ -123,3 +123,42 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckTailwindNeedsNPM: a Magento project with a Hyvä theme needs
+// npm for its Tailwind build; without it, scd check says so.
+func TestCheckTailwindNeedsNPM(t *testing.T) {
+	f := matrixFile(t, "magento_root: .\n"+goodDeploy)
+	root := filepath.Dir(f)
+	theme := filepath.Join(root, "app/design/frontend/Acme/hyva")
+	for name, data := range map[string]string{
+		"theme.xml":                 "<theme><title>Hyva</title></theme>\n",
+		"web/tailwind/package.json": `{"scripts": {"build": "node build.js"}}` + "\n",
+	} {
+		p := filepath.Join(theme, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	level := func(lookPath func(string) (string, error)) deploy.Level {
+		fs := deploy.Check(context.Background(), deploy.CheckOptions{Matrix: f, Threads: -1, CPUs: 4, LookPath: lookPath,
+			Less: func() (string, string, error) { return "v22", "4.9.1", nil }})
+		for _, x := range fs {
+			if x.Check == "tailwind" {
+				if !strings.Contains(x.What, "frontend/Acme/hyva") {
+					t.Errorf("finding does not name the theme: %q", x.What)
+				}
+				return x.Level
+			}
+		}
+		return ""
+	}
+	if got := level(func(string) (string, error) { return "", errors.New("not found") }); got != deploy.LevelError {
+		t.Errorf("without npm: %q, want error", got)
+	}
+	if got := level(func(f string) (string, error) { return "/usr/bin/" + f, nil }); got != deploy.LevelOK {
+		t.Errorf("with npm: %q, want ok", got)
+	}
+}

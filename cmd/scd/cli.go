@@ -179,7 +179,7 @@ var envFlags = []string{"threads", "output", "theme", "exclude-theme", "language
 	"no-javascript", "no-css", "no-html", "no-images", "no-fonts", "no-html-minify", "content-version",
 	"max-execution-time", "strict-i18n", "strict", "keep-going", "json", "quiet", "verbose", "progress", "cache-dir", "no-cache",
 	"magento-root", "source-maps", "strategy", "force", "no-parent", "no-less", "no-misc", "exclude-area",
-	"refresh-content-version-only", "symlink-locale", "themes-in-use"}
+	"refresh-content-version-only", "symlink-locale", "themes-in-use", "no-tailwind"}
 
 func envName(flag string) string {
 	return "SCD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
@@ -302,7 +302,7 @@ func loadBuildSettings(cmd *cobra.Command, v *viper.Viper, locales []string) (*s
 		Strict:           v.GetBool("strict"),
 		KeepGoing:        v.GetBool("keep-going"),
 		SourceMaps:       v.GetBool("source-maps"),
-		NoTailwind:       f.Lookup("no-tailwind").Value.String() == "true",
+		NoTailwind:       v.GetBool("no-tailwind"),
 		MaxExecutionTime: v.GetDuration("max-execution-time"),
 		ContentVersion:   v.GetString("content-version"),
 		Version:          version,
