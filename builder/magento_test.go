@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"io/fs"
+	"github.com/scdtool/scd/fixtures"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -34,21 +34,7 @@ func realworldDir(t *testing.T) string {
 // copyTree copies src into dst as writable files.
 func copyTree(t *testing.T, src, dst string) {
 	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
+	if err := fixtures.CopyDir(src, dst); err != nil {
 		t.Fatal(err)
 	}
 }

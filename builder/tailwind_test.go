@@ -3,11 +3,11 @@ package builder
 import (
 	"context"
 	"errors"
+	"github.com/scdtool/scd/fixtures"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -211,24 +211,8 @@ func TestTailwindDigest(t *testing.T) {
 // hyvaProject copies fixtures/hyva into a temporary directory.
 func hyvaProject(t *testing.T) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	src := filepath.Join(filepath.Dir(file), "..", "fixtures", "hyva")
 	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
+	if err := fixtures.CopyDir(fixtures.Dir("hyva"), dst); err != nil {
 		t.Fatal(err)
 	}
 	return dst

@@ -2,7 +2,7 @@ package source
 
 import (
 	"errors"
-	"io/fs"
+	"github.com/scdtool/scd/fixtures"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -40,23 +40,8 @@ func loadMagentoFixture(t *testing.T) *Magento {
 // that a test may edit.
 func copyMagentoFixture(t *testing.T) string {
 	t.Helper()
-	src := magentoFixture(t)
 	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
+	if err := fixtures.CopyDir(magentoFixture(t), dst); err != nil {
 		t.Fatal(err)
 	}
 	return dst
