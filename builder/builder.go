@@ -222,7 +222,7 @@ type build struct {
 	// LESS (styles.go): the less.js workers, started on first use, and
 	// each expansion's compiled stylesheet by digest.
 	less        *less.Pool
-	lessVersion string
+	lessVersion func() string // identifies the less.js found, for cache keys
 	styleMu     sync.Mutex
 	styleOuts   map[string]*styleOut
 	// Tailwind (tailwind.go): the themes styled with it, each build by its
@@ -354,7 +354,8 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		dictSums:     map[string]string{},
 		planSum:      sha256.New(),
 		styleOuts:    map[string]*styleOut{},
-		lessVersion:  less.Version(less.Options{}),
+		// Found when a stylesheet is first looked up, not by every build.
+		lessVersion: sync.OnceValue(func() string { return less.Version(less.Options{}) }),
 	}
 	if opts.CacheDir != "" {
 		c, err := openCache(opts.CacheDir)

@@ -5,13 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"iter"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/alitto/pond/v2"
 
 	"github.com/scdtool/scd/manifest"
 )
@@ -52,54 +48,6 @@ import (
 // file's source instead of its deployed bytes, and blocked minified or
 // translated scripts; the browser checks the published bytes.)
 
-// sriOut is one area's integrity file as the build writes it.
-type sriOut struct {
-	rel  string
-	blob *blob
-}
-
-// addSRI makes the integrity files of the jobs' files all (sorted by
-// sortJobFiles) and returns all with each of them listed as a file outside
-// the job directories, like deployed_version.txt.
-func (b *build) addSRI(all []jobFiles) ([]jobFiles, []sriOut, error) {
-	files, err := sriFiles(treeFiles(all))
-	if err != nil {
-		return nil, nil, err
-	}
-	outs := make([]sriOut, 0, len(files))
-	for _, f := range files {
-		bl := b.store.putPlain(f.data)
-		outs = append(outs, sriOut{f.rel, bl})
-		all = append(all, jobFiles{entries: []fileEntry{{f.rel, manifest.File{SHA256: bl.sum, Size: bl.size}}}})
-	}
-	return all, outs, nil
-}
-
-// writeSRI writes the integrity files on g, beside the jobs' writes (the
-// area directory may be made by either).
-func (b *build) writeSRI(g pond.TaskGroup, tmp string, tw *treeWriter, outs []sriOut) {
-	for _, o := range outs {
-		b.task(g, "write "+o.rel, func() {
-			dst := filepath.Join(tmp, filepath.FromSlash(o.rel))
-			err := os.MkdirAll(filepath.Dir(dst), 0o755)
-			if err == nil {
-				_, err = b.store.write(o.blob, dst)
-			}
-			if err != nil {
-				b.fail(fmt.Errorf("write: %w", err))
-				return
-			}
-			tw.addCreated(o.rel)
-		})
-	}
-}
-
-// sriFile is one area's integrity file: its path in the tree and bytes.
-type sriFile struct {
-	rel  string
-	data []byte
-}
-
 // sriEntry is one hashed file: its path in the tree and hex sha256.
 type sriEntry struct {
 	path, sum string
@@ -107,7 +55,7 @@ type sriEntry struct {
 
 // sriFiles makes the integrity file of each area from the tree's files
 // (paths relative to the tree, hex sha256), in area order.
-func sriFiles(files iter.Seq2[string, manifest.File]) ([]sriFile, error) {
+func sriFiles(files iter.Seq2[string, manifest.File]) ([]topFile, error) {
 	byArea := map[string][]sriEntry{}
 	for p, f := range files {
 		area, rest, ok := strings.Cut(p, "/")
@@ -121,13 +69,13 @@ func sriFiles(files iter.Seq2[string, manifest.File]) ([]sriFile, error) {
 		areas = append(areas, a)
 	}
 	slices.Sort(areas)
-	out := make([]sriFile, 0, len(areas))
+	out := make([]topFile, 0, len(areas)+1)
 	for _, a := range areas {
 		data, err := sriJSON(byArea[a])
 		if err != nil {
 			return nil, fmt.Errorf("%s/%s: %w", a, manifest.SRIFile, err)
 		}
-		out = append(out, sriFile{rel: a + "/" + manifest.SRIFile, data: data})
+		out = append(out, topFile{rel: a + "/" + manifest.SRIFile, data: data})
 	}
 	return out, nil
 }

@@ -205,7 +205,7 @@ func (b *build) compileStyle(root string, exp *less.Expansion, owner string) *st
 	b.styleMu.Unlock()
 	out.once.Do(func() {
 		defer b.clock.since(stLess, time.Now())
-		key := b.key("less", digest, b.lessVersion, fmt.Sprint(b.opts.SourceMaps), b.opts.WorkDir)
+		key := b.key("less", digest, b.lessVersion(), fmt.Sprint(b.opts.SourceMaps), b.opts.WorkDir)
 		var css, smap []byte
 		packed, ok := b.packGet("less", key)
 		if ok {

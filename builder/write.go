@@ -64,8 +64,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 		all[i] = b.jobFileList(j)
 	}
 	cv := b.opts.ContentVersion
-	var version *blob
-	var sris []sriOut
+	var tops []topFile // files outside the job directories
 	if b.logicalNames {
 		// Magento's URLs carry the content version: it goes to the top
 		// of the tree, derived from the jobs' content unless given.
@@ -74,13 +73,15 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 			cv = numericVersion(buildID(treeFiles(all)))
 		}
 		// Magento_Csp's hashes of the jobs' JavaScript (sri.go).
-		var err error
-		if all, sris, err = b.addSRI(all); err != nil {
+		sris, err := sriFiles(treeFiles(all))
+		if err != nil {
 			return nil, "", err
 		}
-		version = b.store.putPlain([]byte(cv))
-		all = append(all, jobFiles{entries: []fileEntry{{manifest.VersionFile,
-			manifest.File{SHA256: version.sum, Size: version.size}}}})
+		tops = append(sris, topFile{rel: manifest.VersionFile, data: []byte(cv)})
+	}
+	for i, f := range tops {
+		tops[i].blob = b.store.putPlain(f.data)
+		all = append(all, jobFiles{entries: []fileEntry{{f.rel, manifest.File{SHA256: tops[i].blob.sum, Size: tops[i].blob.size}}}})
 	}
 	sortJobFiles(all)
 	b.outFiles = all
@@ -150,15 +151,20 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 			mu.Unlock()
 		})
 	}
-	if version != nil {
-		b.task(g, "write "+manifest.VersionFile, func() {
-			if _, err := b.store.write(version, filepath.Join(tmp, manifest.VersionFile)); err != nil {
-				b.fail(fmt.Errorf("write: %w", err))
+	for _, f := range tops {
+		b.task(g, "write "+f.rel, func() {
+			dst := filepath.Join(tmp, filepath.FromSlash(f.rel))
+			err := os.MkdirAll(filepath.Dir(dst), 0o755)
+			if err == nil {
+				_, err = b.store.write(f.blob, dst)
 			}
-			tw.addCreated(manifest.VersionFile)
+			if err != nil {
+				b.fail(fmt.Errorf("write: %w", err))
+				return
+			}
+			tw.addCreated(f.rel)
 		})
 	}
-	b.writeSRI(g, tmp, tw, sris)
 	ok := b.wait(g)
 	<-buildDone
 	if !ok {
@@ -376,6 +382,14 @@ func sortJobFiles(all []jobFiles) {
 		return jf.dir + "/"
 	}
 	slices.SortFunc(all, func(x, y jobFiles) int { return strings.Compare(key(x), key(y)) })
+}
+
+// topFile is a file of the tree outside the job directories
+// (deployed_version.txt, an area's sri-hashes.json), at rel.
+type topFile struct {
+	rel  string
+	data []byte
+	blob *blob
 }
 
 // numericVersion turns a build id into a content version of digits, as
