@@ -1,19 +1,14 @@
 package builder_test
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/scdtool/scd/builder"
+	"github.com/scdtool/scd/fixtures"
 	"github.com/scdtool/scd/matrix"
-	"github.com/scdtool/scd/source"
 )
 
 // TestComposerLayoutSameBytes builds the Magento fixture project as it is
@@ -23,8 +18,7 @@ import (
 // module through a path repository outside vendor/ — and requires the
 // same output, byte for byte.
 func TestComposerLayoutSameBytes(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	fixture := filepath.Join(filepath.Dir(file), "..", "fixtures", "magento")
+	fixture := fixtures.Dir("magento")
 	appRoot := t.TempDir()
 	copyTree(t, fixture, appRoot)
 
@@ -62,76 +56,30 @@ func TestComposerLayoutSameBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	build := func(root string) map[string]string {
+	// build.json names where the themes are (its configuration digest):
+	// its id, a digest of every other file, must agree, and every other
+	// file must be the same.
+	build := func(root string) (map[string]string, string) {
 		t.Helper()
-		m, err := source.LoadMagento(root)
-		if err != nil {
-			t.Fatal(err)
-		}
 		// No LESS here (it needs node; build__magento_less covers it):
 		// everything else the project publishes is compared.
-		cfg, err := matrix.Parse("themes.yml", root, []byte("magento_root: .\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Configure(cfg); err != nil {
-			t.Fatal(err)
-		}
-		jobs, err := cfg.Jobs(matrix.Filter{})
-		if err != nil {
-			t.Fatal(err)
-		}
 		out := filepath.Join(t.TempDir(), "static")
-		if _, err := builder.Build(context.Background(), builder.Options{Config: cfg, Jobs: jobs, Layout: m, Output: out,
-			Threads: 2, WorkDir: root, Skip: builder.Skip{CSS: true}}); err != nil {
-			t.Fatal(err)
-		}
-		tree := map[string]string{}
-		err = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(out, p)
-			if rel == "build.json" {
-				tree["build.json:id"] = string(data)
-			}
-			sum := sha256.Sum256(data)
-			tree[filepath.ToSlash(rel)] = hex.EncodeToString(sum[:])
-			return nil
-		})
+		magentoBuild(t, root, out, "", matrix.Filter{}, builder.Options{Skip: builder.Skip{CSS: true}})
+		data, err := os.ReadFile(filepath.Join(out, "build.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return tree
+		return treeSums(t, out), buildIDOf(t, string(data))
 	}
-	a, b := build(appRoot), build(composerRoot)
+	a, ida := build(appRoot)
+	b, idb := build(composerRoot)
 	if len(a) < 100 {
 		t.Fatalf("only %d files built from the app/ layout", len(a))
 	}
-	// build.json names where the themes are (its configuration digest);
-	// its id, a digest of every other file, must agree.
-	ida, idb := buildIDOf(t, a["build.json:id"]), buildIDOf(t, b["build.json:id"])
 	if ida != idb {
 		t.Errorf("build ids differ: %s (app/) and %s (Composer)", ida, idb)
 	}
-	for _, k := range []string{"build.json", "build.json:id"} {
-		delete(a, k)
-		delete(b, k)
-	}
-	for p, sum := range a {
-		if b[p] != sum {
-			t.Errorf("%s: differs or is missing in the Composer layout's output", p)
-		}
-	}
-	for p := range b {
-		if _, ok := a[p]; !ok {
-			t.Errorf("%s: only in the Composer layout's output", p)
-		}
-	}
+	sameTree(t, "the Composer layout", b, a)
 }
 
 // buildIDOf reads the id of a build.json.

@@ -11,57 +11,20 @@ import (
 	"github.com/scdtool/scd/manifest"
 )
 
-// magentoAMD is a Magento-style AMD module that uses $t and $.mage.__ in
-// every way a minifier transforms: both branches of ?: (which a minifier
-// folds into one call), || and &&, comma sequences, a hoisted function,
-// nested calls, a template literal, the AMD parameters $t and $ (which a
-// minifier renames), and arguments known only at run time.
-const magentoAMD = `define(['jquery', 'mage/translate'], function ($, $t) {
-    'use strict';
-    var selected = [1, 2];
-    function note() { return hoisted(); }
-    var r = {
-        ternary: function (id) { return selected.indexOf(id) !== -1 ? $t('On') : $t('Off'); },
-        ifElse: function (c) { if (c) { return $t('Yes'); } else { return $t('No'); } },
-        or: function (v) { return v || $t('Default'); },
-        and: function (v) { return v && $t('Enabled'); },
-        sequence: function (f) { return (f(), $t('Done')); },
-        sequence2: function () { var a = ($t('First'), $t('Second')); return a; },
-        hoisted: function () { return note(); },
-        nested: function () { return $t($t('Inner')); },
-        template: function () { return $t(` + "`Template`" + `); },
-        mage: function () { return $.mage.__('Mage phrase'); },
-        jquery: function () { return jQuery.mage.__("jQuery phrase"); },
-        variable: function (v) { return $t(v); },
-        concat: function (v) { return $t('Hello ' + v); },
-        same: function (c) { return c ? $t('Same') : $t('Same'); },
-        missing: function () { return $t('Untranslated'); }
-    };
-    function hoisted() { return $t('Hoisted'); }
-    return r;
-});
-`
+// magentoAMD is the i18n package's test module: a Magento-style AMD module
+// that uses $t and $.mage.__ in every way a minifier transforms (see
+// builder/i18n/testdata/amd). magentoHarness runs a built copy under node
+// with a stub define and runtime translate functions that mark what they
+// translate ("rt:"), and prints what each function returns.
+var magentoAMD, magentoHarness = readAMD("module.js"), readAMD("harness.js")
 
-// magentoHarness runs the module in the file argv[1] under node with a stub
-// define, and runtime translate functions that mark what they translate
-// ("rt:"); it prints what each of the module's functions returns.
-const magentoHarness = `
-let mod;
-globalThis.define = (deps, f) => {
-  const $t = (s) => 'rt:' + s;
-  const $ = { mage: { __: (s) => 'rt$:' + s } };
-  globalThis.jQuery = $;
-  mod = f(...deps.map((d) => ({ jquery: $, 'mage/translate': $t })[d]));
-};
-require(process.argv[1]);
-process.stdout.write(JSON.stringify({
-  ternaryOn: mod.ternary(1), ternaryOff: mod.ternary(3), yes: mod.ifElse(true), no: mod.ifElse(false),
-  orEmpty: mod.or(''), orFull: mod.or('x'), andTrue: mod.and(true), andFalse: String(mod.and(false)),
-  sequence: mod.sequence(function () {}), sequence2: mod.sequence2(), hoisted: mod.hoisted(), nested: mod.nested(),
-  template: mod.template(), mage: mod.mage(), jquery: mod.jquery(), variable: mod.variable('Var'),
-  concat: mod.concat('you'), sameA: mod.same(true), sameB: mod.same(false), missing: mod.missing(),
-}));
-`
+func readAMD(name string) string {
+	data, err := os.ReadFile(filepath.Join("i18n", "testdata", "amd", name))
+	if err != nil {
+		panic(err)
+	}
+	return string(data)
+}
 
 // magentoDE is a de_DE dictionary with the rows real language packs have:
 // context columns of every kind, a row of one field, a phrase repeated.

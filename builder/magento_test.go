@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"github.com/scdtool/scd/fixtures"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/scdtool/scd/builder"
+	"github.com/scdtool/scd/fixtures"
 	"github.com/scdtool/scd/matrix"
 	"github.com/scdtool/scd/source"
 )
@@ -39,6 +39,36 @@ func copyTree(t *testing.T, src, dst string) {
 	}
 }
 
+// magentoBuild builds the Magento project at root into out as scd does
+// with the matrix file yml ("" = just magento_root), narrowed by f; o gives
+// the other options (cache, skips).
+func magentoBuild(t *testing.T, root, out, yml string, f matrix.Filter, o builder.Options) {
+	t.Helper()
+	if yml == "" {
+		yml = "magento_root: .\n"
+	}
+	m, err := source.LoadMagento(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := matrix.Parse("themes.yml", root, []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Configure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := cfg.Jobs(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Config, o.Jobs, o.Layout, o.Output, o.WorkDir = cfg, jobs, m, out, root
+	o.Threads, o.Version = 2, "test"
+	if _, err := builder.Build(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestMagentoRealPack installs the published Arabic pack of shared/realworld
 // into the Magento fixture project, as app/i18n/mageplaza/ar_sa, and builds
 // it: the pack loads, and the job's js-translation.json holds, for the
@@ -46,9 +76,8 @@ func copyTree(t *testing.T, src, dst string) {
 // of each phrase (the modules' and themes' dictionaries have no ar_SA).
 func TestMagentoRealPack(t *testing.T) {
 	rw := realworldDir(t)
-	_, file, _, _ := runtime.Caller(0)
 	root := t.TempDir()
-	copyTree(t, filepath.Join(filepath.Dir(file), "..", "fixtures", "magento"), root)
+	copyTree(t, fixtures.Dir("magento"), root)
 	copyTree(t, filepath.Join(rw, "mageplaza-ar_SA"), filepath.Join(root, "app", "i18n", "mageplaza", "ar_sa"))
 	phrases := []string{"Add to Cart", "Shopping Cart", "Proceed to Checkout", "Close", "Next", "Order Summary"}
 	var calls []string
@@ -61,25 +90,9 @@ func TestMagentoRealPack(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m, err := source.LoadMagento(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := matrix.Parse("themes.yml", root, []byte("magento_root: .\ncompression: []\nlocales: [ar_SA]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Configure(cfg); err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := cfg.Jobs(matrix.Filter{Themes: []string{"Acme/shop"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := filepath.Join(t.TempDir(), "static")
-	if _, err := builder.Build(context.Background(), builder.Options{Config: cfg, Jobs: jobs, Layout: m, Output: out, Threads: 2}); err != nil {
-		t.Fatal(err)
-	}
+	magentoBuild(t, root, out, "magento_root: .\ncompression: []\nlocales: [ar_SA]\n",
+		matrix.Filter{Themes: []string{"Acme/shop"}}, builder.Options{})
 
 	// The pack's last row of each phrase, read independently. The pack
 	// escapes quotes inside quoted fields with a backslash, as PHP's

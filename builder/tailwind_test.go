@@ -3,7 +3,6 @@ package builder
 import (
 	"context"
 	"errors"
-	"github.com/scdtool/scd/fixtures"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/scdtool/scd/diag"
+	"github.com/scdtool/scd/fixtures"
 	"github.com/scdtool/scd/matrix"
 	sl "github.com/scdtool/scd/source"
 )

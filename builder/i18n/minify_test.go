@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,59 +15,26 @@ import (
 	minjs "github.com/tdewolff/minify/v2/js"
 )
 
-// amdModule uses $t and $.mage.__ in every way Magento code does that a
-// minifier transforms: calls in both branches of ?: (folded into one call
-// by a minifier), after || and &&, in comma sequences, in a hoisted
-// function, nested, with a template literal, through the AMD parameters $t
-// and $ (renamed by a minifier), and with arguments known only at run time.
-const amdModule = `define(['jquery', 'mage/translate'], function ($, $t) {
-    'use strict';
-    var selected = [1, 2];
-    function note() { return hoisted(); }
-    var r = {
-        ternary: function (id) { return selected.indexOf(id) !== -1 ? $t('On') : $t('Off'); },
-        ifElse: function (c) { if (c) { return $t('Yes'); } else { return $t('No'); } },
-        or: function (v) { return v || $t('Default'); },
-        and: function (v) { return v && $t('Enabled'); },
-        sequence: function (f) { return (f(), $t('Done')); },
-        sequence2: function () { var a = ($t('First'), $t('Second')); return a; },
-        hoisted: function () { return note(); },
-        nested: function () { return $t($t('Inner')); },
-        template: function () { return $t(` + "`Template`" + `); },
-        mage: function () { return $.mage.__('Mage phrase'); },
-        jquery: function () { return jQuery.mage.__("jQuery phrase"); },
-        variable: function (v) { return $t(v); },
-        concat: function (v) { return $t('Hello ' + v); },
-        same: function (c) { return c ? $t('Same') : $t('Same'); },
-        missing: function () { return $t('Untranslated'); },
-        escaped: function () { return $t('It\'s "quoted"'); }
-    };
-    function hoisted() { return $t('Hoisted'); }
-    return r;
-});
-`
+// amdModule (testdata/amd/module.js, also built by the builder's tests)
+// uses $t and $.mage.__ in every way Magento code does that a minifier
+// transforms: calls in both branches of ?: (folded into one call by a
+// minifier), after || and &&, in comma sequences, in a hoisted function,
+// nested, with a template literal, through the AMD parameters $t and $
+// (renamed by a minifier), and with arguments known only at run time.
+//
+// amdHarness (testdata/amd/harness.js) runs the module in the file named
+// by argv[1] under node with a stub define and runtime translate functions
+// that mark what they translate ("rt:"), and prints what each function
+// returns.
+var amdModule, amdHarness = mustReadTestdata("amd/module.js"), mustReadTestdata("amd/harness.js")
 
-// amdHarness runs the module in the file named by argv[1] under node with
-// a stub define and runtime translate functions that mark what they
-// translate ("rt:"), and prints what each function returns.
-const amdHarness = `
-let mod;
-globalThis.define = (deps, f) => {
-  const $t = (s) => 'rt:' + s;
-  const $ = { mage: { __: (s) => 'rt$:' + s } };
-  globalThis.jQuery = $;
-  mod = f(...deps.map((d) => ({ jquery: $, 'mage/translate': $t })[d]));
-};
-require(process.argv[1]);
-process.stdout.write(JSON.stringify({
-  ternaryOn: mod.ternary(1), ternaryOff: mod.ternary(3), yes: mod.ifElse(true), no: mod.ifElse(false),
-  orEmpty: mod.or(''), orFull: mod.or('x'), andTrue: mod.and(true), andFalse: String(mod.and(false)),
-  sequence: mod.sequence(function () {}), sequence2: mod.sequence2(), hoisted: mod.hoisted(), nested: mod.nested(),
-  template: mod.template(), mage: mod.mage(), jquery: mod.jquery(), variable: mod.variable('Var'),
-  concat: mod.concat('you'), sameA: mod.same(true), sameB: mod.same(false), missing: mod.missing(),
-  escaped: mod.escaped(),
-}));
-`
+func mustReadTestdata(name string) string {
+	data, err := os.ReadFile(filepath.Join("testdata", filepath.FromSlash(name)))
+	if err != nil {
+		panic(err)
+	}
+	return string(data)
+}
 
 var amdDE = map[string]string{
 	"On": "An", "Off": "Aus", "Yes": "Ja", "No": "Nein", "Default": "Standard", "Enabled": "Aktiv",
