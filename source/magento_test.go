@@ -2,7 +2,6 @@ package source
 
 import (
 	"errors"
-	"github.com/scdtool/scd/fixtures"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/scdtool/scd/diag"
+	"github.com/scdtool/scd/fixtures"
 	"github.com/scdtool/scd/matrix"
 )
 
