@@ -252,9 +252,6 @@ func (r *csvReader) quoted(q, rowLine int) *csvError {
 	}
 }
 
-// Merge is MergeAll of two dictionaries.
-func Merge(parent, child *Dictionary) *Dictionary { return MergeAll(parent, child) }
-
 // MergeAll returns a new dictionary holding the rows of ds in order, as
 // Magento's translator adds its sources (Translate::_addData): a later
 // row wins; a row whose translation is its phrase replaces the earlier

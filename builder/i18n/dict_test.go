@@ -328,7 +328,7 @@ func TestParseCSVRealPack(t *testing.T) {
 func TestMergeLookup(t *testing.T) {
 	parent := mustCSVScoped(t, "base.csv", "A,parent A\nB,parent B\nS,parent S global\nS,parent S mod,module,Acme_Mod\nP,parent P mod,module,Acme_Mod\n")
 	child := mustCSVScoped(t, "child.csv", "B,child B\nC,child C\nP,child P mod,module,Acme_Mod\nG,child G global\n")
-	m := Merge(parent, child)
+	m := MergeAll(parent, child)
 	tests := []struct {
 		name, phrase, path, want string
 		ok                       bool
@@ -375,7 +375,7 @@ func TestMergeNil(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := Merge(tt.parent, tt.child)
+			m := MergeAll(tt.parent, tt.child)
 			if m == nil || m.Len() != tt.len {
 				t.Fatalf("Merge = %v", m)
 			}
@@ -396,11 +396,11 @@ func TestDigest(t *testing.T) {
 	if a.Digest() != b.Digest() {
 		t.Error("same content, different digests")
 	}
-	if a.Digest() != Merge(nil, a).Digest() {
+	if a.Digest() != MergeAll(nil, a).Digest() {
 		t.Error("a merged copy has a different digest")
 	}
 	seen := map[string]string{}
-	for name, dict := range map[string]*Dictionary{"a": a, "c": c, "d": d, "e": e, "empty": Merge(nil, nil)} {
+	for name, dict := range map[string]*Dictionary{"a": a, "c": c, "d": d, "e": e, "empty": MergeAll(nil, nil)} {
 		dg := dict.Digest()
 		if other, ok := seen[dg]; ok {
 			t.Errorf("%s and %s share digest %s", name, other, dg)
