@@ -185,15 +185,18 @@ type JobResult struct {
 
 // Stats are totals over the whole build.
 type Stats struct {
-	SourceFiles   int64 `json:"source_files"` // source files read (each once)
-	SourceBytes   int64 `json:"source_bytes"`
-	OutputFiles   int64 `json:"output_files"` // files in the output tree, sidecars included
-	OutputBytes   int64 `json:"output_bytes"` // their bytes, counting each hard-linked file once
-	UniqueBlobs   int64 `json:"unique_contents"`
-	Bundles       int64 `json:"bundles"`            // esbuild runs
-	LessCompiles  int64 `json:"less_compiles"`      // less.js runs
-	Compressible  int64 `json:"compressible_bytes"` // bytes of the contents that got sidecars
-	CompressedMin int64 `json:"compressed_bytes"`   // bytes of the smallest sidecar of each of them
+	SourceFiles  int64 `json:"source_files"` // source files read (each once)
+	SourceBytes  int64 `json:"source_bytes"`
+	OutputFiles  int64 `json:"output_files"` // files in the output tree, sidecars included
+	OutputBytes  int64 `json:"output_bytes"` // their bytes, counting each hard-linked file once
+	UniqueBlobs  int64 `json:"unique_contents"`
+	Bundles      int64 `json:"bundles"`       // esbuild runs
+	LessCompiles int64 `json:"less_compiles"` // less.js runs
+	// LessExpansions counts Magento's LESS preprocessing of a root made
+	// (not recalled: see styles_memo.go).
+	LessExpansions int64 `json:"less_expansions"`
+	Compressible   int64 `json:"compressible_bytes"` // bytes of the contents that got sidecars
+	CompressedMin  int64 `json:"compressed_bytes"`   // bytes of the smallest sidecar of each of them
 	// Rewrites counts the per-job translations, template renderings and
 	// stylesheet rewrites made; RewritesReused those taken from the
 	// previous output instead (see the rewrite memo).
@@ -204,7 +207,7 @@ type Stats struct {
 type stats struct {
 	srcFiles, srcBytes atomic.Int64
 	bundles            atomic.Int64
-	lessRuns           atomic.Int64
+	lessRuns, lessExps atomic.Int64
 	rewrites, reused   atomic.Int64
 }
 

@@ -378,8 +378,8 @@ func (b *build) digestSources(old map[string]statRec) error {
 func (b *build) inputsDigest() string {
 	h := sha256.New()
 	o := b.opts
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00config %s\x00strict %v %v\x00cv %q\x00wd %q\x00",
-		cacheFormat, o.Version, o.CacheKey, b.configDigest(), o.StrictI18n, o.Strict, o.ContentVersion, o.WorkDir)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00config %s\x00strict %v %v\x00cv %q\x00wd %q\x00maps %v\x00tailwind %v\x00",
+		cacheFormat, o.Version, o.CacheKey, b.configDigest(), o.StrictI18n, o.Strict, o.ContentVersion, o.WorkDir, o.SourceMaps, !o.NoTailwind)
 	for _, k := range slices.Sorted(maps.Keys(b.scanner.layers)) {
 		fmt.Fprintf(h, "layer %q\n", k)
 		l := b.scanner.layers[k]

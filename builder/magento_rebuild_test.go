@@ -87,6 +87,15 @@ var magentoEdits = []struct {
 	{"a module's LESS override added", true, func(t *testing.T, root string) {
 		writeSrc(t, root, "app/design/frontend/Acme/shop/Acme_Catalog/web/css/source/_module.less", ".acme-catalog { color: red; }\n")
 	}},
+	{"a module's LESS file added", true, func(t *testing.T, root string) {
+		writeSrc(t, root, "vendor/acme/module-reviews/view/frontend/web/css/source/_module.less", ".acme-reviews { margin: 0; }\n")
+	}},
+	{"a LESS partial shadowed by the child theme", true, func(t *testing.T, root string) {
+		writeSrc(t, root, "app/design/frontend/Acme/shop/web/css/source/_variables.less", "@acme-text: #222;\n@acme-gap: 12px;\n")
+	}},
+	{"a LESS locale override removed", true, func(t *testing.T, root string) {
+		rm(t, root, "app/design/frontend/Acme/base/web/i18n/de_DE/css/source/_variables.less")
+	}},
 	{"a translation row of a module", false, func(t *testing.T, root string) {
 		appendSrc(t, root, "app/code/Acme/Catalog/i18n/de_DE.csv", "\"Gallery\",\"Bildergalerie\"\n")
 	}},
@@ -189,7 +198,8 @@ func TestMagentoRandomEditsEqualCold(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long")
 	}
-	skip := builder.Skip{CSS: true} // the LESS edits are covered above
+	less := haveLess(t)
+	skip := builder.Skip{CSS: !less}
 	r := rand.New(rand.NewPCG(13, 17))
 	for seq := range 3 {
 		root, tmp := t.TempDir(), t.TempDir()
@@ -201,7 +211,7 @@ func TestMagentoRandomEditsEqualCold(t *testing.T) {
 		var names []string
 		for _, i := range r.Perm(len(magentoEdits))[:4] {
 			e := magentoEdits[i]
-			if e.less {
+			if e.less && !less {
 				continue
 			}
 			ageSources(t, root)
@@ -213,4 +223,48 @@ func TestMagentoRandomEditsEqualCold(t *testing.T) {
 		magentoBuild(t, root, cold, "", matrix.Filter{}, builder.Options{CacheDir: "", Skip: skip})
 		sameTree(t, "sequence "+string(rune('A'+seq))+": "+strings.Join(names, ", "), treeSums(t, out), treeSums(t, cold))
 	}
+}
+
+// TestMagentoLessRecalled: a rebuild expands only the LESS roots whose
+// inputs changed, and compiles nothing it compiled before.
+func TestMagentoLessRecalled(t *testing.T) {
+	if !haveLess(t) {
+		t.Skip("SKIPPED LOUDLY: no node or less.js")
+	}
+	root, tmp := t.TempDir(), t.TempDir()
+	if err := fixtures.CopyDir(fixtures.Dir("magento"), root); err != nil {
+		t.Fatal(err)
+	}
+	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+	o := builder.Options{CacheDir: cache}
+	cold := magentoBuild(t, root, out, "", matrix.Filter{}, o).Stats
+	if cold.LessExpansions == 0 || cold.LessCompiles == 0 {
+		t.Fatalf("cold build: %d expansions, %d compiles; want some", cold.LessExpansions, cold.LessCompiles)
+	}
+	ageSources(t, root)
+	appendSrc(t, root, "app/code/Acme/Catalog/view/frontend/web/js/gallery.js", "\n// changed\n")
+	if st := magentoBuild(t, root, out, "", matrix.Filter{}, o).Stats; st.LessExpansions != 0 || st.LessCompiles != 0 {
+		t.Errorf("a JS edit: %d expansions, %d compiles; want none", st.LessExpansions, st.LessCompiles)
+	}
+	// The child theme's override of a partial: the roots of Acme/shop read
+	// it, those of Acme/base do not.
+	writeSrc(t, root, "app/design/frontend/Acme/shop/web/css/source/_variables.less", "@acme-text: #222;\n@acme-gap: 12px;\n")
+	st := magentoBuild(t, root, out, "", matrix.Filter{}, o).Stats
+	if st.LessExpansions == 0 || st.LessExpansions >= cold.LessExpansions {
+		t.Errorf("a partial of the child theme: %d expansions; want some, fewer than a cold build's %d", st.LessExpansions, cold.LessExpansions)
+	}
+	if st.LessCompiles == 0 || st.LessCompiles >= cold.LessCompiles {
+		t.Errorf("a partial of the child theme: %d compiles; want some, fewer than a cold build's %d", st.LessCompiles, cold.LessCompiles)
+	}
+	// With source maps the compiles are not in the cache, the expansions
+	// are: each recalled expansion is made again for its compile, and the
+	// output is a cold build's.
+	o.SourceMaps = true
+	res := magentoBuild(t, root, out, "", matrix.Filter{}, o)
+	o.CacheDir = ""
+	coldMaps := magentoBuild(t, root, filepath.Join(tmp, "cold"), "", matrix.Filter{}, o).Stats
+	if res.UpToDate || res.Stats.LessCompiles != coldMaps.LessCompiles {
+		t.Errorf("source maps turned on: up to date %v, %d compiles; want a cold build's %d", res.UpToDate, res.Stats.LessCompiles, coldMaps.LessCompiles)
+	}
+	sameTree(t, "source maps turned on", treeSums(t, out), treeSums(t, filepath.Join(tmp, "cold")))
 }

@@ -42,7 +42,7 @@ func copyTree(t *testing.T, src, dst string) {
 // magentoBuild builds the Magento project at root into out as scd does
 // with the matrix file yml ("" = just magento_root), narrowed by f; o gives
 // the other options (cache, skips).
-func magentoBuild(t *testing.T, root, out, yml string, f matrix.Filter, o builder.Options) {
+func magentoBuild(t *testing.T, root, out, yml string, f matrix.Filter, o builder.Options) *builder.Result {
 	t.Helper()
 	if yml == "" {
 		yml = "magento_root: .\n"
@@ -64,9 +64,11 @@ func magentoBuild(t *testing.T, root, out, yml string, f matrix.Filter, o builde
 	}
 	o.Config, o.Jobs, o.Layout, o.Output, o.WorkDir = cfg, jobs, m, out, root
 	o.Threads, o.Version = 2, "test"
-	if _, err := builder.Build(context.Background(), o); err != nil {
+	res, err := builder.Build(context.Background(), o)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return res
 }
 
 // TestMagentoRealPack installs the published Arabic pack of shared/realworld

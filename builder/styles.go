@@ -110,7 +110,7 @@ func (b *build) submitStyles(g pond.TaskGroup, themes map[string]*themeState) {
 // overrides are among the inputs, for that job's; each expansion is
 // compiled (once for all that have the same files).
 func (b *build) styleRoot(ts *themeState, root string) {
-	var base *less.Expansion
+	var base *expansion
 	var baseErr error
 	_, inBase := ts.base.lookup(root) // else only some locales have the root
 	expanded := false
@@ -126,21 +126,22 @@ func (b *build) styleRoot(ts *themeState, root string) {
 		if baseErr != nil {
 			return // reported once, for the first job
 		}
-		exp := base
-		if !inBase || readsOverlay(j.fs, base) {
+		e, fs := base, ts.base
+		if !inBase || readsOverlay(j.fs, base.inputs) {
 			var err error
-			if exp, err = b.expandStyle(root, j.fs, ts.styles, j.id); err != nil {
+			if e, err = b.expandStyle(root, j.fs, ts.styles, j.id); err != nil {
 				continue
 			}
+			fs = j.fs
 		}
-		j.styles[i] = b.compileStyle(root, exp, j.id)
+		j.styles[i] = b.compileStyle(root, e, fs, ts.styles, j.id)
 	}
 }
 
-// readsOverlay reports whether one of the expansion's inputs is a locale
+// readsOverlay reports whether one of an expansion's inputs is a locale
 // override of the job.
-func readsOverlay(fs *fileset, exp *less.Expansion) bool {
-	for logical := range exp.Inputs {
+func readsOverlay(fs *fileset, inputs map[string]string) bool {
+	for logical := range inputs {
 		if _, ok := fs.overlay[logical]; ok {
 			return true
 		}
@@ -148,29 +149,63 @@ func readsOverlay(fs *fileset, exp *less.Expansion) bool {
 	return false
 }
 
-// expandStyle runs Magento's preprocessing of root over a file set.
-func (b *build) expandStyle(root string, fs *fileset, st *styleState, owner string) (*less.Expansion, error) {
+// expandStyle returns the expansion of root over a file set (Magento's
+// preprocessing): recalled when nothing it read changed (styles_memo.go),
+// else made and recorded.
+func (b *build) expandStyle(root string, fs *fileset, st *styleState, owner string) (*expansion, error) {
 	defer b.clock.since(stLess, time.Now())
-	lookup := func(logical string) (string, []byte, bool) {
-		src, ok := fs.lookup(logical)
-		if !ok {
-			return "", nil, false
+	if m, ok := b.recallStyle(root, fs, st); ok {
+		for _, w := range m.Warnings {
+			b.warn(diag.Scoped(owner, w))
 		}
-		sd, err := b.read(src.Abs)
-		if err != nil {
-			return "", nil, false
-		}
-		return src.Abs, sd.raw, true
+		return &expansion{digest: m.Digest, inputs: m.Inputs}, nil
 	}
-	exp, err := less.Expand(root, lookup, st.collectFn)
+	e, deps, err := b.makeExpansion(root, fs, st)
 	if err != nil {
-		b.fail(diag.Scoped(owner, b.displayErrs(err)))
+		b.fail(diag.Scoped(owner, err))
 		return nil, err
 	}
-	for _, w := range exp.Warnings {
-		b.warn(diag.Scoped(owner, b.displayErrs(w)))
+	for _, w := range e.exp.Warnings {
+		b.warn(diag.Scoped(owner, w))
 	}
-	return exp, nil
+	b.recordStyle(root, fs, deps, e)
+	return e, nil
+}
+
+// makeExpansion runs less.Expand over a file set, recording what it asks.
+// Located errors and warnings name files as the build's messages do.
+func (b *build) makeExpansion(root string, fs *fileset, st *styleState) (*expansion, *styleDeps, error) {
+	deps := &styleDeps{}
+	lookup := func(logical string) (string, []byte, bool) {
+		src, ok := fs.lookup(logical)
+		var sd *srcData
+		if ok {
+			var err error
+			if sd, err = b.read(src.Abs); err != nil {
+				ok = false
+			}
+		}
+		if !ok {
+			deps.Lookups = append(deps.Lookups, styleLookup{Logical: logical})
+			return "", nil, false
+		}
+		deps.Lookups = append(deps.Lookups, styleLookup{logical, src.Abs, b.digests[src.Abs]})
+		return src.Abs, sd.raw, true
+	}
+	collect := func(p string) []less.Collected {
+		found := st.collectFn(p)
+		deps.Collects = append(deps.Collects, styleCollect{p, found})
+		return found
+	}
+	exp, err := less.Expand(root, lookup, collect)
+	b.stats.lessExps.Add(1)
+	if err != nil {
+		return nil, nil, b.displayErrs(err)
+	}
+	for _, w := range exp.Warnings {
+		b.displayErrs(w)
+	}
+	return &expansion{digest: styleDigest(root, exp), inputs: exp.Inputs, exp: exp}, deps, nil
 }
 
 // displayErrs names the files of located errors as the build's messages
@@ -185,17 +220,24 @@ func (b *build) displayErrs(err error) error {
 	return err
 }
 
-// compileStyle returns the compiled stylesheet of an expansion, compiling
-// it (or taking it from the cache) the first time these files are asked
-// for.
-func (b *build) compileStyle(root string, exp *less.Expansion, owner string) *styleOut {
+// styleDigest identifies an expansion by its root and files: the key of
+// its compile.
+func styleDigest(root string, exp *less.Expansion) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%q\n", root)
 	for _, p := range slices.Sorted(maps.Keys(exp.Files)) {
 		fmt.Fprintf(h, "%q %d\n", p, len(exp.Files[p]))
 		h.Write(exp.Files[p])
 	}
-	digest := hex.EncodeToString(h.Sum(nil))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// compileStyle returns the compiled stylesheet of an expansion, compiling
+// it (or taking it from the cache) the first time these files are asked
+// for. A recalled expansion whose compile is not in the cache is made
+// again over fs first.
+func (b *build) compileStyle(root string, e *expansion, fs *fileset, st *styleState, owner string) *styleOut {
+	digest := e.digest
 	b.styleMu.Lock()
 	out := b.styleOuts[digest]
 	if out == nil {
@@ -214,6 +256,16 @@ func (b *build) compileStyle(root string, exp *less.Expansion, owner string) *st
 			ok = !d.bad
 		}
 		if !ok {
+			exp := e.exp
+			if exp == nil {
+				made, _, err := b.makeExpansion(root, fs, st)
+				if err != nil {
+					out.err = diag.Scoped(owner, err)
+					b.fail(out.err)
+					return
+				}
+				exp = made.exp
+			}
 			css, smap, out.err = b.runLess(root, exp, owner)
 			if out.err != nil {
 				if b.ctx.Err() == nil { // else the build is failing already

@@ -206,7 +206,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	st.SourceFiles, st.SourceBytes = b.stats.srcFiles.Load(), b.stats.srcBytes.Load()
 	st.OutputFiles, st.OutputBytes = outFiles+1, outBytes+b.store.written.Load()+buildSize
 	st.Bundles = b.stats.bundles.Load()
-	st.LessCompiles = b.stats.lessRuns.Load()
+	st.LessCompiles, st.LessExpansions = b.stats.lessRuns.Load(), b.stats.lessExps.Load()
 	st.Rewrites, st.RewritesReused = b.stats.rewrites.Load(), b.stats.reused.Load()
 	st.UniqueBlobs = int64(len(b.store.blobs))
 	for _, bl := range b.store.blobs {

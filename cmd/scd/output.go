@@ -132,7 +132,7 @@ func printSummary(w io.Writer, s *settings, r *builder.Result) {
 	}
 	fmt.Fprintf(w, "  bundles   %d esbuild runs\n", st.Bundles)
 	if st.LessCompiles > 0 || r.Stages[builder.StageLess] > 0 {
-		fmt.Fprintf(w, "  less      %d less.js compiles, %s\n", st.LessCompiles, r.Stages[builder.StageLess].Round(time.Millisecond))
+		fmt.Fprintf(w, "  less      %d less.js compiles, %d roots expanded, %s\n", st.LessCompiles, st.LessExpansions, r.Stages[builder.StageLess].Round(time.Millisecond))
 	}
 	var missing []string
 	for _, loc := range sortedKeys(r.Missing) {
