@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 
 	"github.com/scdtool/scd/builder/i18n"
 )
@@ -221,28 +220,6 @@ func (d *dec) strs() []string {
 		out = append(out, d.str())
 	}
 	return out
-}
-
-// fileStat identifies a version of a file cheaply.
-type fileStat struct {
-	Size, Mtime, Ctime int64
-	Ino                uint64
-}
-
-func statOf(fi fs.FileInfo) fileStat {
-	st := fileStat{Size: fi.Size(), Mtime: fi.ModTime().UnixNano()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.Ino = sys.Ino
-		st.Ctime = sys.Ctim.Nano()
-	}
-	return st
-}
-
-func devOf(fi fs.FileInfo) uint64 {
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(sys.Dev)
-	}
-	return 0
 }
 
 // leafKey is the cache key of a leaf: its content, kind and the options

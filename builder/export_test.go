@@ -4,9 +4,6 @@ package builder
 // nil removes it.
 func SetBeforeSwap(f func(tmp string) error) { beforeSwap = f }
 
-// Fingerprint exposes fingerprint to the tests.
-func Fingerprint(dir string) (string, error) { return fingerprint(dir) }
-
 // SetContextSourceBudget sets the source bytes esbuild contexts may hold
 // (0: a context per bundle) until the returned function restores it.
 func SetContextSourceBudget(n int) (restore func()) {

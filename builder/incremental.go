@@ -12,12 +12,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
 	"iter"
 	"maps"
-	"math/bits"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -26,8 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/diag"
 	"github.com/scdtool/scd/manifest"
 )
@@ -64,7 +60,7 @@ type sideRec struct {
 // racyWindow before the build started, so that a change within the
 // timestamp granularity is never mistaken for no change.
 type statRec struct {
-	St     fileStat
+	St     fstree.Stat
 	Digest string
 }
 
@@ -92,16 +88,14 @@ type prev struct {
 	// sha256 build.json gives it and its stat when verified: a file of the
 	// spare tree (see writeTree) that is one of these inodes holds those
 	// bytes, whatever path it is at.
-	inodes map[inode]verified
+	inodes map[fstree.Inode]verified
 	// memo holds the rewrites of the previous build (see memo.go).
 	memo map[string]memoRec
 }
 
-type inode struct{ dev, ino uint64 }
-
 type verified struct {
 	sha string
-	st  fileStat
+	st  fstree.Stat
 }
 
 func (p *prev) path(sum string) (string, bool) {
@@ -394,310 +388,6 @@ func (b *build) inputsDigest() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// treeEntry is one path of a tree as fingerprint sees it.
-type treeEntry struct {
-	kind byte // 'd', 'f' or 'o'
-	mode fs.FileMode
-	st   fileStat // files only
-	dev  uint64   // files only
-}
-
-// fingerprint digests the shape of a tree: every directory and file path
-// with, for files, the size, modification and change times and inode. Any
-// file added, removed, replaced or written to changes it (the change time
-// cannot be set back; it also moves when a file gets another hard link,
-// for example when a release is staged from the output by linking: the
-// next build then reads the files back, see verifyContent).
-func fingerprint(dir string) (string, error) {
-	_, fp, err := walkTree(dir, false)
-	return fp, err
-}
-
-// namedEntry is one path of a listed tree.
-type namedEntry struct {
-	rel string
-	treeEntry
-}
-
-// walkTree lists a tree (slash paths relative to dir, "." for dir itself)
-// with the stat of every file, in no particular order, and returns its
-// fingerprint (the list only if list is set). Directories are read with
-// getdents and their files stat'ed relative to the directory's descriptor
-// (no path lookup per file), a few directories at a time, each digested
-// by the goroutine that read it.
-func walkTree(dir string, list bool) ([]namedEntry, string, error) {
-	return walkTreeCtx(context.Background(), dir, list)
-}
-
-// walkTreeCtx is walkTree, ended early with ctx's error when ctx is done.
-func walkTreeCtx(ctx context.Context, dir string, list bool) ([]namedEntry, string, error) {
-	all, acc, err := walkTreeAcc(ctx, dir, list, "")
-	if err != nil {
-		return nil, "", err
-	}
-	return all, acc.String(), nil
-}
-
-// walkTreeAcc is walkTree with the fingerprint left open, and without
-// the entry named skip at the top of the tree (if skip is not ""): the
-// caller adds it once it exists.
-func walkTreeAcc(ctx context.Context, dir string, list bool, skip string) ([]namedEntry, *fpAcc, error) {
-	var (
-		mu    sync.Mutex
-		all   []namedEntry
-		acc   fpAcc
-		errs  []error
-		wg    sync.WaitGroup
-		sem   = make(chan struct{}, min(4, max(1, runtime.NumCPU())))
-		stats = &inodeStats{m: map[inode]fileStat{}}
-	)
-	root := namedEntry{".", treeEntry{kind: 'd'}}
-	acc.add(root.rel, root.treeEntry)
-	if list {
-		all = append(all, root)
-	}
-	var visit func(abs, rel string)
-	visit = func(abs, rel string) {
-		defer wg.Done()
-		if err := ctx.Err(); err != nil {
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
-			return
-		}
-		sem <- struct{}{}
-		here, subdirs, err := statDir(abs, rel, stats)
-		if rel == "" && skip != "" {
-			here = slices.DeleteFunc(here, func(e namedEntry) bool { return e.rel == skip })
-		}
-		var part fpAcc
-		for _, e := range here {
-			part.add(e.rel, e.treeEntry)
-		}
-		<-sem
-		mu.Lock()
-		acc.merge(&part)
-		if list {
-			all = append(all, here...)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-		mu.Unlock()
-		if err != nil {
-			return
-		}
-		for _, d := range subdirs {
-			wg.Add(1)
-			go visit(filepath.Join(abs, path.Base(d)), d)
-		}
-	}
-	wg.Add(1)
-	visit(dir, "")
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
-	}
-	return all, &acc, nil
-}
-
-// inodeStats holds the stat of each file inode walkTree has seen. A built
-// tree is mostly hard links (a content shared by several jobs is one inode
-// under many names: 18.5k names and 6k inodes in the incremental
-// benchmark's tree), and getdents gives each name's inode number, so an
-// inode is stat'ed once, through its first name. A stat is kept only when
-// it is of the inode getdents named, on the directory's device: where the
-// two disagree (a mount point, a file system whose d_ino is not st_ino),
-// every name is stat'ed.
-type inodeStats struct {
-	mu sync.Mutex
-	m  map[inode]fileStat
-}
-
-func (s *inodeStats) get(k inode) (fileStat, bool) {
-	s.mu.Lock()
-	st, ok := s.m[k]
-	s.mu.Unlock()
-	return st, ok
-}
-
-func (s *inodeStats) put(k inode, st fileStat) {
-	s.mu.Lock()
-	s.m[k] = st
-	s.mu.Unlock()
-}
-
-// statDir lists one directory of walkTree: its entries (rel-prefixed) and
-// its subdirectories.
-func statDir(abs, rel string, stats *inodeStats) ([]namedEntry, []string, error) {
-	fd, err := openDir(abs)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer unix.Close(fd)
-	var dirSt unix.Stat_t
-	if err := unix.Fstat(fd, &dirSt); err != nil {
-		return nil, nil, &os.PathError{Op: "fstat", Path: abs, Err: err}
-	}
-	dev := uint64(dirSt.Dev)
-	type dirent struct {
-		name string
-		typ  byte
-		ino  uint64
-	}
-	var names []dirent
-	if err := readDirents(fd, make([]byte, 32<<10), func(name string, typ byte, ino uint64) {
-		names = append(names, dirent{name, typ, ino})
-	}); err != nil {
-		return nil, nil, &os.PathError{Op: "getdents", Path: abs, Err: err}
-	}
-	here := make([]namedEntry, 0, len(names))
-	var subdirs []string
-	for _, n := range names {
-		r := joinRel(rel, n.name)
-		typ := n.typ
-		if typ == unix.DT_REG {
-			if fs, ok := stats.get(inode{dev, n.ino}); ok {
-				here = append(here, namedEntry{r, treeEntry{kind: 'f', dev: dev, st: fs}})
-				continue
-			}
-		}
-		var st unix.Stat_t
-		if typ == unix.DT_REG || typ == unix.DT_UNKNOWN {
-			if err := unix.Fstatat(fd, n.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				return nil, nil, &os.PathError{Op: "lstat", Path: filepath.Join(abs, n.name), Err: err}
-			}
-			if typ == unix.DT_UNKNOWN { // file systems without d_type
-				typ = direntType(st.Mode)
-			}
-		}
-		switch typ {
-		case unix.DT_DIR:
-			here = append(here, namedEntry{r, treeEntry{kind: 'd'}})
-			subdirs = append(subdirs, r)
-		case unix.DT_REG:
-			fs := fileStat{Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino}
-			if st.Ino == n.ino && uint64(st.Dev) == dev {
-				stats.put(inode{dev, n.ino}, fs)
-			}
-			here = append(here, namedEntry{r, treeEntry{kind: 'f', dev: uint64(st.Dev), st: fs}})
-		default:
-			here = append(here, namedEntry{r, treeEntry{kind: 'o', mode: direntMode(typ)}})
-		}
-	}
-	return here, subdirs, nil
-}
-
-// joinRel joins a slash path relative to a tree and a clean name in it
-// (path.Join, without the cleaning).
-func joinRel(dir, name string) string {
-	if dir == "" || dir == "." {
-		return name
-	}
-	return dir + "/" + name
-}
-
-// direntType is the d_type of a stat mode.
-func direntType(mode uint32) byte {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return unix.DT_DIR
-	case unix.S_IFREG:
-		return unix.DT_REG
-	case unix.S_IFLNK:
-		return unix.DT_LNK
-	case unix.S_IFIFO:
-		return unix.DT_FIFO
-	case unix.S_IFSOCK:
-		return unix.DT_SOCK
-	case unix.S_IFCHR:
-		return unix.DT_CHR
-	case unix.S_IFBLK:
-		return unix.DT_BLK
-	}
-	return unix.DT_UNKNOWN
-}
-
-// direntMode is the fs.FileMode type of a d_type, as fs.DirEntry.Type.
-func direntMode(typ byte) fs.FileMode {
-	switch typ {
-	case unix.DT_LNK:
-		return fs.ModeSymlink
-	case unix.DT_FIFO:
-		return fs.ModeNamedPipe
-	case unix.DT_SOCK:
-		return fs.ModeSocket
-	case unix.DT_CHR:
-		return fs.ModeDevice | fs.ModeCharDevice
-	case unix.DT_BLK:
-		return fs.ModeDevice
-	}
-	return fs.ModeIrregular
-}
-
-// fpAcc accumulates a tree's fingerprint: the sum, modulo 2^256, of the
-// sha256 of every entry (kind, path and, for files, size, times, inode and
-// type). The order of entries does not matter, so a tree can be digested
-// as it is listed or written, on several goroutines, without a sorted list
-// of millions of paths.
-type fpAcc struct {
-	sum [4]uint64
-	n   uint64
-	buf []byte
-}
-
-func (a *fpAcc) add(rel string, e treeEntry) { a.addIn("", rel, e) }
-
-// addIn is add(joinRel(dir, name), e), without making the joined string.
-func (a *fpAcc) addIn(dir, name string, e treeEntry) {
-	if dir == "." {
-		dir = ""
-	}
-	b := a.buf[:0]
-	b = append(b, e.kind)
-	if dir == "" {
-		b = binary.AppendUvarint(b, uint64(len(name)))
-	} else {
-		b = binary.AppendUvarint(b, uint64(len(dir)+1+len(name)))
-		b = append(b, dir...)
-		b = append(b, '/')
-	}
-	b = append(b, name...)
-	switch e.kind {
-	case 'f':
-		b = binary.LittleEndian.AppendUint64(b, uint64(e.st.Size))
-		b = binary.LittleEndian.AppendUint64(b, uint64(e.st.Mtime))
-		b = binary.LittleEndian.AppendUint64(b, uint64(e.st.Ctime))
-		b = binary.LittleEndian.AppendUint64(b, e.st.Ino)
-		b = binary.LittleEndian.AppendUint32(b, uint32(e.mode))
-	case 'd':
-	default:
-		b = binary.LittleEndian.AppendUint32(b, uint32(e.mode))
-	}
-	a.buf = b
-	h := sha256.Sum256(b)
-	a.addSum([4]uint64{binary.LittleEndian.Uint64(h[0:]), binary.LittleEndian.Uint64(h[8:]),
-		binary.LittleEndian.Uint64(h[16:]), binary.LittleEndian.Uint64(h[24:])}, 1)
-}
-
-func (a *fpAcc) addSum(v [4]uint64, n uint64) {
-	var c uint64
-	for i := range a.sum {
-		a.sum[i], c = bits.Add64(a.sum[i], v[i], c)
-	}
-	a.n += n
-}
-
-func (a *fpAcc) merge(o *fpAcc) { a.addSum(o.sum, o.n) }
-
-func (a *fpAcc) String() string {
-	var b []byte
-	for _, v := range a.sum {
-		b = binary.LittleEndian.AppendUint64(b, v)
-	}
-	return fmt.Sprintf("%x-%d", b, a.n)
-}
-
 // prepareIncremental runs after the plan: it digests the sources, and
 // finds out what the previous build of the output left that can be used.
 // It returns the result of the previous build when nothing changed and
@@ -749,22 +439,22 @@ func (b *build) prepareIncremental() (*Result, error) {
 	go func() { b.loadPack(); close(packed) }()
 	defer func() { <-packed }()
 	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(files)),
-		inodes: make(map[inode]verified, len(files))}
+		inodes: make(map[fstree.Inode]verified, len(files))}
 	for _, e := range tree {
-		if e.kind != 'f' || e.mode != 0 {
+		if e.Kind != fstree.File || e.Mode != 0 {
 			continue
 		}
-		f, ok := files[e.rel]
+		f, ok := files[e.Rel]
 		if !ok {
 			continue
 		}
-		k := inode{e.dev, e.st.Ino}
+		k := e.Inode()
 		if v, dup := p.inodes[k]; dup && v.sha != f.SHA256 {
 			v.sha = "" // one inode, two contents: trust neither
 			p.inodes[k] = v
 			continue
 		}
-		p.inodes[k] = verified{sha: f.SHA256, st: e.st}
+		p.inodes[k] = verified{sha: f.SHA256, st: e.Stat}
 	}
 	if !intact {
 		// The times or inodes changed since the output was written: a
@@ -787,13 +477,13 @@ func (b *build) prepareIncremental() (*Result, error) {
 		}
 	}
 	for _, e := range tree {
-		if e.kind != 'f' || e.mode != 0 {
+		if e.Kind != fstree.File || e.Mode != 0 {
 			continue
 		}
-		if v := p.inodes[inode{e.dev, e.st.Ino}]; v.sha != "" {
+		if v := p.inodes[e.Inode()]; v.sha != "" {
 			// the first path in sorted order, whatever the walk's order
-			if have, ok := p.byHash[v.sha]; !ok || e.rel < have {
-				p.byHash[v.sha] = e.rel
+			if have, ok := p.byHash[v.sha]; !ok || e.Rel < have {
+				p.byHash[v.sha] = e.Rel
 			}
 		}
 	}
@@ -811,12 +501,12 @@ func (b *build) prepareIncremental() (*Result, error) {
 	return nil, nil
 }
 
-// outputWalk is a walk of the previous output (walkTree, with the list),
+// outputWalk is a walk of the previous output (fstree.Walk, with the list),
 // running while the build plans and hashes its sources.
 type outputWalk struct {
 	cancel context.CancelFunc
 	done   chan struct{}
-	tree   []namedEntry
+	tree   []fstree.Entry
 	fp     string // "": no output to reuse (none, no build.json, or unreadable)
 }
 
@@ -825,15 +515,18 @@ func startOutputWalk(ctx context.Context, dir string) *outputWalk {
 	w := &outputWalk{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		if _, err := os.Stat(filepath.Join(dir, manifest.BuildFile)); err == nil {
-			w.tree, w.fp, _ = walkTreeCtx(ctx, dir, true)
+		if _, err := os.Stat(filepath.Join(dir, manifest.BuildFile)); err != nil {
+			return
+		}
+		if tree, fp, err := fstree.Walk(ctx, dir, true, ""); err == nil {
+			w.tree, w.fp = tree, fp.String()
 		}
 	}()
 	return w
 }
 
 // wait returns the walk's list and fingerprint.
-func (w *outputWalk) wait() ([]namedEntry, string) {
+func (w *outputWalk) wait() ([]fstree.Entry, string) {
 	<-w.done
 	return w.tree, w.fp
 }
@@ -848,7 +541,7 @@ func (w *outputWalk) stop() {
 // asRecorded reports whether the tree walked in dir is the one the build
 // bm describes: every file of bm.Files at its path with its bytes verified,
 // build.json as that build wrote it, and nothing else.
-func asRecorded(dir string, tree []namedEntry, bm *manifest.Build, inodes map[inode]verified) bool {
+func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, inodes map[fstree.Inode]verified) bool {
 	dirs := map[string]bool{".": true}
 	for rel := range bm.Files {
 		addDirs(dirs, rel)
@@ -856,20 +549,20 @@ func asRecorded(dir string, tree []namedEntry, bm *manifest.Build, inodes map[in
 	n, buildFile := 0, false
 	for _, e := range tree {
 		switch {
-		case e.kind == 'd':
-			if !dirs[e.rel] {
+		case e.Kind == fstree.Dir:
+			if !dirs[e.Rel] {
 				return false
 			}
-		case e.kind == 'f' && e.mode == 0 && e.rel == manifest.BuildFile:
+		case e.Kind == fstree.File && e.Mode == 0 && e.Rel == manifest.BuildFile:
 			var want bytes.Buffer
 			got, err := os.ReadFile(filepath.Join(dir, manifest.BuildFile))
 			if err != nil || manifest.WriteBuild(&want, bm) != nil || !bytes.Equal(got, want.Bytes()) {
 				return false
 			}
 			buildFile = true
-		case e.kind == 'f' && e.mode == 0:
-			f, ok := bm.Files[e.rel]
-			if !ok || inodes[inode{e.dev, e.st.Ino}].sha != f.SHA256 {
+		case e.Kind == fstree.File && e.Mode == 0:
+			f, ok := bm.Files[e.Rel]
+			if !ok || inodes[e.Inode()].sha != f.SHA256 {
 				return false
 			}
 			n++
@@ -884,20 +577,20 @@ func asRecorded(dir string, tree []namedEntry, bm *manifest.Build, inodes map[in
 // that has it, and keeps it only if its bytes have the recorded sha256 and
 // it did not change between the walk and the read; the others get no sha
 // and are not reused. It returns how many inodes it kept.
-func verifyContent(dir string, tree []namedEntry, inodes map[inode]verified) int {
+func verifyContent(dir string, tree []fstree.Entry, inodes map[fstree.Inode]verified) int {
 	type check struct {
-		k   inode
+		k   fstree.Inode
 		rel string
-		st  fileStat
+		st  fstree.Stat
 		sha string
 	}
 	var todo []check
-	seen := make(map[inode]bool, len(inodes))
+	seen := make(map[fstree.Inode]bool, len(inodes))
 	for _, e := range tree {
-		k := inode{e.dev, e.st.Ino}
-		if v, ok := inodes[k]; ok && v.sha != "" && !seen[k] && e.kind == 'f' && e.mode == 0 {
+		k := e.Inode()
+		if v, ok := inodes[k]; ok && v.sha != "" && !seen[k] && e.Kind == fstree.File && e.Mode == 0 {
 			seen[k] = true
-			todo = append(todo, check{k, e.rel, e.st, v.sha})
+			todo = append(todo, check{k, e.Rel, e.Stat, v.sha})
 		}
 	}
 	// Biggest first, so the workers finish together.
@@ -933,14 +626,14 @@ func verifyContent(dir string, tree []namedEntry, inodes map[inode]verified) int
 
 // sameContent reports whether the file at name is still the inode k with
 // stat st (no change since the walk) and holds bytes of sha256 sha.
-func sameContent(name string, k inode, st fileStat, sha string, h hash.Hash, buf []byte) bool {
+func sameContent(name string, k fstree.Inode, st fstree.Stat, sha string, h hash.Hash, buf []byte) bool {
 	f, err := os.Open(name)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
 	fi, err := f.Stat()
-	if err != nil || statOf(fi) != st || devOf(fi) != k.dev {
+	if err != nil || fstree.StatOf(fi) != st || fstree.DevOf(fi) != k.Dev {
 		return false
 	}
 	h.Reset()
@@ -980,10 +673,14 @@ func (b *build) compKey() string {
 
 // saveState records the finished build for the next one. fp is the
 // fingerprint of the output as written (see writeTree), "" if unknown.
+// Any file of the output added, removed, replaced or written to changes
+// it, and so does a new hard link to one of its files (a release staged
+// from the output by linking): the next build then reads the files back
+// (see verifyContent).
 func (b *build) saveState(res *Result, fp string) {
 	if fp == "" {
 		var err error
-		if fp, err = fingerprint(b.opts.Output); err != nil {
+		if fp, err = fstree.FingerprintDir(b.opts.Output); err != nil {
 			return
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/scdtool/scd/builder/fstree"
 	sl "github.com/scdtool/scd/source"
 )
 
@@ -16,7 +17,7 @@ import (
 type source struct {
 	Abs  string // absolute path on disk
 	Size int64
-	st   fileStat // for the cache's stat cache
+	st   fstree.Stat // for the cache's stat cache
 }
 
 // layer is the file list of one directory of a fallback chain: logical path
@@ -69,7 +70,7 @@ func (s *scanner) scan(dir, skip string) (layer, error) {
 			}
 			info = st
 		}
-		l[rel] = source{Abs: p, Size: info.Size(), st: statOf(info)}
+		l[rel] = source{Abs: p, Size: info.Size(), st: fstree.StatOf(info)}
 		return nil
 	})
 	if err != nil {

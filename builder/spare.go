@@ -1,10 +1,8 @@
 package builder
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"os"
@@ -16,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/manifest"
 )
 
@@ -73,114 +72,6 @@ func releaseTemp(dir, out string, keep bool) {
 	_ = os.RemoveAll(dir)
 }
 
-// spareEntry is one entry of the spare tree, as listed by getdents: the
-// type and inode come with the name, so listing costs one system call per
-// directory, not one per file.
-type spareEntry struct {
-	rel string // slash path relative to the tree
-	typ byte   // unix.DT_*
-	ino inode
-}
-
-// readDirents calls fn for every entry of the open directory fd but "."
-// and "..", with its name, d_type and inode: one getdents per buffer full,
-// no system call per entry.
-func readDirents(fd int, buf []byte, fn func(name string, typ byte, ino uint64)) error {
-	for {
-		n, err := unix.Getdents(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n <= 0 {
-			return nil
-		}
-		for b := buf[:n]; len(b) >= 19; {
-			// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
-			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
-			if reclen < 19 || reclen > len(b) {
-				return errors.New("malformed directory entry")
-			}
-			ino, typ := binary.NativeEndian.Uint64(b[0:8]), b[18]
-			name := b[19:reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			b = b[reclen:]
-			if s := string(name); s != "." && s != ".." {
-				fn(s, typ, ino)
-			}
-		}
-	}
-}
-
-// openDir opens a directory for readDirents and fstatat, without following
-// a symbolic link.
-func openDir(abs string) (int, error) {
-	fd, err := unix.Open(abs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: abs, Err: err}
-	}
-	return fd, nil
-}
-
-// listSpare lists the tree under root, parents before their children.
-func listSpare(root string) ([]spareEntry, error) {
-	var out []spareEntry
-	buf := make([]byte, 64<<10)
-	var list func(abs, rel string) error
-	list = func(abs, rel string) error {
-		fd, err := openDir(abs)
-		if err != nil {
-			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
-			unix.Close(fd)
-			return &os.PathError{Op: "fstat", Path: abs, Err: err}
-		}
-		dev := uint64(st.Dev)
-		var here []spareEntry
-		err = readDirents(fd, buf, func(name string, typ byte, ino uint64) {
-			here = append(here, spareEntry{rel: joinRel(rel, name), typ: typ, ino: inode{dev, ino}})
-		})
-		if err != nil {
-			unix.Close(fd)
-			return &os.PathError{Op: "getdents", Path: abs, Err: err}
-		}
-		unix.Close(fd)
-		for _, e := range here {
-			if e.typ == unix.DT_UNKNOWN { // file systems without d_type
-				fi, err := os.Lstat(filepath.Join(abs, path.Base(e.rel)))
-				if err != nil {
-					return err
-				}
-				switch {
-				case fi.IsDir():
-					e.typ = unix.DT_DIR
-				case fi.Mode().IsRegular():
-					e.typ = unix.DT_REG
-				default:
-					e.typ = unix.DT_LNK // anything else: removed
-				}
-			}
-			out = append(out, e)
-			if e.typ == unix.DT_DIR {
-				if err := list(filepath.Join(abs, path.Base(e.rel)), e.rel); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	if err := list(root, ""); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // treeWriter tracks the update of the write directory into the new tree,
 // so that the tree's fingerprint can be computed instead of walked: a file
 // kept from the spare tree is an inode of the verified output whose stat
@@ -192,27 +83,27 @@ func listSpare(root string) ([]spareEntry, error) {
 // large matrix updates its spare tree on every worker and no map of the
 // whole tree's paths is built.
 type treeWriter struct {
-	spare    bool                // the write directory holds the spare tree
-	verified map[inode]verified  // the previous output's files (read only)
-	jobs     map[string]*jobTree // by job directory
-	above    map[string]bool     // the directories above job directories, "." included
+	spare    bool                      // the write directory holds the spare tree
+	verified map[fstree.Inode]verified // the previous output's files (read only)
+	jobs     map[string]*jobTree       // by job directory
+	above    map[string]bool           // the directories above job directories, "." included
 
 	mu      sync.Mutex
-	touched map[inode]bool // inodes of the spare tree whose links this build changed
-	created []string       // paths this build wrote or linked
+	touched map[fstree.Inode]bool // inodes of the spare tree whose links this build changed
+	created []string              // paths this build wrote or linked
 }
 
 // jobTree is one job directory of the new tree.
 type jobTree struct {
-	dir  string            // relative to the tree
-	want map[string]string // name in dir → sha256: what the build puts there (spare trees only)
-	dirs map[string]bool   // the directories in dir, "." included
-	kept map[string]inode  // files of the spare tree that stay as they are
+	dir  string                  // relative to the tree
+	want map[string]string       // name in dir → sha256: what the build puts there (spare trees only)
+	dirs map[string]bool         // the directories in dir, "." included
+	kept map[string]fstree.Inode // files of the spare tree that stay as they are
 }
 
-func newTreeWriter(spare bool, verified map[inode]verified, jobs []*job) *treeWriter {
+func newTreeWriter(spare bool, verified map[fstree.Inode]verified, jobs []*job) *treeWriter {
 	tw := &treeWriter{spare: spare, verified: verified, jobs: make(map[string]*jobTree, len(jobs)),
-		above: map[string]bool{".": true}, touched: map[inode]bool{}}
+		above: map[string]bool{".": true}, touched: map[fstree.Inode]bool{}}
 	for _, j := range jobs {
 		d := j.Dir()
 		tw.jobs[d] = &jobTree{dir: d}
@@ -235,7 +126,7 @@ func (tw *treeWriter) job(b *build, j *job) *jobTree {
 	jt.dirs = map[string]bool{".": true}
 	if tw.spare {
 		jt.want = make(map[string]string, 4*len(j.outputs)+1)
-		jt.kept = make(map[string]inode, 4*len(j.outputs)+1)
+		jt.kept = make(map[string]fstree.Inode, 4*len(j.outputs)+1)
 	}
 	add := func(name string, bl *blob) {
 		addDirs(jt.dirs, name)
@@ -261,20 +152,17 @@ func (tw *treeWriter) pruneAbove(dir string) error {
 	var walk func(rel string) error
 	walk = func(rel string) error {
 		abs := filepath.Join(dir, filepath.FromSlash(rel))
-		fd, err := openDir(abs)
+		fd, err := fstree.OpenDir(abs)
 		if err != nil {
 			return err
 		}
-		type entry struct {
-			rel string
-			typ byte
-			ino uint64
-		}
-		var here []entry
+		var here []fstree.Dirent
 		var st unix.Stat_t
 		if err = unix.Fstat(fd, &st); err == nil {
-			err = readDirents(fd, make([]byte, 16<<10), func(name string, typ byte, ino uint64) {
-				here = append(here, entry{joinRel(rel, name), typ, ino})
+			dev := uint64(st.Dev)
+			err = fstree.ReadDirents(fd, make([]byte, 16<<10), func(name string, typ byte, ino uint64) {
+				e := fstree.Dirent{Rel: fstree.JoinRel(rel, name), Type: typ, Ino: fstree.Inode{Dev: dev, Ino: ino}}
+				here = append(here, e)
 			})
 		}
 		unix.Close(fd)
@@ -282,21 +170,21 @@ func (tw *treeWriter) pruneAbove(dir string) error {
 			return &os.PathError{Op: "getdents", Path: abs, Err: err}
 		}
 		for _, e := range here {
-			if e.typ == unix.DT_UNKNOWN { // file systems without d_type
-				if fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(e.rel))); err == nil && fi.IsDir() {
-					e.typ = unix.DT_DIR
+			if e.Type == unix.DT_UNKNOWN { // file systems without d_type
+				if fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(e.Rel))); err == nil && fi.IsDir() {
+					e.Type = unix.DT_DIR
 				}
 			}
-			if _, ok := tw.jobs[e.rel]; ok && e.typ == unix.DT_DIR {
+			if _, ok := tw.jobs[e.Rel]; ok && e.Type == unix.DT_DIR {
 				continue
 			}
-			if tw.above[e.rel] && e.typ == unix.DT_DIR {
-				if err := walk(e.rel); err != nil {
+			if tw.above[e.Rel] && e.Type == unix.DT_DIR {
+				if err := walk(e.Rel); err != nil {
 					return err
 				}
 				continue
 			}
-			if err := tw.remove(dir, e.rel, e.typ, inode{uint64(st.Dev), e.ino}); err != nil {
+			if err := tw.remove(dir, e.Rel, e.Type, e.Ino); err != nil {
 				return err
 			}
 		}
@@ -307,18 +195,18 @@ func (tw *treeWriter) pruneAbove(dir string) error {
 
 // remove deletes one entry of the spare tree, a directory with all it
 // holds, and records the inodes whose links it changed.
-func (tw *treeWriter) remove(dir, rel string, typ byte, ino inode) error {
+func (tw *treeWriter) remove(dir, rel string, typ byte, ino fstree.Inode) error {
 	abs := filepath.Join(dir, filepath.FromSlash(rel))
 	if typ == unix.DT_DIR || typ == unix.DT_UNKNOWN {
 		if fi, err := os.Lstat(abs); err == nil && fi.IsDir() {
-			entries, err := listSpare(abs)
+			entries, err := fstree.List(abs)
 			if err != nil {
 				return err
 			}
 			tw.mu.Lock()
 			for _, e := range entries {
-				if e.typ != unix.DT_DIR {
-					tw.touched[e.ino] = true
+				if e.Type != unix.DT_DIR {
+					tw.touched[e.Ino] = true
 				}
 			}
 			tw.mu.Unlock()
@@ -342,43 +230,43 @@ func (tw *treeWriter) prune(dir string, jt *jobTree) error {
 	if _, err := os.Lstat(abs); os.IsNotExist(err) {
 		return nil // a new job
 	}
-	entries, err := listSpare(abs)
+	entries, err := fstree.List(abs)
 	if err != nil {
 		return err
 	}
-	var touched []inode
+	var touched []fstree.Inode
 	removed := "" // the last directory removed; its entries follow it
 	for _, e := range entries {
-		if removed != "" && strings.HasPrefix(e.rel, removed+"/") {
-			if e.typ != unix.DT_DIR {
-				touched = append(touched, e.ino)
+		if removed != "" && strings.HasPrefix(e.Rel, removed+"/") {
+			if e.Type != unix.DT_DIR {
+				touched = append(touched, e.Ino)
 			}
 			continue
 		}
 		switch {
-		case e.typ == unix.DT_DIR && jt.dirs[e.rel]:
+		case e.Type == unix.DT_DIR && jt.dirs[e.Rel]:
 			// kept; its entries are judged on their own
-		case e.typ == unix.DT_DIR:
-			if err := os.RemoveAll(filepath.Join(abs, filepath.FromSlash(e.rel))); err != nil {
+		case e.Type == unix.DT_DIR:
+			if err := os.RemoveAll(filepath.Join(abs, filepath.FromSlash(e.Rel))); err != nil {
 				return err
 			}
-			removed = e.rel
+			removed = e.Rel
 		default:
-			if sha, ok := jt.want[e.rel]; ok && e.typ == unix.DT_REG && tw.verified[e.ino].sha == sha {
-				jt.kept[e.rel] = e.ino
+			if sha, ok := jt.want[e.Rel]; ok && e.Type == unix.DT_REG && tw.verified[e.Ino].sha == sha {
+				jt.kept[e.Rel] = e.Ino
 				continue
 			}
-			if err := os.Remove(filepath.Join(abs, filepath.FromSlash(e.rel))); err != nil && !os.IsNotExist(err) {
+			if err := os.Remove(filepath.Join(abs, filepath.FromSlash(e.Rel))); err != nil && !os.IsNotExist(err) {
 				return err
 			}
-			touched = append(touched, e.ino)
+			touched = append(touched, e.Ino)
 		}
 	}
 	tw.touch(touched)
 	return nil
 }
 
-func (tw *treeWriter) touch(inos []inode) {
+func (tw *treeWriter) touch(inos []fstree.Inode) {
 	tw.mu.Lock()
 	for _, ino := range inos {
 		tw.touched[ino] = true
@@ -408,7 +296,7 @@ func (tw *treeWriter) keepAll(dir string, jt *jobTree, names []string) (bool, er
 				return false, err
 			}
 			delete(jt.kept, name) // written again: among the created
-			tw.touch([]inode{ino})
+			tw.touch([]fstree.Inode{ino})
 		}
 	}
 	return false, nil
@@ -426,34 +314,34 @@ func (tw *treeWriter) addCreated(rels ...string) {
 }
 
 // fingerprint computes the fingerprint of the finished tree in dir, as
-// fingerprint(dir) would walk it (the tests check that they agree), all
-// but the file skip at the top of the tree, which may be written
-// meanwhile: the caller adds it. (Over a spare tree, skip is neither
+// fstree.FingerprintDir(dir) would walk it (the tests check that they
+// agree), all but the file skip at the top of the tree, which may be
+// written meanwhile: the caller adds it. (Over a spare tree, skip is neither
 // created by the job writes nor kept: pruneAbove removed the old one.)
-func (tw *treeWriter) fingerprint(dir, skip string) (*fpAcc, error) {
+func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, error) {
 	if !tw.spare {
 		// Every file was created: walking the tree stats each inode once
 		// (most files are links), where stat'ing each created path would
 		// not.
-		_, acc, err := walkTreeAcc(context.Background(), dir, false, skip)
+		_, acc, err := fstree.Walk(context.Background(), dir, false, skip)
 		return acc, err
 	}
-	var acc fpAcc
+	var acc fstree.Fingerprint
 	for d := range tw.above {
-		acc.add(d, treeEntry{kind: 'd'})
+		acc.Add(d, fstree.Node{Kind: fstree.Dir})
 	}
 	for _, jt := range tw.jobs {
 		for d := range jt.dirs {
 			if d == "." {
-				acc.add(jt.dir, treeEntry{kind: 'd'})
+				acc.Add(jt.dir, fstree.Node{Kind: fstree.Dir})
 			} else {
-				acc.addIn(jt.dir, d, treeEntry{kind: 'd'})
+				acc.AddIn(jt.dir, d, fstree.Node{Kind: fstree.Dir})
 			}
 		}
 	}
 	// A created file may be a new link to a kept inode, which changes
 	// that inode's change time: such kept files are stat'ed again.
-	keptInodes := map[inode]bool{}
+	keptInodes := map[fstree.Inode]bool{}
 	for _, jt := range tw.jobs {
 		for _, ino := range jt.kept {
 			keptInodes[ino] = true
@@ -461,8 +349,8 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fpAcc, error) {
 	}
 	stat := func(rels []string) error {
 		workers := min(4, max(1, runtime.NumCPU()))
-		accs := make([]fpAcc, workers)
-		touched := make([][]inode, workers)
+		accs := make([]fstree.Fingerprint, workers)
+		touched := make([][]fstree.Inode, workers)
 		errs := make([]error, workers)
 		var wg sync.WaitGroup
 		for w := range workers {
@@ -473,9 +361,9 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fpAcc, error) {
 						errs[w] = err
 						return
 					}
-					e := treeEntry{kind: 'f', mode: fi.Mode().Type(), st: statOf(fi), dev: devOf(fi)}
-					accs[w].add(rels[i], e)
-					if ino := (inode{e.dev, e.st.Ino}); keptInodes[ino] {
+					e := fstree.Node{Kind: fstree.File, Mode: fi.Mode().Type(), Stat: fstree.StatOf(fi), Dev: fstree.DevOf(fi)}
+					accs[w].Add(rels[i], e)
+					if ino := (e.Inode()); keptInodes[ino] {
 						touched[w] = append(touched[w], ino)
 					}
 				}
@@ -486,7 +374,7 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fpAcc, error) {
 			return err
 		}
 		for w := range accs {
-			acc.merge(&accs[w])
+			acc.Merge(&accs[w])
 			tw.touch(touched[w])
 		}
 		return nil
@@ -498,10 +386,10 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fpAcc, error) {
 	for _, jt := range tw.jobs {
 		for name, ino := range jt.kept {
 			if tw.touched[ino] {
-				again = append(again, joinRel(jt.dir, name))
+				again = append(again, fstree.JoinRel(jt.dir, name))
 				continue
 			}
-			acc.addIn(jt.dir, name, treeEntry{kind: 'f', st: tw.verified[ino].st, dev: ino.dev})
+			acc.AddIn(jt.dir, name, fstree.Node{Kind: fstree.File, Stat: tw.verified[ino].st, Dev: ino.Dev})
 		}
 	}
 	keptInodes = nil // the files stat'ed again are not links of a kept file any more

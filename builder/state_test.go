@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/diag"
 	"github.com/scdtool/scd/manifest"
 )
@@ -22,7 +23,7 @@ func sampleState() *outputState {
 				"frontend/A/b/de_DE/a.1.js":    {SHA256: "aa", Size: 10},
 			}},
 		Side: map[string][]sideRec{"aa": {{Enc: "gzip", SHA: "bb", Size: 5}}, "cc": nil},
-		Stat: map[string]statRec{"/src/a.js": {St: fileStat{Size: 10, Mtime: -5, Ctime: 1 << 62, Ino: 1<<64 - 1}, Digest: "aa"}},
+		Stat: map[string]statRec{"/src/a.js": {St: fstree.Stat{Size: 10, Mtime: -5, Ctime: 1 << 62, Ino: 1<<64 - 1}, Digest: "aa"}},
 		Memo: map[string]memoRec{"\x00k\xff": {Sum: "aa", Size: 10}},
 		Result: savedResult{Jobs: []JobResult{{ID: "frontend/A/b/fr_FR", Files: 2, Missing: []string{"Hi"}}},
 			Missing:  map[string]int{"fr_FR": 1},

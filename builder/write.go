@@ -16,6 +16,7 @@ import (
 
 	"crypto/sha256"
 
+	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/diag"
 	"github.com/scdtool/scd/manifest"
 )
@@ -43,7 +44,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	// it, a large matrix is spared holding them.
 	var tw *treeWriter
 	if b.cache != nil {
-		var verified map[inode]verified
+		var verified map[fstree.Inode]verified
 		if b.prev != nil {
 			verified = b.prev.inodes
 		}
@@ -185,7 +186,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	// The tree is fingerprinted, all but build.json, while the summary
 	// is made; build.json's stat is added last.
 	var (
-		treeFP *fpAcc
+		treeFP *fstree.Fingerprint
 		fpErr  error
 		fpDone = make(chan struct{})
 	)
@@ -226,7 +227,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 		if fpErr == nil {
 			var fi os.FileInfo
 			if fi, fpErr = os.Lstat(filepath.Join(tmp, manifest.BuildFile)); fpErr == nil {
-				treeFP.add(manifest.BuildFile, treeEntry{kind: 'f', st: statOf(fi), dev: devOf(fi)})
+				treeFP.Add(manifest.BuildFile, fstree.Node{Kind: fstree.File, Stat: fstree.StatOf(fi), Dev: fstree.DevOf(fi)})
 				fp = treeFP.String()
 			}
 		}
@@ -330,7 +331,7 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (int64, error) {
 		if tw != nil && tw.spare {
 			rels := make([]string, len(names))
 			for i, n := range names {
-				rels[i] = joinRel(j.Dir(), n)
+				rels[i] = fstree.JoinRel(j.Dir(), n)
 			}
 			tw.addCreated(rels...)
 		}
