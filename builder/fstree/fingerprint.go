@@ -27,7 +27,10 @@ type Fingerprint struct {
 func (f *Fingerprint) Add(rel string, n Node) { f.AddIn("", rel, n) }
 
 // AddIn adds the entry at JoinRel(dir, name), without making that string.
-func (f *Fingerprint) AddIn(dir, name string, n Node) {
+func (f *Fingerprint) AddIn(dir, name string, n Node) { addIn(f, dir, name, n) }
+
+// addIn is AddIn with the name as a string or as bytes.
+func addIn[S string | []byte](f *Fingerprint, dir string, name S, n Node) {
 	if dir == "." {
 		dir = ""
 	}

@@ -4,8 +4,8 @@
 //
 // Directories are read with getdents, which gives every name with its type
 // and inode number, and files are stat'ed with fstatat relative to their
-// directory's descriptor, so a tree costs one system call per directory
-// plus one per inode, not a path lookup and a stat per name. A tree's
+// directory's descriptor, so a tree costs a few system calls per
+// directory and one per inode, not a path lookup and a stat per name. A tree's
 // fingerprint is a sum over its entries, independent of their order, so a
 // tree can be digested as it is listed or written, on several goroutines.
 //

@@ -24,6 +24,11 @@ type Dirent struct {
 // and "..", with its name, d_type and inode number: one getdents per
 // buffer full, no system call per entry.
 func ReadDirents(fd int, buf []byte, fn func(name string, typ byte, ino uint64)) error {
+	return readDirents(fd, buf, func(name []byte, typ byte, ino uint64) { fn(string(name), typ, ino) })
+}
+
+// readDirents is ReadDirents with each name in buf: fn must not keep it.
+func readDirents(fd int, buf []byte, fn func(name []byte, typ byte, ino uint64)) error {
 	for {
 		n, err := unix.Getdents(fd, buf)
 		if err == unix.EINTR {
@@ -47,8 +52,8 @@ func ReadDirents(fd int, buf []byte, fn func(name string, typ byte, ino uint64))
 				name = name[:i]
 			}
 			b = b[reclen:]
-			if s := string(name); s != "." && s != ".." {
-				fn(s, typ, ino)
+			if string(name) != "." && string(name) != ".." {
+				fn(name, typ, ino)
 			}
 		}
 	}
@@ -70,55 +75,79 @@ func OpenDir(abs string) (int, error) {
 // contiguous. An entry whose type getdents does not give is lstat'ed, and
 // typed DT_DIR, DT_REG or, if it is neither, DT_LNK.
 func List(root string) ([]Dirent, error) {
-	var out []Dirent
-	buf := make([]byte, 64<<10)
-	var list func(abs, rel string) error
-	list = func(abs, rel string) error {
-		fd, err := OpenDir(abs)
-		if err != nil {
-			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
-			unix.Close(fd)
-			return &os.PathError{Op: "fstat", Path: abs, Err: err}
-		}
-		dev := uint64(st.Dev)
-		var here []Dirent
-		err = ReadDirents(fd, buf, func(name string, typ byte, ino uint64) {
-			here = append(here, Dirent{Rel: JoinRel(rel, name), Type: typ, Ino: Inode{dev, ino}})
-		})
-		if err != nil {
-			unix.Close(fd)
-			return &os.PathError{Op: "getdents", Path: abs, Err: err}
-		}
-		unix.Close(fd)
-		for _, e := range here {
-			if e.Type == unix.DT_UNKNOWN { // file systems without d_type
-				fi, err := os.Lstat(filepath.Join(abs, path.Base(e.Rel)))
-				if err != nil {
-					return err
-				}
-				switch {
-				case fi.IsDir():
-					e.Type = unix.DT_DIR
-				case fi.Mode().IsRegular():
-					e.Type = unix.DT_REG
-				default:
-					e.Type = unix.DT_LNK // anything else: removed
-				}
-			}
-			out = append(out, e)
-			if e.Type == unix.DT_DIR {
-				if err := list(filepath.Join(abs, path.Base(e.Rel)), e.Rel); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	if err := list(root, ""); err != nil {
+	l := &lister{buf: make([]byte, 64<<10)}
+	if err := l.list(root, "", 0); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return l.out.appendTo(make([]Dirent, 0, l.out.n)), nil
+}
+
+// lister is the state of a List, with what it reuses from one directory
+// to the next.
+type lister struct {
+	buf    []byte     // for getdents
+	rels   []byte     // the paths of the directory's entries, before they are one string
+	ends   []int      // where each ends in rels
+	levels [][]Dirent // the entries of the directory being listed at each depth
+	out    chunks[Dirent]
+}
+
+func (l *lister) list(abs, rel string, depth int) error {
+	fd, err := OpenDir(abs)
+	if err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return &os.PathError{Op: "fstat", Path: abs, Err: err}
+	}
+	dev := uint64(st.Dev)
+	if depth == len(l.levels) {
+		l.levels = append(l.levels, nil)
+	}
+	here := l.levels[depth][:0]
+	l.rels, l.ends = l.rels[:0], l.ends[:0]
+	err = readDirents(fd, l.buf, func(name []byte, typ byte, ino uint64) {
+		if rel != "" {
+			l.rels = append(l.rels, rel...)
+			l.rels = append(l.rels, '/')
+		}
+		l.rels = append(l.rels, name...)
+		l.ends = append(l.ends, len(l.rels))
+		here = append(here, Dirent{Type: typ, Ino: Inode{dev, ino}})
+	})
+	unix.Close(fd)
+	if err != nil {
+		return &os.PathError{Op: "getdents", Path: abs, Err: err}
+	}
+	// One string for the paths of the directory's entries.
+	rels, start := string(l.rels), 0
+	for i, end := range l.ends {
+		here[i].Rel, start = rels[start:end], end
+	}
+	l.levels[depth] = here
+	for _, e := range here {
+		if e.Type == unix.DT_UNKNOWN { // file systems without d_type
+			fi, err := os.Lstat(filepath.Join(abs, path.Base(e.Rel)))
+			if err != nil {
+				return err
+			}
+			switch {
+			case fi.IsDir():
+				e.Type = unix.DT_DIR
+			case fi.Mode().IsRegular():
+				e.Type = unix.DT_REG
+			default:
+				e.Type = unix.DT_LNK // anything else: removed
+			}
+		}
+		l.out.add(e)
+		if e.Type == unix.DT_DIR {
+			if err := l.list(filepath.Join(abs, path.Base(e.Rel)), e.Rel, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -33,67 +31,94 @@ func FingerprintDir(dir string) (string, error) {
 // not "", is left out of both: the caller adds it once it exists. The
 // walk ends early with ctx's error when ctx is done.
 //
-// Directories are read a few at a time, each digested by the goroutine
-// that read it; an inode is stat'ed once, whatever number of names it has
-// (see inodeStats).
+// Directories are read by a few workers, each digesting what it reads.
+// A file's inode is stat'ed once, through the first of its names read,
+// whatever number of names it has in the tree.
 func Walk(ctx context.Context, dir string, list bool, skip string) ([]Entry, *Fingerprint, error) {
-	var (
-		mu    sync.Mutex
-		all   []Entry
-		acc   Fingerprint
-		errs  []error
-		wg    sync.WaitGroup
-		sem   = make(chan struct{}, min(4, max(1, runtime.NumCPU())))
-		stats = &inodeStats{m: map[Inode]Stat{}}
-	)
-	root := Entry{".", Node{Kind: Dir}}
-	acc.Add(root.Rel, root.Node)
-	if list {
-		all = append(all, root)
+	q := &walkQueue{ctx: ctx, dirs: []walkDir{{abs: dir}}}
+	q.cond.L = &q.mu
+	stats := &inodeStats{m: map[uint64]map[uint64]Stat{}}
+	workers := make([]walker, min(4, max(1, runtime.NumCPU())))
+	var wg sync.WaitGroup
+	for i := range workers {
+		w := &workers[i]
+		w.list, w.skip, w.stats = list, skip, stats
+		wg.Go(func() { w.run(q) })
 	}
-	var visit func(abs, rel string)
-	visit = func(abs, rel string) {
-		defer wg.Done()
-		if err := ctx.Err(); err != nil {
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
-			return
-		}
-		sem <- struct{}{}
-		here, subdirs, err := statDir(abs, rel, stats)
-		if rel == "" && skip != "" {
-			here = slices.DeleteFunc(here, func(e Entry) bool { return e.Rel == skip })
-		}
-		var part Fingerprint
-		for _, e := range here {
-			part.Add(e.Rel, e.Node)
-		}
-		<-sem
-		mu.Lock()
-		acc.Merge(&part)
-		if list {
-			all = append(all, here...)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-		mu.Unlock()
-		if err != nil {
-			return
-		}
-		for _, d := range subdirs {
-			wg.Add(1)
-			go visit(filepath.Join(abs, path.Base(d)), d)
-		}
-	}
-	wg.Add(1)
-	visit(dir, "")
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(q.errs...); err != nil {
 		return nil, nil, err
 	}
+	root := Entry{".", Node{Kind: Dir}}
+	var acc Fingerprint
+	acc.Add(root.Rel, root.Node)
+	n := 1
+	for i := range workers {
+		acc.Merge(&workers[i].fp)
+		n += workers[i].out.n
+	}
+	if !list {
+		return nil, &acc, nil
+	}
+	all := make([]Entry, 1, n)
+	all[0] = root
+	for i := range workers {
+		all = workers[i].out.appendTo(all)
+	}
 	return all, &acc, nil
+}
+
+// walkDir is a directory a walk has to read.
+type walkDir struct {
+	abs string
+	rel string // "" for the top of the tree
+}
+
+// walkQueue holds the directories found and not yet read, and the errors
+// met, for the workers of one walk. A worker takes the directory found
+// last, so the walk goes deep first and the queue stays short.
+type walkQueue struct {
+	ctx  context.Context
+	mu   sync.Mutex
+	cond sync.Cond
+	dirs []walkDir
+	busy int  // workers reading a directory, which may find more
+	stop bool // ctx is done
+	errs []error
+}
+
+// next returns a directory to read, or false when there is none left.
+func (q *walkQueue) next() (walkDir, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.dirs) == 0 && q.busy > 0 && !q.stop {
+		q.cond.Wait()
+	}
+	if q.stop || len(q.dirs) == 0 {
+		return walkDir{}, false
+	}
+	if err := q.ctx.Err(); err != nil {
+		q.errs = append(q.errs, err)
+		q.stop = true
+		q.cond.Broadcast()
+		return walkDir{}, false
+	}
+	d := q.dirs[len(q.dirs)-1]
+	q.dirs = q.dirs[:len(q.dirs)-1]
+	q.busy++
+	return d, true
+}
+
+// done ends the reading of a directory, which found subdirs or failed.
+func (q *walkQueue) done(subdirs []walkDir, err error) {
+	q.mu.Lock()
+	q.busy--
+	q.dirs = append(q.dirs, subdirs...)
+	if err != nil {
+		q.errs = append(q.errs, err)
+	}
+	q.mu.Unlock()
+	q.cond.Broadcast()
 }
 
 // inodeStats holds the stat of each file inode a walk has seen. A built
@@ -105,81 +130,208 @@ func Walk(ctx context.Context, dir string, list bool, skip string) ([]Entry, *Fi
 // is not st_ino), every name is stat'ed.
 type inodeStats struct {
 	mu sync.Mutex
-	m  map[Inode]Stat
+	m  map[uint64]map[uint64]Stat // by device, by inode number
 }
 
-func (s *inodeStats) get(k Inode) (Stat, bool) {
-	s.mu.Lock()
-	st, ok := s.m[k]
-	s.mu.Unlock()
-	return st, ok
+// dev returns the stats of the inodes of device dev, to be used with s.mu
+// held.
+func (s *inodeStats) dev(dev uint64) map[uint64]Stat {
+	m := s.m[dev]
+	if m == nil {
+		m = map[uint64]Stat{}
+		s.m[dev] = m
+	}
+	return m
 }
 
-func (s *inodeStats) put(k Inode, st Stat) {
-	s.mu.Lock()
-	s.m[k] = st
-	s.mu.Unlock()
+// walker is one worker of a walk, with what it reuses from one directory
+// to the next.
+type walker struct {
+	list  bool
+	skip  string
+	stats *inodeStats
+
+	buf     []byte       // for getdents
+	names   []byte       // the names of the directory being read
+	ents    []walkDirent // its entries
+	rels    []byte       // their paths, before they are made one string
+	subdirs []walkDir
+
+	fp  Fingerprint   // of the entries this worker read
+	out chunks[Entry] // the entries (if listing)
 }
 
-// statDir lists one directory of a walk: its entries (rel-prefixed) and
-// its subdirectories.
-func statDir(abs, rel string, stats *inodeStats) ([]Entry, []string, error) {
-	fd, err := OpenDir(abs)
+// walkDirent is an entry of the directory a walker reads.
+type walkDirent struct {
+	name     [2]int // its bytes in walker.names
+	rel      [2]int // its path in walker.rels (when needed)
+	typ      byte
+	ino      uint64
+	node     Node
+	resolved bool // node is set
+}
+
+func (w *walker) run(q *walkQueue) {
+	w.buf = make([]byte, 32<<10)
+	for {
+		d, ok := q.next()
+		if !ok {
+			return
+		}
+		w.subdirs = w.subdirs[:0]
+		err := w.read(d)
+		q.done(w.subdirs, err)
+	}
+}
+
+// read reads, stats and digests one directory, and lists it if the walk
+// lists; w.subdirs gets its subdirectories.
+func (w *walker) read(d walkDir) error {
+	fd, err := OpenDir(d.abs)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	defer unix.Close(fd)
 	var dirSt unix.Stat_t
 	if err := unix.Fstat(fd, &dirSt); err != nil {
-		return nil, nil, &os.PathError{Op: "fstat", Path: abs, Err: err}
+		return &os.PathError{Op: "fstat", Path: d.abs, Err: err}
 	}
 	dev := uint64(dirSt.Dev)
-	type dirent struct {
-		name string
-		typ  byte
-		ino  uint64
-	}
-	var names []dirent
-	if err := ReadDirents(fd, make([]byte, 32<<10), func(name string, typ byte, ino uint64) {
-		names = append(names, dirent{name, typ, ino})
+	w.names, w.ents = w.names[:0], w.ents[:0]
+	if err := readDirents(fd, w.buf, func(name []byte, typ byte, ino uint64) {
+		if d.rel == "" && w.skip != "" && string(name) == w.skip {
+			return
+		}
+		off := len(w.names)
+		w.names = append(w.names, name...)
+		w.ents = append(w.ents, walkDirent{name: [2]int{off, len(w.names)}, typ: typ, ino: ino})
 	}); err != nil {
-		return nil, nil, &os.PathError{Op: "getdents", Path: abs, Err: err}
+		return &os.PathError{Op: "getdents", Path: d.abs, Err: err}
 	}
-	here := make([]Entry, 0, len(names))
-	var subdirs []string
-	for _, n := range names {
-		r := JoinRel(rel, n.name)
-		typ := n.typ
-		if typ == unix.DT_REG {
-			if fs, ok := stats.get(Inode{dev, n.ino}); ok {
-				here = append(here, Entry{r, Node{Kind: File, Dev: dev, Stat: fs}})
-				continue
+
+	// The files whose inode was stat'ed already, under one lock.
+	w.stats.mu.Lock()
+	stats := w.stats.dev(dev)
+	for i := range w.ents {
+		e := &w.ents[i]
+		if e.typ == unix.DT_REG {
+			if st, ok := stats[e.ino]; ok {
+				e.node, e.resolved = Node{Kind: File, Dev: dev, Stat: st}, true
 			}
 		}
+	}
+	w.stats.mu.Unlock()
+
+	// The others, each stat'ed unless an earlier name (in this directory
+	// or another worker's) got its inode meanwhile.
+	for i := range w.ents {
+		e := &w.ents[i]
+		if e.resolved {
+			continue
+		}
+		typ := e.typ
 		var st unix.Stat_t
 		if typ == unix.DT_REG || typ == unix.DT_UNKNOWN {
-			if err := unix.Fstatat(fd, n.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				return nil, nil, &os.PathError{Op: "lstat", Path: filepath.Join(abs, n.name), Err: err}
+			if typ == unix.DT_REG {
+				w.stats.mu.Lock()
+				known, ok := stats[e.ino]
+				w.stats.mu.Unlock()
+				if ok {
+					e.node, e.resolved = Node{Kind: File, Dev: dev, Stat: known}, true
+					continue
+				}
+			}
+			name := w.names[e.name[0]:e.name[1]]
+			if err := unix.Fstatat(fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return &os.PathError{Op: "lstat", Path: filepath.Join(d.abs, string(name)), Err: err}
 			}
 			if typ == unix.DT_UNKNOWN { // file systems without d_type
 				typ = direntType(st.Mode)
 			}
+			if typ == unix.DT_REG && st.Ino == e.ino && uint64(st.Dev) == dev {
+				w.stats.mu.Lock()
+				stats[e.ino] = statOf(&st)
+				w.stats.mu.Unlock()
+			}
 		}
 		switch typ {
 		case unix.DT_DIR:
-			here = append(here, Entry{r, Node{Kind: Dir}})
-			subdirs = append(subdirs, r)
+			e.node = Node{Kind: Dir}
 		case unix.DT_REG:
-			fs := Stat{Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino}
-			if st.Ino == n.ino && uint64(st.Dev) == dev {
-				stats.put(Inode{dev, n.ino}, fs)
-			}
-			here = append(here, Entry{r, Node{Kind: File, Dev: uint64(st.Dev), Stat: fs}})
+			e.node = Node{Kind: File, Dev: uint64(st.Dev), Stat: statOf(&st)}
 		default:
-			here = append(here, Entry{r, Node{Kind: Other, Mode: direntMode(typ)}})
+			e.node = Node{Kind: Other, Mode: direntMode(typ)}
+		}
+		e.typ, e.resolved = typ, true
+	}
+
+	// The paths: in one string for the directory, of every entry if the
+	// walk lists, else of the subdirectories alone.
+	w.rels = w.rels[:0]
+	for i := range w.ents {
+		e := &w.ents[i]
+		if !w.list && e.node.Kind != Dir {
+			continue
+		}
+		off := len(w.rels)
+		if d.rel != "" {
+			w.rels = append(w.rels, d.rel...)
+			w.rels = append(w.rels, '/')
+		}
+		w.rels = append(w.rels, w.names[e.name[0]:e.name[1]]...)
+		e.rel = [2]int{off, len(w.rels)}
+	}
+	rels := string(w.rels)
+	for i := range w.ents {
+		e := &w.ents[i]
+		var rel string
+		if w.list || e.node.Kind == Dir {
+			rel = rels[e.rel[0]:e.rel[1]]
+			w.fp.Add(rel, e.node)
+		} else {
+			addIn(&w.fp, d.rel, w.names[e.name[0]:e.name[1]], e.node)
+		}
+		if w.list {
+			w.out.add(Entry{rel, e.node})
+		}
+		if e.node.Kind == Dir {
+			name := rel[len(rel)-(e.name[1]-e.name[0]):]
+			w.subdirs = append(w.subdirs, walkDir{abs: filepath.Join(d.abs, name), rel: rel})
 		}
 	}
-	return here, subdirs, nil
+	return nil
+}
+
+// statOf is the Stat of a stat system call's result.
+func statOf(st *unix.Stat_t) Stat {
+	return Stat{Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(), Ino: st.Ino}
+}
+
+// chunks collects values in blocks that never move, to be copied once
+// into a slice of the exact size: no slice grown entry by entry.
+type chunks[T any] struct {
+	full [][]T
+	cur  []T
+	n    int
+}
+
+func (c *chunks[T]) add(v T) {
+	if len(c.cur) == cap(c.cur) {
+		if c.cur != nil {
+			c.full = append(c.full, c.cur)
+		}
+		c.cur = make([]T, 0, min(max(256, 2*cap(c.cur)), 16<<10))
+	}
+	c.cur = append(c.cur, v)
+	c.n++
+}
+
+// appendTo appends the values to dst, in the order they were added.
+func (c *chunks[T]) appendTo(dst []T) []T {
+	for _, b := range c.full {
+		dst = append(dst, b...)
+	}
+	return append(dst, c.cur...)
 }
 
 // direntType is the d_type of a stat mode.
