@@ -263,6 +263,7 @@ type build struct {
 	scanner   *scanner
 	digests   map[string]string // source path → sha256 of its content
 	dictSums  map[string]string // dictionary and requirejs-config.js path → sha256, "-" when absent
+	dictData  map[string][]byte // dictionaries read by the plan, until parsed
 	planSum   hash.Hash         // the order of each job's whole-file inputs
 	statCache map[string]statRec
 	inputs    string
@@ -355,6 +356,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		progress:     opts.Progress,
 		start:        start,
 		dictSums:     map[string]string{},
+		dictData:     map[string][]byte{},
 		planSum:      sha256.New(),
 		styleOuts:    map[string]*styleOut{},
 		// Found when a stylesheet is first looked up, not by every build.

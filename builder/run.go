@@ -26,12 +26,14 @@ import (
 // job is the builder's state for one matrix job.
 type job struct {
 	matrix.Job
-	id      string
-	fs      *fileset
-	dict    *i18n.Dictionary
-	entries []string           // logical paths of the entries it bundles
-	leaves  []jobLeaf          // files it publishes on their own
-	private map[string]*bundle // entry → the job's own bundle, when it needs one
+	id   string
+	fs   *fileset
+	dict *i18n.Dictionary // set by parseDictionaries
+	// dictFiles are the job's dictionaries in merge order.
+	dictFiles []string
+	entries   []string           // logical paths of the entries it bundles
+	leaves    []jobLeaf          // files it publishes on their own
+	private   map[string]*bundle // entry → the job's own bundle, when it needs one
 	// lessRoots are the LESS roots the job compiles; styles[i] is the
 	// stylesheet of lessRoots[i], set by its task.
 	lessRoots []string
@@ -114,6 +116,9 @@ func (b *build) run() (_ *Result, err error) {
 		succeeded := false
 		defer func() { b.savePack(succeeded) }()
 		defer func() { succeeded = err == nil }()
+	}
+	if err := b.parseDictionaries(jobs); err != nil {
+		return nil, err
 	}
 	b.compressGroup = b.pool.NewGroupContext(b.ctx)
 	// Final contents go to disk as they are made (see store).
@@ -284,9 +289,6 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 	sc := &scanner{layers: map[string]layer{}}
 	b.scanner = sc
 	themes := map[string]*themeState{}
-	dicts := map[string]*i18n.Dictionary{}  // by csv path
-	merged := map[string]*i18n.Dictionary{} // by the list of csv paths
-	var errs []error
 	var jobs []*job
 	for _, mj := range b.opts.Jobs {
 		key := themeKey(mj)
@@ -315,44 +317,25 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 
 		// Dictionaries merge in the layout's order, the later winning: the
 		// order is an input too (a project's module order may change).
-		dictFiles := b.layout.Dictionaries(mj.Area, mj.Chain, mj.Locale)
-		fmt.Fprintf(b.planSum, "%s %q\n", j.id, dictFiles)
-		listKey := strings.Join(dictFiles, "\x00")
-		if d, ok := merged[listKey]; ok {
-			j.dict = d
-		}
-		parts := make([]*i18n.Dictionary, 0, len(dictFiles))
-		for _, file := range dictFiles {
-			if j.dict != nil {
-				break // merged for another job
+		// They are read and digested here, parsed once the build knows
+		// it has work to do (parseDictionaries).
+		j.dictFiles = b.layout.Dictionaries(mj.Area, mj.Chain, mj.Locale)
+		fmt.Fprintf(b.planSum, "%s %q\n", j.id, j.dictFiles)
+		for _, file := range j.dictFiles {
+			if _, seen := b.dictSums[file]; seen {
+				continue
 			}
-			d, seen := dicts[file]
-			if !seen {
-				data, err := os.ReadFile(file)
-				switch {
-				case os.IsNotExist(err):
-					b.dictSums[file] = "-"
-				case err != nil:
-					return nil, nil, err
-				default:
-					sum := sha256.Sum256(data)
-					b.dictSums[file] = hex.EncodeToString(sum[:])
-					var warnings []error
-					d, warnings, err = i18n.ParseCSV(b.display(file), data, i18n.ParseOptions{})
-					for _, w := range warnings {
-						b.warn(diag.Scoped(j.id, w))
-					}
-					if err != nil {
-						errs = append(errs, diag.Scoped(j.id, err))
-					}
-				}
-				dicts[file] = d
+			data, err := os.ReadFile(file)
+			switch {
+			case os.IsNotExist(err):
+				b.dictSums[file] = "-"
+			case err != nil:
+				return nil, nil, err
+			default:
+				sum := sha256.Sum256(data)
+				b.dictSums[file] = hex.EncodeToString(sum[:])
+				b.dictData[file] = data
 			}
-			parts = append(parts, d)
-		}
-		if j.dict == nil {
-			j.dict = i18n.MergeAll(parts...)
-			merged[listKey] = j.dict
 		}
 
 		paths := fs.paths()
@@ -387,10 +370,70 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 			j.leaves = append(j.leaves, jobLeaf{logical, b.leafFor(src, logical, j.id)})
 		}
 	}
-	if len(errs) > 0 {
-		return nil, nil, joinSorted(errs)
-	}
 	return jobs, themes, nil
+}
+
+// parseDictionaries parses every dictionary the plan read, each once and
+// on the pool, and gives each job the merge of its own, in its order. A
+// file's warnings and errors are scoped to the first job that reads it.
+func (b *build) parseDictionaries(jobs []*job) error {
+	type parsed struct {
+		owner    string
+		dict     *i18n.Dictionary
+		warnings []error
+		err      error
+	}
+	files := map[string]*parsed{}
+	var order []string
+	for _, j := range jobs {
+		for _, f := range j.dictFiles {
+			if _, ok := files[f]; !ok && b.dictData[f] != nil {
+				files[f] = &parsed{owner: j.id}
+				order = append(order, f)
+			}
+		}
+	}
+	g := b.pool.NewGroupContext(b.ctx)
+	for _, f := range order {
+		p := files[f]
+		g.Submit(func() {
+			p.dict, p.warnings, p.err = i18n.ParseCSV(b.display(f), b.dictData[f], i18n.ParseOptions{})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	b.dictData = nil
+	var errs []error
+	for _, f := range order {
+		p := files[f]
+		for _, w := range p.warnings {
+			b.warn(diag.Scoped(p.owner, w))
+		}
+		if p.err != nil {
+			errs = append(errs, diag.Scoped(p.owner, p.err))
+		}
+	}
+	if len(errs) > 0 {
+		return joinSorted(errs)
+	}
+	merged := map[string]*i18n.Dictionary{} // by the list of files
+	for _, j := range jobs {
+		key := strings.Join(j.dictFiles, "\x00")
+		if d, ok := merged[key]; ok {
+			j.dict = d
+			continue
+		}
+		parts := make([]*i18n.Dictionary, 0, len(j.dictFiles))
+		for _, f := range j.dictFiles {
+			if p := files[f]; p != nil {
+				parts = append(parts, p.dict)
+			}
+		}
+		j.dict = i18n.MergeAll(parts...)
+		merged[key] = j.dict
+	}
+	return nil
 }
 
 // planRequireJS reads the theme's requirejs-config.js inputs, whose
