@@ -83,6 +83,10 @@ type themeState struct {
 	rjsBlob   *blob
 }
 
+// run is the pipeline (see the package documentation): plan, with the
+// cache's up-to-date check; compile; assemble; store. Each stage ends when
+// its tasks have, and a failure in any ends the build with the output as
+// it was.
 func (b *build) run() (_ *Result, err error) {
 	if b.cache != nil {
 		// Checking the previous output needs a walk of it, which does
@@ -90,10 +94,32 @@ func (b *build) run() (_ *Result, err error) {
 		b.prevWalk = startOutputWalk(b.ctx, b.opts.Output)
 		defer b.prevWalk.stop()
 	}
+	jobs, themes, upToDate, err := b.planStage()
+	if err != nil || upToDate != nil {
+		return upToDate, err
+	}
+	if b.cache != nil {
+		succeeded := false
+		defer func() { b.savePack(succeeded) }()
+		defer func() { succeeded = err == nil }()
+	}
+	if err := b.compileStage(jobs, themes); err != nil {
+		return nil, err
+	}
+	if err := b.assembleStage(jobs, themes); err != nil {
+		return nil, err
+	}
+	return b.storeStage(jobs, themes)
+}
+
+// planStage plans every job (plan); with the cache, it then checks the
+// previous output and returns its result when it is up to date. Last, the
+// dictionaries are parsed.
+func (b *build) planStage() ([]*job, map[string]*themeState, *Result, error) {
 	b.setStage("plan")
 	jobs, themes, err := b.plan()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	b.phase("plan")
 	if b.cache != nil {
@@ -103,36 +129,38 @@ func (b *build) run() (_ *Result, err error) {
 		res, err := b.prepareIncremental()
 		b.phase("cache check")
 		if b.ctx.Err() != nil {
-			return nil, b.failed()
+			return nil, nil, nil, b.failed()
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		if res != nil {
 			res.Output, res.PreviousOutput = b.opts.Output, b.prevUse
-			return res, nil
+			return nil, nil, res, nil
 		}
 		b.memoNew = map[string]memoRec{}
-		succeeded := false
-		defer func() { b.savePack(succeeded) }()
-		defer func() { succeeded = err == nil }()
 	}
 	if err := b.parseDictionaries(jobs); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
+	return jobs, themes, nil, nil
+}
+
+// compileStage makes everything that does not depend on the job's locale
+// but through its overrides: the bundles (base bundles, parents before
+// children so that a child whose overrides do not touch an entry's inputs
+// reuses the parent's; those the last build made for a child itself start
+// in the first round, see planOwnBundles), the stylesheets (LESS,
+// Tailwind), the leaves of every job and the requirejs configurations.
+// Final contents go to the store as they are made.
+func (b *build) compileStage(jobs []*job, themes map[string]*themeState) error {
 	b.compressGroup = b.pool.NewGroupContext(b.ctx)
-	// Final contents go to disk as they are made (see store).
 	spill, err := os.MkdirTemp(filepath.Dir(b.opts.Output), "."+filepath.Base(b.opts.Output)+".tmp-blobs-")
 	if err != nil {
-		return nil, fmt.Errorf("output: %w", err)
+		return fmt.Errorf("output: %w", err)
 	}
 	b.store.spillDir = spill // removed by Build once the pool has stopped
 
-	// 1. Base bundles, parents before children so that a child whose
-	// overrides do not touch an entry's inputs reuses the parent's bundle
-	// (those the last build made for a child itself start in the first
-	// round, see planOwnBundles); the leaves of every job go on the pool
-	// after the first round.
 	b.setStage("bundle")
 	leavesGroup := b.pool.NewGroupContext(b.ctx)
 	byDepth := map[int][]*themeState{}
@@ -162,23 +190,27 @@ func (b *build) run() (_ *Result, err error) {
 			}
 		}
 		if !b.wait(g) {
-			return nil, b.failed()
+			return b.failed()
 		}
 	}
 	b.submitPrivateBundles(leavesGroup, jobs, themes)
 	b.phase("bundle")
 	b.setStage("process")
 	if !b.wait(leavesGroup) {
-		return nil, b.failed()
+		return b.failed()
 	}
-
 	b.closeLess()
 	b.phase("process")
 	// Every bundle is built (but for one a job's assembly may find
 	// missing, which gets a context of its own): what esbuild parsed can go.
 	b.esbuild.close()
 	b.log.Debug("bundles built on esbuild contexts", "runs", b.stats.bundles.Load(), "contexts", b.esbuild.contexts())
-	// 2. Per job: translation, names, templates, manifests.
+	return nil
+}
+
+// assembleStage makes each job's own files: translation, names, templates
+// and stylesheets rewritten, js-translation.json (assemble.go).
+func (b *build) assembleStage(jobs []*job, themes map[string]*themeState) error {
 	b.setStage("assemble")
 	g := b.pool.NewGroupContext(b.ctx)
 	for _, j := range longestFirst(jobs) {
@@ -191,10 +223,10 @@ func (b *build) run() (_ *Result, err error) {
 		})
 	}
 	if !b.wait(g) {
-		return nil, b.failed()
+		return b.failed()
 	}
 	if err := b.failed(); err != nil {
-		return nil, err
+		return err
 	}
 	if b.opts.StrictI18n {
 		var errs []error
@@ -204,16 +236,22 @@ func (b *build) run() (_ *Result, err error) {
 			}
 		}
 		if len(errs) > 0 {
-			return nil, joinSorted(errs)
+			return joinSorted(errs)
 		}
 	}
-
 	b.phase("assemble")
 	if b.memoOn() {
 		b.log.Debug("cache: per-job translations, renderings and stylesheet rewrites",
 			"made", b.stats.rewrites.Load(), "taken from the previous output", b.stats.reused.Load())
 	}
-	// 3. Compression finishes, then everything is written aside.
+	return nil
+}
+
+// storeStage waits for the compression to finish, then writes the tree
+// aside (write.go) and swaps it into place; with the cache, the tree the
+// swap replaced is kept as the next build's spare tree (spare.go) and the
+// build is recorded for the next one.
+func (b *build) storeStage(jobs []*job, themes map[string]*themeState) (*Result, error) {
 	b.setStage("compress")
 	if !b.wait(b.compressGroup) {
 		return nil, b.failed()
@@ -222,9 +260,6 @@ func (b *build) run() (_ *Result, err error) {
 	b.dropWork(jobs, themes)
 	b.phase("save cache pack")
 	b.setStage("write")
-	// With the cache on, the tree the last swap replaced is updated into
-	// this build's (see the package documentation), and the tree this swap
-	// replaces is kept for the next build.
 	keep := b.cache != nil
 	tmp, spare, err := takeSpare(b.opts.Output, keep)
 	if err != nil {

@@ -25,58 +25,148 @@ import (
 // the result with, when the cache is on, the fingerprint of the tree as
 // written. When spare is set, tmp holds the spare tree: what it already
 // has right is kept, the rest is removed first (see spare.go).
+//
+// The manifests come first: with them every path and content of the new
+// tree is known before anything is written, so build.json is made and
+// written while the job directories are.
 func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, error) {
 	// The stage's own work on this goroutine; the write tasks add theirs.
 	t0 := time.Now()
-	defer func() { b.clock.since(stWrite, t0) }()
-	// The manifests first: with them every path and content of the new
-	// tree is known before anything is written.
 	mg := b.pool.NewGroupContext(b.ctx)
 	for _, j := range jobs {
 		b.task(mg, "manifest "+j.id, func() { b.jobManifest(j) })
 	}
 	if !b.wait(mg) {
+		b.clock.since(stWrite, t0)
 		return nil, "", b.failed()
 	}
 	b.phase("write: manifests")
-	// Only the cache needs the tree's directories (for the fingerprint)
-	// and, to update a spare tree, what each job directory holds; without
-	// it, a large matrix is spared holding them.
-	var tw *treeWriter
-	if b.cache != nil {
-		var verified map[fstree.Inode]verified
-		if b.prev != nil {
-			verified = b.prev.inodes
-		}
-		tw = newTreeWriter(spare, verified, jobs)
-		if spare {
-			if err := tw.pruneAbove(tmp); err != nil {
-				return nil, "", fmt.Errorf("output: %w", err)
-			}
-		}
+	tw, err := b.newTree(tmp, spare, jobs)
+	if err != nil {
+		b.clock.since(stWrite, t0)
+		return nil, "", err
 	}
+	all, tops, cv, err := b.listTree(jobs)
+	if err != nil {
+		b.clock.since(stWrite, t0)
+		return nil, "", err
+	}
+	res, bm := b.summary(jobs, all)
 	b.clock.since(stWrite, t0)
 	b.phase("write: spare tree checked")
+	if b.cache != nil {
+		b.startStateBody()
+	}
+	files := treeFiles(all)
+	var (
+		buildSize int64
+		buildErr  error
+		buildDone = make(chan struct{})
+	)
+	go func() {
+		defer close(buildDone)
+		defer b.clock.since(stWrite, time.Now())
+		bm.ID = buildID(files)
+		bm.ContentVersion = cv
+		if bm.ContentVersion == "" {
+			bm.ContentVersion = bm.ID[:12]
+		}
+		buildSize, buildErr = writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm, files)
+	}()
+	outBytes, ok := b.writeJobs(tmp, jobs, tops, tw)
+	<-buildDone
+	if !ok {
+		return nil, "", b.failed()
+	}
+	t0 = time.Now() // the rest of the stage
+	defer func() { b.clock.since(stWrite, t0) }()
+	// Every job links what it needs; the spilled names can go now, before
+	// the new tree is fingerprinted (an unlink changes the files' ctime).
+	b.store.dropSpill()
+	if err := b.failed(); err != nil {
+		return nil, "", err
+	}
+	if buildErr != nil {
+		return nil, "", buildErr
+	}
+	b.phase("write: job directories and build.json")
 
-	// Every path and content is known: build.json is made and written
-	// while the job directories are.
+	// The tree is fingerprinted, all but build.json, while the summary
+	// is completed; build.json's stat is added last.
+	var (
+		treeFP *fstree.Fingerprint
+		fpErr  error
+		fpDone = make(chan struct{})
+	)
+	if b.cache != nil {
+		go func() {
+			defer close(fpDone)
+			treeFP, fpErr = tw.fingerprint(tmp, manifest.BuildFile)
+		}()
+	} else {
+		close(fpDone)
+	}
+	b.addStats(res, all, outBytes+buildSize)
+	<-fpDone
+	fp := ""
+	if b.cache != nil {
+		if fpErr == nil {
+			var fi os.FileInfo
+			if fi, fpErr = os.Lstat(filepath.Join(tmp, manifest.BuildFile)); fpErr == nil {
+				treeFP.Add(manifest.BuildFile, fstree.Node{Kind: fstree.File, Stat: fstree.StatOf(fi), Dev: fstree.DevOf(fi)})
+				fp = treeFP.String()
+			}
+		}
+		if fpErr != nil {
+			b.log.Debug("cache: cannot fingerprint the new output", "err", fpErr)
+		}
+	}
+	return res, fp, nil
+}
+
+// newTree readies the tree writer: only the cache needs the tree's
+// directories (for the fingerprint) and, to update a spare tree, what
+// each job directory holds; without it, a large matrix is spared holding
+// them. Over a spare tree, what is neither a job directory nor above one
+// is removed first.
+func (b *build) newTree(tmp string, spare bool, jobs []*job) (*treeWriter, error) {
+	if b.cache == nil {
+		return nil, nil
+	}
+	var verified map[fstree.Inode]verified
+	if b.prev != nil {
+		verified = b.prev.inodes
+	}
+	tw := newTreeWriter(spare, verified, jobs)
+	if spare {
+		if err := tw.pruneAbove(tmp); err != nil {
+			return nil, fmt.Errorf("output: %w", err)
+		}
+	}
+	return tw, nil
+}
+
+// listTree lists the files of the new tree, job by job, sorted, and the
+// files outside the job directories: with Magento's logical names, the
+// content version (derived from the jobs' content unless given), which
+// goes to the top of the tree since Magento's URLs carry it, and
+// Magento_Csp's hashes of the jobs' JavaScript (sri.go). It returns the
+// content version too.
+func (b *build) listTree(jobs []*job) ([]jobFiles, []topFile, string, error) {
 	all := make([]jobFiles, len(jobs))
 	for i, j := range jobs {
 		all[i] = b.jobFileList(j)
 	}
 	cv := b.opts.ContentVersion
-	var tops []topFile // files outside the job directories
+	var tops []topFile
 	if b.logicalNames {
-		// Magento's URLs carry the content version: it goes to the top
-		// of the tree, derived from the jobs' content unless given.
 		sortJobFiles(all)
 		if cv == "" {
 			cv = numericVersion(buildID(treeFiles(all)))
 		}
-		// Magento_Csp's hashes of the jobs' JavaScript (sri.go).
 		sris, err := sriFiles(treeFiles(all))
 		if err != nil {
-			return nil, "", err
+			return nil, nil, "", err
 		}
 		tops = append(sris, topFile{rel: manifest.VersionFile, data: []byte(cv)})
 	}
@@ -86,17 +176,18 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	}
 	sortJobFiles(all)
 	b.outFiles = all
-	files := treeFiles(all)
+	return all, tops, cv, nil
+}
+
+// summary starts the build's result and build.json: the jobs, their
+// files and the phrases they miss.
+func (b *build) summary(jobs []*job, all []jobFiles) (*Result, *manifest.Build) {
 	bm := &manifest.Build{
 		ConfigDigest: b.configDigest(),
 		Version:      b.opts.Version,
 	}
 	res := &Result{Build: bm, Missing: map[string]int{}}
 	missingByLocale := map[string]map[string]bool{}
-	var outFiles int64
-	for _, jf := range all {
-		outFiles += int64(len(jf.entries))
-	}
 	for _, j := range jobs {
 		var n int
 		var bytes int64
@@ -117,25 +208,12 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	for loc, set := range missingByLocale {
 		res.Missing[loc] = len(set)
 	}
-	if b.cache != nil {
-		b.startStateBody()
-	}
-	var (
-		buildSize int64
-		buildErr  error
-		buildDone = make(chan struct{})
-	)
-	go func() {
-		defer close(buildDone)
-		defer b.clock.since(stWrite, time.Now())
-		bm.ID = buildID(files)
-		bm.ContentVersion = cv
-		if bm.ContentVersion == "" {
-			bm.ContentVersion = bm.ID[:12]
-		}
-		buildSize, buildErr = writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm, files)
-	}()
+	return res, bm
+}
 
+// writeJobs writes every job directory and the files at the top of the
+// tree on the pool, and returns the bytes written (links are free).
+func (b *build) writeJobs(tmp string, jobs []*job, tops []topFile, tw *treeWriter) (int64, bool) {
 	var mu sync.Mutex
 	var outBytes int64
 	g := b.pool.NewGroupContext(b.ctx)
@@ -166,46 +244,23 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 			tw.addCreated(f.rel)
 		})
 	}
-	ok := b.wait(g)
-	<-buildDone
-	if !ok {
-		return nil, "", b.failed()
-	}
-	// Every job links what it needs; the spilled names can go now, before
-	// the new tree is fingerprinted (an unlink changes the files' ctime).
-	b.store.dropSpill()
-	if err := b.failed(); err != nil {
-		return nil, "", err
-	}
-	if buildErr != nil {
-		return nil, "", buildErr
-	}
-	t0 = time.Now() // the rest of the stage
-	b.phase("write: job directories and build.json")
+	return outBytes, b.wait(g)
+}
 
-	// The tree is fingerprinted, all but build.json, while the summary
-	// is made; build.json's stat is added last.
-	var (
-		treeFP *fstree.Fingerprint
-		fpErr  error
-		fpDone = make(chan struct{})
-	)
-	if b.cache != nil {
-		go func() {
-			defer close(fpDone)
-			treeFP, fpErr = tw.fingerprint(tmp, manifest.BuildFile)
-		}()
-	} else {
-		close(fpDone)
-	}
-
+// addStats completes the result: the warnings, and the totals of what
+// was read and written.
+func (b *build) addStats(res *Result, all []jobFiles, written int64) {
 	if len(b.warnings) > 0 {
 		// The same warning comes from every bundle that includes the file.
 		res.Warnings = diag.Flatten(joinSorted(b.warnings))
 	}
+	var outFiles int64
+	for _, jf := range all {
+		outFiles += int64(len(jf.entries))
+	}
 	st := &res.Stats
 	st.SourceFiles, st.SourceBytes = b.stats.srcFiles.Load(), b.stats.srcBytes.Load()
-	st.OutputFiles, st.OutputBytes = outFiles+1, outBytes+b.store.written.Load()+buildSize
+	st.OutputFiles, st.OutputBytes = outFiles+1, written+b.store.written.Load()
 	st.Bundles = b.stats.bundles.Load()
 	st.LessCompiles, st.LessExpansions = b.stats.lessRuns.Load(), b.stats.lessExps.Load()
 	st.Rewrites, st.RewritesReused = b.stats.rewrites.Load(), b.stats.reused.Load()
@@ -221,21 +276,6 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 		st.Compressible += bl.size
 		st.CompressedMin += int64(smallest)
 	}
-	<-fpDone
-	fp := ""
-	if b.cache != nil {
-		if fpErr == nil {
-			var fi os.FileInfo
-			if fi, fpErr = os.Lstat(filepath.Join(tmp, manifest.BuildFile)); fpErr == nil {
-				treeFP.Add(manifest.BuildFile, fstree.Node{Kind: fstree.File, Stat: fstree.StatOf(fi), Dev: fstree.DevOf(fi)})
-				fp = treeFP.String()
-			}
-		}
-		if fpErr != nil {
-			b.log.Debug("cache: cannot fingerprint the new output", "err", fpErr)
-		}
-	}
-	return res, fp, nil
 }
 
 // jobManifest makes the blob of the job's manifest.json. The manifest is
