@@ -140,7 +140,7 @@ type assembly struct {
 	buildTime map[string]string
 	dict      string // the dictionary's digest, once asked for
 	key       memoKey
-	memo      []memoEntry // rewrites to record (see memo.go)
+	memo      []memoEntry // rewrites to record (see cache_memo.go)
 }
 
 func (a *assembly) addBlob(logical string, bl *blob) {

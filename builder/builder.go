@@ -1,6 +1,32 @@
 // Package builder compiles every (theme, locale) job of a matrix into a
 // content-hashed, precompressed output tree on a worker pool.
 //
+// # Stages
+//
+// A build is a pipeline of four stages (run.go), each a group of files;
+// a stage uses what the stages before it made, never the other way:
+//
+//   - plan (plan.go): the file set of every job, asked of the source
+//     layout (package source), its dictionaries and requirejs inputs;
+//     with the cache, the up-to-date check of cache_state.go.
+//   - compile (compile.go schedules, compile_*.go do): leaf files read
+//     and minified once whatever the number of jobs that publish them,
+//     bundles (esbuild), LESS (package less), Tailwind, the requirejs
+//     configurations. Final contents go to the store as they are made.
+//   - assemble (assemble.go): per job, translation, content-hashed or
+//     logical names, templates and stylesheets rewritten,
+//     js-translation.json.
+//   - store (store.go, store_*.go): unique contents compressed once, the
+//     manifests, the tree written aside (or a spare tree updated),
+//     build.json, the swap into place.
+//
+// The persistent cache (cache*.go) is the layer around them: entries keyed
+// by their inputs' digests that a stage asks before doing the work (the
+// pack of leaves, bundles, LESS expansions and compiles; the rewrite memo
+// of assemble), and the state of the last build of each output, which the
+// plan stage's up-to-date check reads and the store stage writes. Package
+// fstree lists and fingerprints trees for it.
+//
 // Work that does not depend on the locale is done once: every source file
 // is read and minified once whatever number of jobs publish it, every entry
 // is bundled once per theme (and again only for a job whose locale
@@ -103,7 +129,7 @@ type Options struct {
 	// source map naming the original .less files (the stylesheet is then
 	// published as less.js writes it, not minified).
 	SourceMaps bool
-	// NoTailwind skips the Tailwind build of Hyvä themes (see tailwind.go):
+	// NoTailwind skips the Tailwind build of Hyvä themes (see compile_tailwind.go):
 	// their web/css/styles.css is published as it is.
 	NoTailwind bool
 	// KeepGoing collects every error instead of stopping at the first.
@@ -193,7 +219,7 @@ type Stats struct {
 	Bundles      int64 `json:"bundles"`       // esbuild runs
 	LessCompiles int64 `json:"less_compiles"` // less.js runs
 	// LessExpansions counts Magento's LESS preprocessing of a root made
-	// (not recalled: see styles_memo.go).
+	// (not recalled: see cache_less.go).
 	LessExpansions int64 `json:"less_expansions"`
 	Compressible   int64 `json:"compressible_bytes"` // bytes of the contents that got sidecars
 	CompressedMin  int64 `json:"compressed_bytes"`   // bytes of the smallest sidecar of each of them
@@ -222,13 +248,13 @@ type build struct {
 	cfg      *matrix.Config
 	embedded bool
 	layout   sl.Layout
-	// LESS (styles.go): the less.js workers, started on first use, and
+	// LESS (compile_less.go): the less.js workers, started on first use, and
 	// each expansion's compiled stylesheet by digest.
 	less        *less.Pool
 	lessVersion func() string // identifies the less.js found, for cache keys
 	styleMu     sync.Mutex
 	styleOuts   map[string]*styleOut
-	// Tailwind (tailwind.go): the themes styled with it, each build by its
+	// Tailwind (compile_tailwind.go): the themes styled with it, each build by its
 	// web/tailwind directory, and the lock that serializes npm ci.
 	twThemes  map[*themeState]*twTheme
 	twBuilds  map[string]*twBuild
@@ -278,7 +304,7 @@ type build struct {
 	packMu       sync.Mutex
 	packNew      map[string]func() []byte // the entries this build used or made
 	memoMu       sync.Mutex
-	memoNew      map[string]memoRec // rewrites this build used or made (see memo.go)
+	memoNew      map[string]memoRec // rewrites this build used or made (see cache_memo.go)
 	stateBody    chan []byte        // the state's large parts, being encoded (see saveState)
 
 	errMu    sync.Mutex

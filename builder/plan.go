@@ -1,6 +1,8 @@
 package builder
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
@@ -10,6 +12,10 @@ import (
 	"strings"
 
 	"github.com/scdtool/scd/builder/fstree"
+	"github.com/scdtool/scd/builder/i18n"
+	"github.com/scdtool/scd/builder/less"
+	"github.com/scdtool/scd/builder/requirejs"
+	"github.com/scdtool/scd/diag"
 	sl "github.com/scdtool/scd/source"
 )
 
@@ -92,7 +98,7 @@ type fileset struct {
 	// locale. Bundles are cached under it.
 	key string
 	// root is the chain's root theme directory: the file sets of one
-	// chain share most of their files (see esbuild.go).
+	// chain share most of their files (see compile_esbuild.go).
 	root string
 }
 
@@ -206,4 +212,175 @@ func isEntry(logical string, globs []string) bool {
 		}
 	}
 	return false
+}
+
+// plan resolves every job's files and dictionaries. It runs before any
+// work starts, so that a configuration problem costs nothing.
+func (b *build) plan() ([]*job, map[string]*themeState, error) {
+	sc := &scanner{layers: map[string]layer{}}
+	b.scanner = sc
+	themes := map[string]*themeState{}
+	var jobs []*job
+	for _, mj := range b.opts.Jobs {
+		key := themeKey(mj)
+		ts := themes[key]
+		layers := b.layout.Layers(mj.Area, mj.Chain, mj.Locale)
+		if ts == nil {
+			base, err := sc.baseFileset(layers, mj.Chain[len(mj.Chain)-1].Path)
+			if err != nil {
+				return nil, nil, err
+			}
+			ts = &themeState{theme: mj.Chain[0], chain: mj.Chain, base: base, bundles: map[string]*bundle{}}
+			themes[key] = ts
+			if err := b.planRequireJS(ts, mj.Area); err != nil {
+				return nil, nil, err
+			}
+			b.planTailwind(ts, mj.Area)
+			b.planStyles(ts, mj.Area)
+		}
+		fs, err := sc.withLocale(ts.base, layers, mj.Locale)
+		if err != nil {
+			return nil, nil, err
+		}
+		j := &job{Job: mj, id: mj.ID(), fs: fs}
+		ts.jobs = append(ts.jobs, j)
+		jobs = append(jobs, j)
+
+		// Dictionaries merge in the layout's order, the later winning: the
+		// order is an input too (a project's module order may change).
+		// They are read and digested here, parsed once the build knows
+		// it has work to do (parseDictionaries).
+		j.dictFiles = b.layout.Dictionaries(mj.Area, mj.Chain, mj.Locale)
+		fmt.Fprintf(b.planSum, "%s %q\n", j.id, j.dictFiles)
+		for _, file := range j.dictFiles {
+			if _, seen := b.dictSums[file]; seen {
+				continue
+			}
+			data, err := os.ReadFile(file)
+			switch {
+			case os.IsNotExist(err):
+				b.dictSums[file] = "-"
+			case err != nil:
+				return nil, nil, err
+			default:
+				sum := sha256.Sum256(data)
+				b.dictSums[file] = hex.EncodeToString(sum[:])
+				b.dictData[file] = data
+			}
+		}
+
+		paths := fs.paths()
+		compiled := map[string]bool{} // LESS roots and the stylesheets they give
+		if ts.styles != nil && !b.opts.Skip.CSS {
+			j.lessRoots = less.Roots(paths)
+			j.styles = make([]*styleOut, len(j.lessRoots))
+			for _, r := range j.lessRoots {
+				compiled[r], compiled[styleName(r)] = true, true
+			}
+		}
+		for _, logical := range paths {
+			if isPartial(logical) || logical == requireJSFile && len(ts.requirejs) > 0 || compiled[logical] ||
+				ts.styles != nil && strings.HasSuffix(logical, ".less") {
+				// The merged configuration or a compiled stylesheet takes
+				// that name; LESS sources are compiled, not published.
+				continue
+			}
+			k := kindOf(logical)
+			entry := isEntry(logical, mj.Entries) && isBundleable(logical)
+			if entry {
+				if (kindOf(logical) == kindCSS && b.opts.Skip.CSS) || (kindOf(logical) != kindCSS && b.opts.Skip.JS) {
+					continue
+				}
+				j.entries = append(j.entries, logical)
+				continue
+			}
+			if b.opts.Skip.skips(k) {
+				continue
+			}
+			src, _ := fs.lookup(logical)
+			j.leaves = append(j.leaves, jobLeaf{logical, b.leafFor(src, logical, j.id)})
+		}
+	}
+	return jobs, themes, nil
+}
+
+// parseDictionaries parses every dictionary the plan read, each once and
+// on the pool, and gives each job the merge of its own, in its order. A
+// file's warnings and errors are scoped to the first job that reads it.
+func (b *build) parseDictionaries(jobs []*job) error {
+	type parsed struct {
+		owner    string
+		dict     *i18n.Dictionary
+		warnings []error
+		err      error
+	}
+	files := map[string]*parsed{}
+	var order []string
+	for _, j := range jobs {
+		for _, f := range j.dictFiles {
+			if _, ok := files[f]; !ok && b.dictData[f] != nil {
+				files[f] = &parsed{owner: j.id}
+				order = append(order, f)
+			}
+		}
+	}
+	g := b.pool.NewGroupContext(b.ctx)
+	for _, f := range order {
+		p := files[f]
+		g.Submit(func() {
+			p.dict, p.warnings, p.err = i18n.ParseCSV(b.display(f), b.dictData[f], i18n.ParseOptions{})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	b.dictData = nil
+	var errs []error
+	for _, f := range order {
+		p := files[f]
+		for _, w := range p.warnings {
+			b.warn(diag.Scoped(p.owner, w))
+		}
+		if p.err != nil {
+			errs = append(errs, diag.Scoped(p.owner, p.err))
+		}
+	}
+	if len(errs) > 0 {
+		return joinSorted(errs)
+	}
+	merged := map[string]*i18n.Dictionary{} // by the list of files
+	for _, j := range jobs {
+		key := strings.Join(j.dictFiles, "\x00")
+		if d, ok := merged[key]; ok {
+			j.dict = d
+			continue
+		}
+		parts := make([]*i18n.Dictionary, 0, len(j.dictFiles))
+		for _, f := range j.dictFiles {
+			if p := files[f]; p != nil {
+				parts = append(parts, p.dict)
+			}
+		}
+		j.dict = i18n.MergeAll(parts...)
+		merged[key] = j.dict
+	}
+	return nil
+}
+
+// planRequireJS reads the theme's requirejs-config.js inputs, whose
+// digests join the dictionaries' in the cache's view of the inputs.
+func (b *build) planRequireJS(ts *themeState, area string) error {
+	files := b.layout.RequireJS(area, ts.chain)
+	fmt.Fprintf(b.planSum, "requirejs %s/%s %q\n", area, ts.theme.Name, files)
+	for _, f := range files {
+		data, err := os.ReadFile(f.Path)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		b.dictSums[f.Path] = hex.EncodeToString(sum[:])
+		ts.requirejs = append(ts.requirejs, requirejs.File{Path: f.Path, Name: b.display(f.Path), Module: f.Module})
+		ts.rjsData = append(ts.rjsData, data)
+	}
+	return nil
 }

@@ -124,7 +124,7 @@ func (s *store) wantsSidecars(bl *blob, name string) bool {
 }
 
 // putPrev is put for a content known by its digest and size alone (see
-// memo.go): it returns its blob, with the previous output as the source of
+// cache_memo.go): it returns its blob, with the previous output as the source of
 // its bytes and, if they were made with the same options, of its sidecars;
 // nil when the previous output does not have it.
 func (s *store) putPrev(sum string, size int64, name string) *blob {

@@ -73,7 +73,7 @@ func (s *styleState) collectFn(p string) []less.Collected {
 // compiled either).
 func (b *build) planStyles(ts *themeState, area string) {
 	st, ok := b.layout.(sl.Styles)
-	if !ok || b.tailwindTheme(ts) { // a Hyvä theme has no LESS (tailwind.go)
+	if !ok || b.tailwindTheme(ts) { // a Hyvä theme has no LESS (compile_tailwind.go)
 		return
 	}
 	d := st.StyleDirs(area, ts.chain)
@@ -150,7 +150,7 @@ func readsOverlay(fs *fileset, inputs map[string]string) bool {
 }
 
 // expandStyle returns the expansion of root over a file set (Magento's
-// preprocessing): recalled when nothing it read changed (styles_memo.go),
+// preprocessing): recalled when nothing it read changed (cache_less.go),
 // else made and recorded.
 func (b *build) expandStyle(root string, fs *fileset, st *styleState, owner string) (*expansion, error) {
 	defer b.clock.since(stLess, time.Now())

@@ -39,7 +39,7 @@ type outputState struct {
 	// got: the ones that were not smaller than the content are absent.
 	Side   map[string][]sideRec
 	Stat   map[string]statRec // source stat cache: absolute path → digest
-	Memo   map[string]memoRec // rewrite key → content (see memo.go)
+	Memo   map[string]memoRec // rewrite key → content (see cache_memo.go)
 	Result savedResult
 	// filesRaw is the encoded list of the output's files (see
 	// encodeState), decoded by files only when a build needs it: a build
@@ -89,7 +89,7 @@ type prev struct {
 	// spare tree (see writeTree) that is one of these inodes holds those
 	// bytes, whatever path it is at.
 	inodes map[fstree.Inode]verified
-	// memo holds the rewrites of the previous build (see memo.go).
+	// memo holds the rewrites of the previous build (see cache_memo.go).
 	memo map[string]memoRec
 }
 

@@ -24,7 +24,7 @@ import (
 // write puts every job's files under tmp, writes build.json and returns
 // the result with, when the cache is on, the fingerprint of the tree as
 // written. When spare is set, tmp holds the spare tree: what it already
-// has right is kept, the rest is removed first (see spare.go).
+// has right is kept, the rest is removed first (see store_spare.go).
 //
 // The manifests come first: with them every path and content of the new
 // tree is known before anything is written, so build.json is made and
@@ -150,7 +150,7 @@ func (b *build) newTree(tmp string, spare bool, jobs []*job) (*treeWriter, error
 // files outside the job directories: with Magento's logical names, the
 // content version (derived from the jobs' content unless given), which
 // goes to the top of the tree since Magento's URLs carry it, and
-// Magento_Csp's hashes of the jobs' JavaScript (sri.go). It returns the
+// Magento_Csp's hashes of the jobs' JavaScript (store_sri.go). It returns the
 // content version too.
 func (b *build) listTree(jobs []*job) ([]jobFiles, []topFile, string, error) {
 	all := make([]jobFiles, len(jobs))
