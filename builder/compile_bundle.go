@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -275,5 +276,5 @@ func joinSorted(errs []error) error {
 	if len(errs) == 1 {
 		return errs[0]
 	}
-	return errorsJoin(errs)
+	return errors.Join(errs...)
 }

@@ -2,10 +2,15 @@ package builder
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/tdewolff/minify/v2"
 	mincss "github.com/tdewolff/minify/v2/css"
@@ -20,6 +25,29 @@ import (
 	"github.com/scdtool/scd/builder/i18n"
 	"github.com/scdtool/scd/diag"
 )
+
+// srcData is a source file read once, with its derived forms computed on
+// first use.
+type srcData struct {
+	once  sync.Once
+	raw   []byte
+	err   error
+	sOnce sync.Once
+	sum   string
+	mOnce sync.Once
+	mk    []byte
+	hasMk bool
+	pOnce sync.Once
+	ph    []string
+}
+
+// leafOnce guards the processing of a leaf.
+type leafOnce struct {
+	once sync.Once
+	leaf
+	sum  string // hex sha256 of out
+	blob *blob  // out in the store, unless marked or rewritten (then each job makes its own)
+}
 
 // minifiers is the registry of tdewolff minifiers; M is safe for
 // concurrent use once filled.
@@ -245,4 +273,105 @@ func replaceRanges(src []byte, offs, ends []int, repl []string) []byte {
 	}
 	out.Write(src[last:])
 	return out.Bytes()
+}
+
+// digest returns the hex sha256 of the source.
+func (s *srcData) digest() string {
+	s.sOnce.Do(func() {
+		h := sha256.Sum256(s.raw)
+		s.sum = hex.EncodeToString(h[:])
+	})
+	return s.sum
+}
+
+// marked returns the source with $t calls turned into marker calls, and
+// whether there were any.
+func (s *srcData) marked() ([]byte, bool) {
+	s.mOnce.Do(func() { s.mk, s.hasMk = i18n.MarkJS(s.raw) })
+	return s.mk, s.hasMk
+}
+
+func (s *srcData) jsPhrases() []string {
+	s.pOnce.Do(func() { s.ph = i18n.JSPhrases(s.raw) })
+	return s.ph
+}
+
+func (b *build) read(abs string) (*srcData, error) {
+	b.srcMu.Lock()
+	s, ok := b.srcs[abs]
+	if !ok {
+		s = &srcData{}
+		b.srcs[abs] = s
+	}
+	b.srcMu.Unlock()
+	s.once.Do(func() {
+		s.raw, s.err = os.ReadFile(abs)
+		if s.err == nil {
+			b.stats.addIn(int64(len(s.raw)))
+		}
+	})
+	return s, s.err
+}
+
+// rewritten reports whether every job rewrites the leaf's output before
+// publishing it: a stylesheet with references, a template with helpers.
+func (l *leafOnce) rewritten() bool {
+	switch l.kind {
+	case kindCSS:
+		return len(l.srcRefs) > 0
+	case kindHTML:
+		return len(l.srcTags) > 0
+	}
+	return false
+}
+
+// leafFor returns the leaf of a source file, creating it on first use.
+func (b *build) leafFor(src source, logical, owner string) *leafOnce {
+	b.leafMu.Lock()
+	defer b.leafMu.Unlock()
+	l, ok := b.leaves[src.Abs]
+	if !ok {
+		l = &leafOnce{leaf: leaf{src: src, logical: logical, owner: owner, kind: kindOf(logical)}}
+		b.leaves[src.Abs] = l
+	}
+	return l
+}
+
+// ensure processes the leaf if nobody has yet, and returns its error.
+func (l *leafOnce) ensure(b *build) error {
+	l.once.Do(func() {
+		defer b.clock.since(stMinify, time.Now())
+		hit := false
+		if d, ok := b.digests[l.src.Abs]; ok && b.cache != nil {
+			if data, ok := b.packGet("leaf", b.leafKey(d, l.kind)); ok {
+				hit = decodeLeaf(&l.leaf, data)
+			}
+		}
+		if !hit {
+			l.process(b)
+		}
+		if l.err != nil {
+			l.err = diag.Scoped(l.owner, l.err)
+			return
+		}
+		if l.warning != nil {
+			b.warn(diag.Scoped(l.owner, l.warning))
+		} else if !hit && b.cache != nil {
+			// Keyed by the bytes processed, which may be newer than the
+			// digest of the plan if the file changed meanwhile.
+			if sd, err := b.read(l.src.Abs); err == nil {
+				b.packPutLazy("leaf", b.leafKey(sd.digest(), l.kind), func() []byte { return encodeLeaf(&l.leaf) })
+			}
+		}
+		if l.marked || l.rewritten() {
+			// Not published as it is: each job makes its own bytes.
+			defer b.clock.since(stHash, time.Now())
+			sum := sha256.Sum256(l.out)
+			l.sum = hex.EncodeToString(sum[:])
+			return
+		}
+		l.blob = b.store.put(l.out, l.logical) // starts compressing now
+		l.sum = l.blob.sum
+	})
+	return l.err
 }
