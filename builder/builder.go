@@ -297,6 +297,8 @@ type build struct {
 	prevWalk  *outputWalk       // the walk of the previous output, started with the build
 	outFiles  []jobFiles        // the files of the tree written, for the cache's state
 	packOld   map[string][]byte // leaf and bundle entries of the last build
+	attic     map[string][]byte // entries of the builds before (atticGet)
+	atticOnce sync.Once
 	// packOldCount is the number of entries of each shard as loaded.
 	packOldCount []int
 	packDirty    [packShards]bool // shards this build put entries into

@@ -351,8 +351,9 @@ func (b *build) storeBundle(bd *bundle, loaded map[string]string) {
 // The leaf and bundle entries of one output are kept together in a pack
 // (kind "pack", keyed by the output like the state): creating a file per
 // entry cost more than the minifying it saves. The pack a build writes
-// holds the entries it used, so it never grows past one build's worth; a
-// build that fails keeps the previous entries too. The pack is split in
+// holds the entries it used, so it never grows past one build's worth (the
+// attic, below, keeps what it lets go for a few builds); a build that
+// fails keeps the previous entries too. The pack is split in
 // packShards files by entry key, and a build rewrites only the shards
 // whose entries changed: after a one-file change, a few.
 const packShards = 32
@@ -417,14 +418,101 @@ func (b *build) packGet(kind, key string) ([]byte, bool) {
 	}
 	k := kind + "/" + key
 	v, ok := b.packOld[k]
+	fromAttic := false
+	if !ok {
+		v, ok = b.atticGet(k)
+		fromAttic = ok
+	}
 	if ok {
 		b.packMu.Lock()
 		if b.packNew != nil { // nil once saved
 			b.packNew[k] = func() []byte { return v }
+			if fromAttic {
+				b.packDirty[packShard(k)] = true
+			}
 		}
 		b.packMu.Unlock()
 	}
 	return v, ok
+}
+
+// The attic keeps what the pack let go: the entries a build used that the
+// next one did not, for atticSlots builds, so that a change undone (a
+// partial edited and restored, a commit reverted, a runner alternating
+// between branches) finds its compiles again instead of redoing them.
+// Each build that lets entries go writes them to the next of atticSlots
+// files in turn (overwriting the oldest), unless they are more than
+// atticMax bytes (a new compiler or configuration lets everything go). A
+// build reads the attic only when the pack misses, once.
+const (
+	atticSlots = 3
+	atticMax   = 64 << 20
+)
+
+func (b *build) atticKey(name string) string {
+	abs, err := filepath.Abs(b.opts.Output)
+	if err != nil {
+		abs = b.opts.Output
+	}
+	return b.key("attic", abs, name)
+}
+
+// atticGet looks an entry up in the attic, loading it on first use.
+func (b *build) atticGet(k string) ([]byte, bool) {
+	b.atticOnce.Do(func() {
+		b.attic = map[string][]byte{}
+		for slot := range atticSlots {
+			data, ok := b.cache.get("attic", b.atticKey(strconv.Itoa(slot)))
+			if !ok {
+				continue
+			}
+			d := &dec{b: data}
+			n := d.int()
+			for range n {
+				key, v := d.str(), d.bytes()
+				if d.bad {
+					break
+				}
+				b.attic[key] = v
+			}
+		}
+	})
+	v, ok := b.attic[k]
+	return v, ok
+}
+
+// saveAttic writes the entries of the last build's pack that this build
+// did not use into the next attic slot.
+func (b *build) saveAttic(used map[string]func() []byte) {
+	var keys []string
+	size := 0
+	for k, v := range b.packOld {
+		if _, ok := used[k]; !ok {
+			keys = append(keys, k)
+			size += len(k) + len(v)
+		}
+	}
+	if len(keys) == 0 || size > atticMax {
+		return
+	}
+	slot := 0
+	if data, ok := b.cache.get("attic", b.atticKey("next")); ok {
+		d := &dec{b: data}
+		if n := d.int(); !d.bad {
+			slot = n % atticSlots
+		}
+	}
+	slices.Sort(keys)
+	e := &enc{}
+	e.int(len(keys))
+	for _, k := range keys {
+		e.str(k)
+		e.bytes(b.packOld[k])
+	}
+	b.cache.put("attic", b.atticKey(strconv.Itoa(slot)), e.b)
+	next := &enc{}
+	next.int(slot + 1)
+	b.cache.put("attic", b.atticKey("next"), next.b)
 }
 
 func (b *build) packPut(kind, key string, payload []byte) {
@@ -467,6 +555,8 @@ func (b *build) savePack(ok bool) {
 				m[k] = func() []byte { return v }
 			}
 		}
+	} else {
+		b.saveAttic(m)
 	}
 	shards := make([][]string, packShards)
 	for k := range m {

@@ -256,6 +256,17 @@ func TestMagentoLessRecalled(t *testing.T) {
 	if st.LessCompiles == 0 || st.LessCompiles >= cold.LessCompiles {
 		t.Errorf("a partial of the child theme: %d compiles; want some, fewer than a cold build's %d", st.LessCompiles, cold.LessCompiles)
 	}
+	// Undone, the change finds its compiles in the attic: none is made.
+	if err := os.Remove(filepath.Join(root, "app/design/frontend/Acme/shop/web/css/source/_variables.less")); err != nil {
+		t.Fatal(err)
+	}
+	if st := magentoBuild(t, root, out, "", matrix.Filter{}, o).Stats; st.LessCompiles != 0 {
+		t.Errorf("the partial's override removed again: %d compiles; want none (the attic has them)", st.LessCompiles)
+	}
+	writeSrc(t, root, "app/design/frontend/Acme/shop/web/css/source/_variables.less", "@acme-text: #222;\n@acme-gap: 12px;\n")
+	if st := magentoBuild(t, root, out, "", matrix.Filter{}, o).Stats; st.LessCompiles != 0 {
+		t.Errorf("the partial's override added again: %d compiles; want none (the attic has them)", st.LessCompiles)
+	}
 	// With source maps the compiles are not in the cache, the expansions
 	// are: each recalled expansion is made again for its compile, and the
 	// output is a cold build's.
