@@ -397,14 +397,8 @@ func (b *build) prepareIncremental() (*Result, error) {
 	// the state is loaded and the sources are hashed.
 	st := b.loadState()
 	var old map[string]statRec
-	var files map[string]manifest.File
 	if st != nil {
 		old = st.Stat
-		var err error
-		if files, err = st.files(); err != nil {
-			b.log.Debug("cache: cannot decode state", "err", err)
-			st = nil
-		}
 	}
 	err := b.digestSources(old)
 	tree, fp := b.prevWalk.wait()
@@ -433,6 +427,17 @@ func (b *build) prepareIncremental() (*Result, error) {
 	if intact && st.Inputs == b.inputs {
 		b.log.Debug("cache: sources, options and output unchanged since the last build; output kept as it is", "output", b.opts.Output)
 		return st.restore(), nil
+	}
+	// The list of the output's files is decoded only now: a build that
+	// finds nothing changed does not need it (at 2 million files, it is
+	// most of the state).
+	files, err := st.files()
+	if err != nil {
+		b.log.Debug("cache: cannot decode state", "err", err)
+		b.prevUse = PreviousNone
+		b.packNew = map[string]func() []byte{}
+		b.loadPack()
+		return nil, nil
 	}
 	b.packNew = map[string]func() []byte{}
 	packed := make(chan struct{})
