@@ -180,6 +180,10 @@ type Result struct {
 	// document what each includes), summed over the workers; nil when the
 	// build was up to date.
 	Stages map[string]time.Duration
+	// Phases are the wall times of the pipeline's steps (plan, cache
+	// check, bundle, process, assemble, compress, the write's steps,
+	// swap, saving the state), in order.
+	Phases []Phase
 	// PreviousOutput says how the build used the output of the last one,
 	// with the cache: PreviousNone, PreviousIntact or PreviousReadBack
 	// ("" without the cache).
@@ -198,6 +202,13 @@ const (
 	// recorded were used.
 	PreviousReadBack = "read back"
 )
+
+// Phase is one step of a build's pipeline, in the order they ran, with the
+// wall time from the end of the step before: where a build's time went.
+type Phase struct {
+	Name string
+	Wall time.Duration
+}
 
 // JobResult is what one job produced.
 type JobResult struct {
@@ -315,6 +326,7 @@ type build struct {
 	running  sync.Map // task label → start time
 	stage    atomic.Value
 	phaseAt  time.Time // when the last phase ended (see phase)
+	phases   []Phase
 	done     atomic.Int64
 	total    atomic.Int64
 	progress func(Progress)
@@ -542,7 +554,9 @@ func (b *build) phase(name string) {
 	if b.phaseAt.IsZero() {
 		b.phaseAt = b.start
 	}
-	b.log.Debug("phase done", "phase", name, "wall", now.Sub(b.phaseAt).Round(10*time.Microsecond))
+	wall := now.Sub(b.phaseAt)
+	b.log.Debug("phase done", "phase", name, "wall", wall.Round(10*time.Microsecond))
+	b.phases = append(b.phases, Phase{Name: name, Wall: wall})
 	b.phaseAt = now
 }
 

@@ -129,6 +129,7 @@ func (b *build) planStage() ([]*job, map[string]*themeState, *Result, error) {
 		}
 		if res != nil {
 			res.Output, res.PreviousOutput = b.opts.Output, b.prevUse
+			res.Phases = b.phases
 			return nil, nil, res, nil
 		}
 		b.memoNew = map[string]memoRec{}
@@ -283,6 +284,7 @@ func (b *build) storeStage(jobs []*job, themes map[string]*themeState) (*Result,
 		b.saveState(res, fp)
 		b.phase("save cache state")
 	}
+	res.Phases = b.phases
 	return res, nil
 }
 

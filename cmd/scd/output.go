@@ -121,6 +121,7 @@ func printSummary(w io.Writer, s *settings, r *builder.Result) {
 		// The previous build of the output is intact and nothing it was
 		// built from changed: the output was left as it is.
 		fmt.Fprintf(w, "built %d jobs in %s with %d threads: build %s (up to date: nothing changed, output left as it was)\n", len(r.Jobs), r.Duration.Round(time.Millisecond), s.opts.Threads, r.Build.ID)
+		printPhases(w, s, r)
 		fmt.Fprintf(w, "output: %s\n", r.Output)
 		return
 	}
@@ -151,7 +152,21 @@ func printSummary(w io.Writer, s *settings, r *builder.Result) {
 		}
 		fmt.Fprintln(w)
 	}
+	printPhases(w, s, r)
 	fmt.Fprintf(w, "output: %s\n", r.Output)
+}
+
+// printPhases shows, with --verbose, where the build's wall time went,
+// step by step.
+func printPhases(w io.Writer, s *settings, r *builder.Result) {
+	if !s.verbose || len(r.Phases) == 0 {
+		return
+	}
+	var parts []string
+	for _, p := range r.Phases {
+		parts = append(parts, fmt.Sprintf("%s %s", p.Name, p.Wall.Round(time.Millisecond)))
+	}
+	fmt.Fprintf(w, "  phases    %s\n", strings.Join(parts, ", "))
 }
 
 func slowest(jobs []builder.JobResult, n int) []builder.JobResult {
@@ -197,9 +212,16 @@ type jsonSummary struct {
 	// StagesMS is Result.Stages in milliseconds: task time per stage,
 	// summed over the threads, nested stages included in their parents.
 	StagesMS map[string]float64 `json:"stages_ms,omitempty"`
-	Missing  map[string]int     `json:"missing_translations,omitempty"`
-	Warnings []string           `json:"warnings,omitempty"`
-	Errors   []string           `json:"errors,omitempty"`
+	// Phases are the pipeline's steps in order with their wall time.
+	Phases   []jsonPhase    `json:"phases,omitempty"`
+	Missing  map[string]int `json:"missing_translations,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
+	Errors   []string       `json:"errors,omitempty"`
+}
+
+type jsonPhase struct {
+	Name string  `json:"phase"`
+	MS   float64 `json:"ms"`
 }
 
 type jsonJob struct {
@@ -219,6 +241,9 @@ func summaryJSON(s *settings, r *builder.Result) jsonSummary {
 		for k, d := range r.Stages {
 			out.StagesMS[k] = math.Round(float64(d.Microseconds())) / 1000
 		}
+	}
+	for _, p := range r.Phases {
+		out.Phases = append(out.Phases, jsonPhase{p.Name, math.Round(float64(p.Wall.Microseconds())) / 1000})
 	}
 	for _, j := range r.Jobs {
 		out.Jobs = append(out.Jobs, jsonJob{ID: j.ID, Files: j.Files, Bytes: j.Bytes, Missing: j.Missing, DurationMS: j.Duration.Milliseconds()})
