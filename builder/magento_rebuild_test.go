@@ -279,3 +279,27 @@ func TestMagentoLessRecalled(t *testing.T) {
 	}
 	sameTree(t, "source maps turned on", treeSums(t, out), treeSums(t, filepath.Join(tmp, "cold")))
 }
+
+// TestMagentoConfigChangeEqualsCold: a change to scd's own configuration
+// of a Magento project (the names, the sidecars, the locales) rebuilds
+// into what a cold build with the new configuration gives.
+func TestMagentoConfigChangeEqualsCold(t *testing.T) {
+	skip := builder.Skip{CSS: !haveLess(t)}
+	root, tmp := t.TempDir(), t.TempDir()
+	if err := fixtures.CopyDir(fixtures.Dir("magento"), root); err != nil {
+		t.Fatal(err)
+	}
+	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+	magentoBuild(t, root, out, "", matrix.Filter{}, builder.Options{CacheDir: cache, Skip: skip})
+	for i, yml := range []string{
+		"magento_root: .\nnames: hashed\n",
+		"magento_root: .\nnames: hashed\ncompression: [gzip]\n",
+		"magento_root: .\ncompression: [br, zstd]\ncompression_levels: {br: 4}\n",
+		"magento_root: .\nlocales: [en_US, de_DE]\n",
+	} {
+		magentoBuild(t, root, out, yml, matrix.Filter{}, builder.Options{CacheDir: cache, Skip: skip})
+		cold := filepath.Join(tmp, "cold"+strings.Repeat("x", i))
+		magentoBuild(t, root, cold, yml, matrix.Filter{}, builder.Options{Skip: skip})
+		sameTree(t, strings.ReplaceAll(yml, "\n", "; "), treeSums(t, out), treeSums(t, cold))
+	}
+}
