@@ -53,9 +53,11 @@ type expansion struct {
 	exp    *less.Expansion
 }
 
-// memoKey is the pack key of the expansion of root over fs.
+// styleMemoKey is the pack key of the expansion of root over fs. The
+// working directory is part of it: the recorded warnings name files
+// relative to it.
 func (b *build) styleMemoKey(root string, fs *fileset) string {
-	return b.key("lessdeps", root, fs.key)
+	return b.key("lessdeps", root, fs.key, b.opts.WorkDir)
 }
 
 // recallStyle returns the recorded expansion of root over fs when every
