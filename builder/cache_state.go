@@ -86,7 +86,7 @@ type prev struct {
 	side   map[string][]sideRec
 	// inodes holds every file of the verified output by inode, with the
 	// sha256 build.json gives it and its stat when verified: a file of the
-	// spare tree (see writeTree) that is one of these inodes holds those
+	// spare tree (see store_spare.go) that is one of these inodes holds those
 	// bytes, whatever path it is at.
 	inodes map[fstree.Inode]verified
 	// memo holds the rewrites of the previous build (see cache_memo.go).
@@ -677,7 +677,7 @@ func (b *build) compKey() string {
 }
 
 // saveState records the finished build for the next one. fp is the
-// fingerprint of the output as written (see writeTree), "" if unknown.
+// fingerprint of the output as written (see write and treeWriter.fingerprint), "" if unknown.
 // Any file of the output added, removed, replaced or written to changes
 // it, and so does a new hard link to one of its files (a release staged
 // from the output by linking): the next build then reads the files back
