@@ -677,7 +677,8 @@ func (b *build) compKey() string {
 }
 
 // saveState records the finished build for the next one. fp is the
-// fingerprint of the output as written (see write and treeWriter.fingerprint), "" if unknown.
+// fingerprint of the output as written (see write and
+// treeWriter.fingerprint), "" if unknown.
 // Any file of the output added, removed, replaced or written to changes
 // it, and so does a new hard link to one of its files (a release staged
 // from the output by linking): the next build then reads the files back
