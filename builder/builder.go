@@ -21,11 +21,14 @@
 //     build.json, the swap into place.
 //
 // The persistent cache (cache*.go) is the layer around them: entries keyed
-// by their inputs' digests that a stage asks before doing the work (the
-// pack of leaves, bundles, LESS expansions and compiles; the rewrite memo
-// of assemble), and the state of the last build of each output, which the
-// plan stage's up-to-date check reads and the store stage writes. Package
-// fstree lists and fingerprints trees for it.
+// by their inputs' digests that a stage asks before doing the work and
+// hands its result to after (recallLeaf/keepLeaf, loadBundle/storeBundle,
+// recallStyle/recordStyle for LESS expansions, recallCompiledStyle/
+// keepCompiledStyle, recallTailwind/keepTailwind, the rewrite memo of
+// assemble), and the state of the last build of each output, which the
+// plan stage's up-to-date check reads and the store stage writes. The
+// stages never see the pack, its keys or its encodings. Package fstree
+// lists and fingerprints trees for it.
 //
 // Work that does not depend on the locale is done once: every source file
 // is read and minified once whatever number of jobs publish it, every entry

@@ -233,6 +233,50 @@ func (d *dec) strs() []string {
 	return out
 }
 
+// recallLeaf fills a leaf from the pack when the cache has its source's
+// content processed the same way.
+func (b *build) recallLeaf(l *leafOnce) bool {
+	d, ok := b.digests[l.src.Abs]
+	if !ok || b.cache == nil {
+		return false
+	}
+	data, ok := b.packGet("leaf", b.leafKey(d, l.kind))
+	return ok && decodeLeaf(&l.leaf, data)
+}
+
+// keepLeaf keeps a processed leaf for the next build, keyed by the bytes
+// processed, which may be newer than the digest of the plan if the file
+// changed meanwhile.
+func (b *build) keepLeaf(l *leafOnce) {
+	if b.cache == nil {
+		return
+	}
+	if sd, err := b.read(l.src.Abs); err == nil {
+		b.packPutLazy("leaf", b.leafKey(sd.digest(), l.kind), func() []byte { return encodeLeaf(&l.leaf) })
+	}
+}
+
+// recallTailwind returns a Tailwind build's stylesheet from the pack, by
+// the digest of the build's inputs.
+func (b *build) recallTailwind(digest string) ([]byte, bool) {
+	packed, ok := b.packGet("tailwind", b.key("tailwind", digest))
+	if !ok {
+		return nil, false
+	}
+	d := &dec{b: packed}
+	css := d.bytes()
+	return css, !d.bad
+}
+
+// keepTailwind keeps a Tailwind build's stylesheet for the next build.
+func (b *build) keepTailwind(digest string, css []byte) {
+	b.packPutLazy("tailwind", b.key("tailwind", digest), func() []byte {
+		e := &enc{}
+		e.bytes(css)
+		return e.b
+	})
+}
+
 // leafKey is the cache key of a leaf: its content, kind and the options
 // that change how it is processed.
 func (b *build) leafKey(digest string, k kind) string {
@@ -304,6 +348,10 @@ func decodeLeaf(l *leaf, data []byte) bool {
 func (b *build) bundleKey(bd *bundle) string {
 	return b.key("bundle", bd.entry, bd.fs.key, fmt.Sprint(b.embedded), fmt.Sprintf("%+v", b.opts.Skip), fmt.Sprint(b.logicalNames))
 }
+
+// bundleCached reports whether the last build left an entry for bd,
+// without using it.
+func (b *build) bundleCached(bd *bundle) bool { return b.packHas("bundle", b.bundleKey(bd)) }
 
 // loadBundle fills bd from the cache when every file it depended on still
 // resolves to the same file with the same content.

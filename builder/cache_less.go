@@ -3,6 +3,7 @@ package builder
 import (
 	"bytes"
 	"encoding/gob"
+	"fmt"
 	"slices"
 
 	"github.com/scdtool/scd/builder/less"
@@ -108,4 +109,33 @@ func (b *build) recordStyle(root string, fs *fileset, deps *styleDeps, e *expans
 		return
 	}
 	b.packPut("lessdeps", b.styleMemoKey(root, fs), buf.Bytes())
+}
+
+// compiledStyleKey is the pack key of the compile of an expansion: its
+// digest, less.js's version, whether it has a source map and the working
+// directory (the map names the sources relative to it).
+func (b *build) compiledStyleKey(digest string) string {
+	return b.key("less", digest, b.lessVersion(), fmt.Sprint(b.opts.SourceMaps), b.opts.WorkDir)
+}
+
+// recallCompiledStyle returns the compiled stylesheet (and source map) of
+// the expansion of digest from the pack.
+func (b *build) recallCompiledStyle(digest string) (css, smap []byte, ok bool) {
+	packed, ok := b.packGet("less", b.compiledStyleKey(digest))
+	if !ok {
+		return nil, nil, false
+	}
+	d := &dec{b: packed}
+	css, smap = d.bytes(), d.bytes()
+	return css, smap, !d.bad
+}
+
+// keepCompiledStyle keeps a compiled stylesheet for the next build.
+func (b *build) keepCompiledStyle(digest string, css, smap []byte) {
+	b.packPutLazy("less", b.compiledStyleKey(digest), func() []byte {
+		e := &enc{}
+		e.bytes(css)
+		e.bytes(smap)
+		return e.b
+	})
 }

@@ -112,7 +112,7 @@ func (b *build) planOwnBundles(g pond.TaskGroup, ts *themeState) {
 	owner := ts.jobs[0]
 	for _, e := range themeEntries(ts) {
 		bd := &bundle{entry: e, owner: owner.id, fs: ts.base}
-		if b.packHas("bundle", b.bundleKey(bd)) {
+		if b.bundleCached(bd) {
 			b.startThemeBundle(g, ts, bd)
 		}
 	}

@@ -341,12 +341,7 @@ func (b *build) leafFor(src source, logical, owner string) *leafOnce {
 func (l *leafOnce) ensure(b *build) error {
 	l.once.Do(func() {
 		defer b.clock.since(stMinify, time.Now())
-		hit := false
-		if d, ok := b.digests[l.src.Abs]; ok && b.cache != nil {
-			if data, ok := b.packGet("leaf", b.leafKey(d, l.kind)); ok {
-				hit = decodeLeaf(&l.leaf, data)
-			}
-		}
+		hit := b.recallLeaf(l)
 		if !hit {
 			l.process(b)
 		}
@@ -356,12 +351,8 @@ func (l *leafOnce) ensure(b *build) error {
 		}
 		if l.warning != nil {
 			b.warn(diag.Scoped(l.owner, l.warning))
-		} else if !hit && b.cache != nil {
-			// Keyed by the bytes processed, which may be newer than the
-			// digest of the plan if the file changed meanwhile.
-			if sd, err := b.read(l.src.Abs); err == nil {
-				b.packPutLazy("leaf", b.leafKey(sd.digest(), l.kind), func() []byte { return encodeLeaf(&l.leaf) })
-			}
+		} else if !hit {
+			b.keepLeaf(l)
 		}
 		if l.marked || l.rewritten() {
 			// Not published as it is: each job makes its own bytes.

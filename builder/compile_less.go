@@ -247,14 +247,7 @@ func (b *build) compileStyle(root string, e *expansion, fs *fileset, st *styleSt
 	b.styleMu.Unlock()
 	out.once.Do(func() {
 		defer b.clock.since(stLess, time.Now())
-		key := b.key("less", digest, b.lessVersion(), fmt.Sprint(b.opts.SourceMaps), b.opts.WorkDir)
-		var css, smap []byte
-		packed, ok := b.packGet("less", key)
-		if ok {
-			d := &dec{b: packed}
-			css, smap = d.bytes(), d.bytes()
-			ok = !d.bad
-		}
+		css, smap, ok := b.recallCompiledStyle(digest)
 		if !ok {
 			exp := e.exp
 			if exp == nil {
@@ -273,12 +266,7 @@ func (b *build) compileStyle(root string, e *expansion, fs *fileset, st *styleSt
 				}
 				return
 			}
-			b.packPutLazy("less", key, func() []byte {
-				e := &enc{}
-				e.bytes(css)
-				e.bytes(smap)
-				return e.b
-			})
+			b.keepCompiledStyle(digest, css, smap)
 		}
 		out.blob = b.store.put(css, styleName(root))
 		if len(smap) > 0 { // a map from the cache decodes as empty, not nil

@@ -173,15 +173,10 @@ func (b *build) runTailwind(tb *twBuild, owner string) {
 			Msg: fmt.Sprintf("tailwind %s: reading the build's inputs: %v", tb.name, tb.err)})
 		return
 	}
-	key := b.key("tailwind", tb.digest)
-	if packed, ok := b.packGet("tailwind", key); ok {
-		d := &dec{b: packed}
-		css := d.bytes()
-		if !d.bad {
-			b.log.Debug("cache: tailwind stylesheet unchanged; npm not run", "theme", tb.name)
-			tb.out.blob = b.store.put(css, tailwindCSS)
-			return
-		}
+	if css, ok := b.recallTailwind(tb.digest); ok {
+		b.log.Debug("cache: tailwind stylesheet unchanged; npm not run", "theme", tb.name)
+		tb.out.blob = b.store.put(css, tailwindCSS)
+		return
 	}
 	css, err := b.tailwindBuild(tb, owner)
 	if err != nil {
@@ -198,11 +193,7 @@ func (b *build) runTailwind(tb *twBuild, owner string) {
 	} else {
 		css = min
 	}
-	b.packPutLazy("tailwind", key, func() []byte {
-		e := &enc{}
-		e.bytes(css)
-		return e.b
-	})
+	b.keepTailwind(tb.digest, css)
 	tb.out.blob = b.store.put(css, tailwindCSS)
 }
 
