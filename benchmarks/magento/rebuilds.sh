@@ -42,7 +42,7 @@ run() { # name: one build, timed
 	start=$(date +%s.%N)
 	"$scd" --magento-root . -o "$out" --cache-dir "$cache" -v "$@" >>"$log" 2>&1
 	end=$(date +%s.%N)
-	echo "$end - $start" | bc
+	awk "BEGIN { print $end - $start }"
 }
 edit() { cp "$1" "$1.scd-bench"; }
 restore() { mv "$1.scd-bench" "$1"; }
@@ -50,7 +50,7 @@ restore() { mv "$1.scd-bench" "$1"; }
 rm -rf "$out" "$cache"
 cold=$(run "$@")
 printf '%-28s %8.3f s\n' cold "$cold"
-report() { printf '%-28s %8.3f s %6.1f%%\n' "$1" "$2" "$(echo "100 * $2 / $cold" | bc -l)"; }
+report() { printf '%-28s %8.3f s %6.1f%%\n' "$1" "$2" "$(awk "BEGIN { print 100 * $2 / $cold }")"; }
 run "$@" >/dev/null # the spare tree
 report "nothing changed" "$(run "$@")"
 
