@@ -123,6 +123,7 @@ func (b *build) assemble(j *job, ts *themeState) error {
 	slices.SortFunc(j.outputs, func(x, y output) int { return strings.Compare(x.logical, y.logical) })
 	j.missing = a.missingList()
 	a.saveMemo()
+	j.memo = a.memo
 	return nil
 }
 

@@ -241,6 +241,9 @@ type Stats struct {
 	// previous output instead (see the rewrite memo).
 	Rewrites       int64 `json:"rewrites"`
 	RewritesReused int64 `json:"rewrites_reused"`
+	// JobsReused counts the jobs nothing reached since the last build,
+	// whose files came from their job record (see cache_job.go).
+	JobsReused int64 `json:"jobs_reused"`
 }
 
 type stats struct {
@@ -248,6 +251,7 @@ type stats struct {
 	bundles            atomic.Int64
 	lessRuns, lessExps atomic.Int64
 	rewrites, reused   atomic.Int64
+	jobsReused         atomic.Int64
 }
 
 func (s *stats) addIn(n int64) { s.srcFiles.Add(1); s.srcBytes.Add(n) }
@@ -320,7 +324,15 @@ type build struct {
 	packNew      map[string]func() []byte // the entries this build used or made
 	memoMu       sync.Mutex
 	memoNew      map[string]memoRec // rewrites this build used or made (see cache_memo.go)
-	stateBody    chan []byte        // the state's large parts, being encoded (see saveState)
+	// packClaim holds the pack keys of the LESS and Tailwind entries the
+	// clean jobs' records name: kept in the pack though no task asked
+	// for them (cache_job.go).
+	packClaim  map[string]bool
+	leafClaims chan struct{} // closed once packClaim has the clean jobs' leaves
+	// jobsOld and jobsOlder are the records of the jobs of the last build
+	// and of the one before, as the state lists them.
+	jobsOld, jobsOlder []string
+	stateBody          chan []byte // the state's large parts, being encoded (see saveState)
 
 	errMu    sync.Mutex
 	errs     []error

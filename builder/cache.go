@@ -615,6 +615,11 @@ func (b *build) savePack(ok bool) {
 			}
 		}
 	} else {
+		for k, v := range b.packOld {
+			if _, used := m[k]; !used && b.packCarried(k) {
+				m[k] = func() []byte { return v }
+			}
+		}
 		b.saveAttic(m)
 	}
 	shards := make([][]string, packShards)

@@ -41,6 +41,9 @@ type outputState struct {
 	Stat   map[string]statRec // source stat cache: absolute path → digest
 	Memo   map[string]memoRec // rewrite key → content (see cache_memo.go)
 	Result savedResult
+	// Jobs are the digests of the build's jobs, PrevJobs those of the
+	// build before: their job records are kept (cache_job.go).
+	Jobs, PrevJobs []string
 	// filesRaw is the encoded list of the output's files (see
 	// encodeState), decoded by files only when a build needs it: a build
 	// that finds nothing changed does not.
@@ -399,6 +402,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	var old map[string]statRec
 	if st != nil {
 		old = st.Stat
+		b.jobsOld, b.jobsOlder = st.Jobs, st.PrevJobs
 	}
 	err := b.digestSources(old)
 	tree, fp := b.prevWalk.wait()
@@ -683,14 +687,14 @@ func (b *build) compKey() string {
 // it, and so does a new hard link to one of its files (a release staged
 // from the output by linking): the next build then reads the files back
 // (see verifyContent).
-func (b *build) saveState(res *Result, fp string) {
+func (b *build) saveState(res *Result, fp string, jobs []string) {
 	if fp == "" {
 		var err error
 		if fp, err = fstree.FingerprintDir(b.opts.Output); err != nil {
 			return
 		}
 	}
-	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build}
+	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build, Jobs: jobs, PrevJobs: b.jobsOld}
 	st.Result = savedResult{Jobs: res.Jobs, Stats: res.Stats, Missing: res.Missing}
 	for _, w := range res.Warnings {
 		var de *diag.Error
@@ -709,6 +713,7 @@ func (b *build) saveState(res *Result, fp string) {
 		b.startStateBody()
 	}
 	b.cache.put("state", b.stateKey(), append(head, <-b.stateBody...))
+	b.pruneJobs(b.jobsOlder, append(slices.Clone(jobs), b.jobsOld...))
 }
 
 // startStateBody encodes the large parts of the state (see

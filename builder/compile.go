@@ -23,7 +23,7 @@ import (
 func (b *build) submitRequireJS(g pond.TaskGroup, themes map[string]*themeState) {
 	for _, key := range slices.Sorted(maps.Keys(themes)) {
 		ts := themes[key]
-		if len(ts.requirejs) == 0 || len(ts.jobs) == 0 || b.opts.Skip.JS {
+		if len(ts.requirejs) == 0 || allClean(ts) || b.opts.Skip.JS {
 			continue
 		}
 		b.task(g, "requirejs-config.js of "+key, func() {

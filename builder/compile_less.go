@@ -39,6 +39,9 @@ type styleOut struct {
 	blob *blob
 	smap *blob
 	err  error
+	// packKey is the pack entry that keeps it (cache_job.go claims it
+	// for the jobs that publish it).
+	packKey string
 }
 
 // sheet is a stylesheet built for a job by a step of its own (Tailwind),
@@ -241,7 +244,7 @@ func (b *build) compileStyle(root string, e *expansion, fs *fileset, st *styleSt
 	b.styleMu.Lock()
 	out := b.styleOuts[digest]
 	if out == nil {
-		out = &styleOut{}
+		out = &styleOut{packKey: "less/" + b.compiledStyleKey(digest)}
 		b.styleOuts[digest] = out
 	}
 	b.styleMu.Unlock()

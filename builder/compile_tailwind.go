@@ -123,6 +123,7 @@ func (b *build) planTailwind(ts *themeState, area string) {
 			// Never up to date: the build reports the error.
 			tb.digest = "unreadable " + time.Now().String()
 		}
+		tb.out.packKey = "tailwind/" + b.key("tailwind", tb.digest)
 		b.log.Debug("tailwind inputs digested", "theme", tb.name, "files", n, "digest", tb.digest, "wall", time.Since(t0).Round(10*time.Microsecond))
 		b.twBuilds[tw.Dir] = tb
 	}
@@ -157,7 +158,7 @@ func (b *build) submitTailwind(g pond.TaskGroup, themes map[string]*themeState) 
 				j.sheets = append(j.sheets, sheet{tailwindCSS, tb.out})
 			}
 		}
-		if tb != nil && !tb.submitted {
+		if tb != nil && !tb.submitted && !allClean(ts) {
 			tb.submitted = true
 			owner := ts.jobs[0].id
 			b.task(g, "tailwind "+tb.name, func() { b.runTailwind(tb, owner) })

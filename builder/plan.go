@@ -242,7 +242,7 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		j := &job{Job: mj, id: mj.ID(), fs: fs}
+		j := &job{Job: mj, id: mj.ID(), fs: fs, layers: layers}
 		ts.jobs = append(ts.jobs, j)
 		jobs = append(jobs, j)
 
@@ -314,12 +314,23 @@ func (b *build) parseDictionaries(jobs []*job) error {
 		warnings []error
 		err      error
 	}
-	files := map[string]*parsed{}
-	var order []string
+	// A file's owner is the first job of the plan that reads it, clean
+	// or not, so that its warnings are scoped as in a cold build; only
+	// the files of the jobs to assemble are parsed.
+	owner := map[string]string{}
 	for _, j := range jobs {
 		for _, f := range j.dictFiles {
+			if _, ok := owner[f]; !ok {
+				owner[f] = j.id
+			}
+		}
+	}
+	files := map[string]*parsed{}
+	var order []string
+	for _, j := range dirtyJobs(jobs) {
+		for _, f := range j.dictFiles {
 			if _, ok := files[f]; !ok && b.dictData[f] != nil {
-				files[f] = &parsed{owner: j.id}
+				files[f] = &parsed{owner: owner[f]}
 				order = append(order, f)
 			}
 		}
@@ -349,7 +360,7 @@ func (b *build) parseDictionaries(jobs []*job) error {
 		return joinSorted(errs)
 	}
 	merged := map[string]*i18n.Dictionary{} // by the list of files
-	for _, j := range jobs {
+	for _, j := range dirtyJobs(jobs) {
 		key := strings.Join(j.dictFiles, "\x00")
 		if d, ok := merged[key]; ok {
 			j.dict = d

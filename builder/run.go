@@ -14,14 +14,22 @@ import (
 	"github.com/scdtool/scd/builder/requirejs"
 	"github.com/scdtool/scd/diag"
 	"github.com/scdtool/scd/matrix"
+	sl "github.com/scdtool/scd/source"
 )
 
 // job is the builder's state for one matrix job.
 type job struct {
 	matrix.Job
-	id   string
-	fs   *fileset
-	dict *i18n.Dictionary // set by parseDictionaries
+	id string
+	fs *fileset
+	// layers are the job's fallback chain (source.Layout.Layers); digest
+	// identifies all its output depends on, clean is set when a job record
+	// gave its files (cache_job.go).
+	layers []sl.Layer
+	digest string
+	clean  bool
+	memo   []memoEntry      // the rewrites its assembly used or made
+	dict   *i18n.Dictionary // set by parseDictionaries
 	// dictFiles are the job's dictionaries in merge order.
 	dictFiles []string
 	entries   []string           // logical paths of the entries it bundles
@@ -133,6 +141,9 @@ func (b *build) planStage() ([]*job, map[string]*themeState, *Result, error) {
 			return nil, nil, res, nil
 		}
 		b.memoNew = map[string]memoRec{}
+		b.jobDigests(jobs, themes)
+		b.recallJobs(jobs)
+		b.phase("job records")
 	}
 	if err := b.parseDictionaries(jobs); err != nil {
 		return nil, nil, nil, err
@@ -148,6 +159,7 @@ func (b *build) planStage() ([]*job, map[string]*themeState, *Result, error) {
 // Tailwind), the leaves of every job and the requirejs configurations.
 // Final contents go to the store as they are made.
 func (b *build) compileStage(jobs []*job, themes map[string]*themeState) error {
+	jobs = dirtyJobs(jobs) // the clean ones have their files (cache_job.go)
 	b.compressGroup = b.pool.NewGroupContext(b.ctx)
 	spill, err := os.MkdirTemp(filepath.Dir(b.opts.Output), "."+filepath.Base(b.opts.Output)+".tmp-blobs-")
 	if err != nil {
@@ -207,7 +219,7 @@ func (b *build) compileStage(jobs []*job, themes map[string]*themeState) error {
 func (b *build) assembleStage(jobs []*job, themes map[string]*themeState) error {
 	b.setStage("assemble")
 	g := b.pool.NewGroupContext(b.ctx)
-	for _, j := range longestFirst(jobs) {
+	for _, j := range longestFirst(dirtyJobs(jobs)) {
 		b.task(g, j.id, func() {
 			start := time.Now()
 			err := b.assemble(j, themes[themeKey(j.Job)])
@@ -281,8 +293,13 @@ func (b *build) storeStage(jobs []*job, themes map[string]*themeState) (*Result,
 	res.Output, res.PreviousOutput = b.opts.Output, b.prevUse
 	res.Stages = b.clock.result()
 	if b.cache != nil {
-		b.saveState(res, fp)
+		// The state lists the job records before they are written: a
+		// build killed in between leaves records missing, which only
+		// makes their jobs build, and none that no state lists.
+		b.saveState(res, fp, jobDigestList(jobs))
 		b.phase("save cache state")
+		b.keepJobs(jobs, res)
+		b.phase("save job records")
 	}
 	res.Phases = b.phases
 	return res, nil

@@ -128,19 +128,11 @@ func (s *store) wantsSidecars(bl *blob, name string) bool {
 // its bytes and, if they were made with the same options, of its sidecars;
 // nil when the previous output does not have it.
 func (s *store) putPrev(sum string, size int64, name string) *blob {
-	p := s.b.prev
-	if p == nil {
-		return nil
-	}
-	if _, ok := p.byHash[sum]; !ok {
+	if _, ok := s.b.prev.path(sum); !ok {
 		return nil
 	}
 	s.mu.Lock()
-	bl, ok := s.blobs[sum]
-	if !ok {
-		bl = &blob{sum: sum, size: size}
-		s.blobs[sum] = bl
-	}
+	bl := s.prevBlob(sum, size)
 	compressNow := false
 	if s.wantsSidecars(bl, name) {
 		bl.compress = true
@@ -149,6 +141,28 @@ func (s *store) putPrev(sum string, size int64, name string) *blob {
 	s.mu.Unlock()
 	if compressNow {
 		s.compress(bl) // reads the bytes from the previous output
+	}
+	return bl
+}
+
+// putPrevPlain is putPrev for a content that gets no sidecars (a job's
+// manifest).
+func (s *store) putPrevPlain(sum string, size int64) *blob {
+	if _, ok := s.b.prev.path(sum); !ok {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.prevBlob(sum, size)
+}
+
+// prevBlob returns the blob of sum, registering it without its bytes
+// (s.mu held).
+func (s *store) prevBlob(sum string, size int64) *blob {
+	bl, ok := s.blobs[sum]
+	if !ok {
+		bl = &blob{sum: sum, size: size}
+		s.blobs[sum] = bl
 	}
 	return bl
 }

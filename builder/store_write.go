@@ -33,7 +33,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	// The stage's own work on this goroutine; the write tasks add theirs.
 	t0 := time.Now()
 	mg := b.pool.NewGroupContext(b.ctx)
-	for _, j := range jobs {
+	for _, j := range dirtyJobs(jobs) { // a clean job has its manifest
 		b.task(mg, "manifest "+j.id, func() { b.jobManifest(j) })
 	}
 	if !b.wait(mg) {
@@ -264,6 +264,7 @@ func (b *build) addStats(res *Result, all []jobFiles, written int64) {
 	st.Bundles = b.stats.bundles.Load()
 	st.LessCompiles, st.LessExpansions = b.stats.lessRuns.Load(), b.stats.lessExps.Load()
 	st.Rewrites, st.RewritesReused = b.stats.rewrites.Load(), b.stats.reused.Load()
+	st.JobsReused = b.stats.jobsReused.Load()
 	st.UniqueBlobs = int64(len(b.store.blobs))
 	for _, bl := range b.store.blobs {
 		if len(bl.sideSum) == 0 {

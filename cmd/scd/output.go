@@ -132,6 +132,9 @@ func printSummary(w io.Writer, s *settings, r *builder.Result) {
 		fmt.Fprintf(w, "  compress  %s → %s (%.1f%%, smallest sidecar)\n", size(st.Compressible), size(st.CompressedMin), 100*float64(st.CompressedMin)/float64(st.Compressible))
 	}
 	fmt.Fprintf(w, "  bundles   %d esbuild runs\n", st.Bundles)
+	if st.JobsReused > 0 {
+		fmt.Fprintf(w, "  jobs      %d of %d unchanged since the last build, taken from their records\n", st.JobsReused, len(r.Jobs))
+	}
 	if st.LessCompiles > 0 || r.Stages[builder.StageLess] > 0 {
 		fmt.Fprintf(w, "  less      %d less.js compiles, %d roots expanded, %s\n", st.LessCompiles, st.LessExpansions, r.Stages[builder.StageLess].Round(time.Millisecond))
 	}
