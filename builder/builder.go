@@ -8,7 +8,9 @@
 //
 //   - plan (plan.go): the file set of every job, asked of the source
 //     layout (package source), its dictionaries and requirejs inputs;
-//     with the cache, the up-to-date check of cache_state.go.
+//     with the cache, the up-to-date check of cache_state.go, then each
+//     job's digest and the jobs clean by their records (cache_job.go),
+//     which the later stages pass over (but for writing their files).
 //   - compile (compile.go schedules, compile_*.go do): leaf files read
 //     and minified once whatever the number of jobs that publish them,
 //     bundles (esbuild), LESS (package less), Tailwind, the requirejs
@@ -25,8 +27,11 @@
 // hands its result to after (recallLeaf/keepLeaf, loadBundle/storeBundle,
 // recallStyle/recordStyle for LESS expansions, recallCompiledStyle/
 // keepCompiledStyle, recallTailwind/keepTailwind, the rewrite memo of
-// assemble), and the state of the last build of each output, which the
-// plan stage's up-to-date check reads and the store stage writes. The
+// assemble), the job records (cache_job.go: a job a change does not reach
+// takes its files from the record of its inputs' digest, and skips
+// compile and assemble), and the state of the last build of each output,
+// which the plan stage's up-to-date check reads and the store stage
+// writes. The
 // stages never see the pack, its keys or its encodings. Package fstree
 // lists and fingerprints trees for it.
 //

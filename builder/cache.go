@@ -21,8 +21,8 @@ import (
 )
 
 // The persistent cache (Options.CacheDir) makes a rebuild redo only what
-// changed inputs affect. Per output directory it holds two files, named by
-// a key under <dir>/v1/<kind>/<key[:2]>/<key>:
+// changed inputs affect. Its entries are files named by a key under
+// <dir>/v1/<kind>/<key[:2]>/<key>; per output directory:
 //
 //   - state: what the last build of the output saw and wrote (inputs
 //     digest, a fingerprint of the output tree, build.json, the sidecars of
@@ -35,7 +35,12 @@ import (
 //     result, keyed by the entry and the fallback chain it was resolved
 //     through, holding every file the bundle looked up with its content
 //     digest; it is reused only when each still resolves to the same file
-//     with the same digest.
+//     with the same digest. The pack is split in shards, beside an attic of
+//     what recent builds let go (below).
+//
+// and per job, shared by every output: a job record (kind "job", keyed by
+// the digest of the job's inputs), the files the job published by content
+// digest (cache_job.go).
 //
 // Every key includes the cache format, the scd version and Options.CacheKey,
 // so a new scd never reads an older one's entries. Every entry carries a
