@@ -603,6 +603,9 @@ func (b *build) packPutLazy(kind, key string, payload func() []byte) {
 // savePack writes the pack; after a failed build the previous entries are
 // kept beside the new ones.
 func (b *build) savePack(ok bool) {
+	if b.leafClaims != nil {
+		<-b.leafClaims // packCarried reads packClaim
+	}
 	if b.cache == nil || b.packNew == nil {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -34,8 +35,11 @@ import (
 // nor given a new manifest. Only the jobs a change reaches do that work.
 //
 // A record names contents by digest only: no path, inode or time of this
-// machine is in it, and the key holds no absolute path but with
-// --source-maps (whose maps name the sources). Records are cache entries
+// machine is in it. The digest names directories as messages do, relative
+// to the working directory (the recorded warnings name files so), and the
+// working directory itself only with --source-maps (whose maps name the
+// sources): the same project checked out elsewhere and built from the
+// same place in it has the same digests. Records are cache entries
 // (written whole to a temporary file and renamed, checked by CRC-32C on
 // read), so a build killed while writing one leaves none or a whole one;
 // a damaged one is removed and its job built, and a record whose contents
@@ -134,11 +138,12 @@ func (b *build) recallJobs(jobs []*job) {
 	if b.prev == nil {
 		return
 	}
-	b.packClaim = map[string]bool{}
-	recs := make([]*jobRec, len(jobs))
 	var wg sync.WaitGroup
-	for i, j := range jobs {
+	sem := make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+	for _, j := range jobs {
+		sem <- struct{}{}
 		wg.Go(func() {
+			defer func() { <-sem }()
 			data, ok := b.cache.get("job", b.jobKey(j.digest))
 			if !ok {
 				return
@@ -148,42 +153,53 @@ func (b *build) recallJobs(jobs []*job) {
 				b.log.Debug("cache: cannot decode a job record; building the job", "job", j.id, "err", err)
 				return
 			}
-			recs[i] = rec
+			if b.restoreJob(j, rec) {
+				b.stats.jobsReused.Add(1)
+			}
 		})
 	}
 	wg.Wait()
-	claimed := map[*leafOnce]bool{}
-	for i, j := range jobs {
-		if rec := recs[i]; rec != nil && b.restoreJob(j, rec, claimed) {
-			b.stats.jobsReused.Add(1)
-		}
-	}
-	if len(claimed) == 0 {
+	if b.stats.jobsReused.Load() == 0 {
 		return
 	}
 	// The clean jobs' leaves have unchanged sources: their pack entries
-	// are the ones the plan's digests name. Their keys are wanted only
-	// when the pack is saved.
+	// are the ones the plan's digests name. The keys are wanted only when
+	// the pack is saved (savePack waits for them).
+	b.packClaim = map[string]bool{}
 	done := make(chan struct{})
 	b.leafClaims = done
 	go func() {
 		defer close(done)
-		for l := range claimed {
-			if d, ok := b.digests[l.src.Abs]; ok {
-				b.packClaim["leaf/"+b.leafKey(d, l.kind)] = true
+		seen := map[*leafOnce]bool{}
+		for _, j := range jobs {
+			if !j.clean {
+				continue
+			}
+			for _, k := range j.packKeys {
+				b.packClaim[k] = true
+			}
+			for _, jl := range j.leaves {
+				if seen[jl.leaf] {
+					continue
+				}
+				seen[jl.leaf] = true
+				if d, ok := b.digests[jl.leaf.src.Abs]; ok {
+					b.packClaim["leaf/"+b.leafKey(d, jl.leaf.kind)] = true
+				}
 			}
 		}
 	}()
 }
 
 // restoreJob gives a clean job the files of its record; it reports false,
-// and leaves the job as it was, when the previous output lacks one.
-func (b *build) restoreJob(j *job, rec *jobRec, claimed map[*leafOnce]bool) bool {
-	if _, ok := b.prev.byHash[rec.manifest.sum]; !ok {
+// and leaves the job as it was, when the previous output lacks one. Jobs
+// are restored concurrently.
+func (b *build) restoreJob(j *job, rec *jobRec) bool {
+	if !b.prev.has(rec.manifest.sum) {
 		return false
 	}
 	for _, f := range rec.outputs {
-		if _, ok := b.prev.byHash[f.sum]; !ok {
+		if !b.prev.has(f.sum) {
 			return false
 		}
 	}
@@ -192,20 +208,16 @@ func (b *build) restoreJob(j *job, rec *jobRec, claimed map[*leafOnce]bool) bool
 		j.outputs[i] = output{logical: f.logical, name: f.name, blob: b.store.putPrev(f.sum, f.size, f.logical)}
 	}
 	j.manifest = b.store.putPrevPlain(rec.manifest.sum, rec.manifest.size)
-	j.missing, j.memo, j.clean = rec.missing, rec.memo, true
+	j.missing, j.memo, j.packKeys, j.clean = rec.missing, rec.memo, rec.packKeys, true
 	b.stats.reused.Add(int64(len(rec.memo))) // its rewrites, all from the previous output
-	for _, jl := range j.leaves {
-		claimed[jl.leaf] = true
-	}
-	j.leaves, j.entries, j.lessRoots, j.styles = nil, nil, nil, nil
+	// Not compiled nor assembled; its leaves stay listed for the pack
+	// (above).
+	j.entries, j.lessRoots, j.styles = nil, nil, nil
 	b.memoMu.Lock()
 	for _, e := range rec.memo {
 		b.memoNew[e.key] = e.rec
 	}
 	b.memoMu.Unlock()
-	for _, k := range rec.packKeys {
-		b.packClaim[k] = true
-	}
 	for _, w := range rec.warnings {
 		b.warn(w.restore())
 	}
@@ -294,9 +306,6 @@ func (b *build) pruneJobs(old, keep []string) {
 // LESS expansion's by its root and file set), which a new version
 // replaces, so that keeping them never grows the pack past the matrix.
 func (b *build) packCarried(k string) bool {
-	if b.leafClaims != nil {
-		<-b.leafClaims
-	}
 	if len(b.packClaim) == 0 {
 		return false
 	}

@@ -101,6 +101,15 @@ type verified struct {
 	st  fstree.Stat
 }
 
+// has reports whether the verified previous output holds a content.
+func (p *prev) has(sum string) bool {
+	if p == nil {
+		return false
+	}
+	_, ok := p.byHash[sum]
+	return ok
+}
+
 func (p *prev) path(sum string) (string, bool) {
 	if p == nil {
 		return "", false

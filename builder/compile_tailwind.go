@@ -149,7 +149,7 @@ func (b *build) submitTailwind(g pond.TaskGroup, themes map[string]*themeState) 
 			continue
 		}
 		tb := st.build
-		for _, j := range ts.jobs {
+		for _, j := range dirtyJobs(ts.jobs) { // a clean job has its files
 			j.leaves = slices.DeleteFunc(j.leaves, func(jl jobLeaf) bool {
 				return strings.HasSuffix(jl.logical, ".less") || strings.HasPrefix(jl.logical, tailwindSources) ||
 					tb != nil && jl.logical == tailwindCSS

@@ -28,8 +28,11 @@ type job struct {
 	layers []sl.Layer
 	digest string
 	clean  bool
-	memo   []memoEntry      // the rewrites its assembly used or made
-	dict   *i18n.Dictionary // set by parseDictionaries
+	memo   []memoEntry // the rewrites its assembly used or made
+	// packKeys are the pack entries of its stylesheets, from its record
+	// when clean.
+	packKeys []string
+	dict     *i18n.Dictionary // set by parseDictionaries
 	// dictFiles are the job's dictionaries in merge order.
 	dictFiles []string
 	entries   []string           // logical paths of the entries it bundles

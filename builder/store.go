@@ -32,9 +32,10 @@ type blob struct {
 	side     map[precompress.Encoding][]byte // filled by the compress task
 	sideSum  map[precompress.Encoding]string
 	sideSize map[precompress.Encoding]int64
-	// prevSide holds, for sidecars taken from the previous output instead
-	// of compressing again, the file to link (side then has no bytes).
-	prevSide map[precompress.Encoding]string
+	// prevSide is set when the sidecars are taken from the previous
+	// output instead of compressing again: each is linked from there, by
+	// its digest in sideSum (side then has no bytes).
+	prevSide bool
 
 	mu    sync.Mutex
 	first string // path of the first written copy
@@ -128,7 +129,7 @@ func (s *store) wantsSidecars(bl *blob, name string) bool {
 // its bytes and, if they were made with the same options, of its sidecars;
 // nil when the previous output does not have it.
 func (s *store) putPrev(sum string, size int64, name string) *blob {
-	if _, ok := s.b.prev.path(sum); !ok {
+	if !s.b.prev.has(sum) {
 		return nil
 	}
 	s.mu.Lock()
@@ -148,7 +149,7 @@ func (s *store) putPrev(sum string, size int64, name string) *blob {
 // putPrevPlain is putPrev for a content that gets no sidecars (a job's
 // manifest).
 func (s *store) putPrevPlain(sum string, size int64) *blob {
-	if _, ok := s.b.prev.path(sum); !ok {
+	if !s.b.prev.has(sum) {
 		return nil
 	}
 	s.mu.Lock()
@@ -177,10 +178,10 @@ func (s *store) spill(bl *blob) {
 	}
 	bl.mu.Lock()
 	defer bl.mu.Unlock()
-	if bl.first != "" || (bl.compress && bl.side == nil && bl.prevSide == nil) {
+	if bl.first != "" || (bl.compress && bl.side == nil && !bl.prevSide) {
 		return // spilled already, or its sidecars are still being made
 	}
-	if _, ok := s.b.prev.path(bl.sum); ok && (!bl.compress || bl.prevSide != nil) {
+	if _, ok := s.b.prev.path(bl.sum); ok && (!bl.compress || bl.prevSide) {
 		// The previous output has the bytes and the sidecars: write links
 		// from there, as the spare tree's bookkeeping expects.
 		bl.data = nil
@@ -240,7 +241,7 @@ func (s *store) compress(bl *blob) {
 	}
 	s.b.clock.since(stHash, t0)
 	bl.mu.Lock()
-	bl.side, bl.sideSum, bl.sideSize, bl.prevSide = side, sums, sizes, nil
+	bl.side, bl.sideSum, bl.sideSize, bl.prevSide = side, sums, sizes, false
 	if bl.first != "" && first != "" {
 		// Already spilled: add the sidecars beside it.
 		for e, d := range side {
@@ -273,18 +274,16 @@ func (s *store) fromPrev(bl *blob) bool {
 	if !ok {
 		return false
 	}
-	sums := map[precompress.Encoding]string{}
-	sizes := map[precompress.Encoding]int64{}
-	from := map[precompress.Encoding]string{}
+	sums := make(map[precompress.Encoding]string, len(recs))
+	sizes := make(map[precompress.Encoding]int64, len(recs))
 	for _, r := range recs {
-		path, ok := p.path(r.SHA)
-		if !ok {
+		if _, ok := p.byHash[r.SHA]; !ok {
 			return false
 		}
 		e := precompress.Encoding(r.Enc)
-		sums[e], sizes[e], from[e] = r.SHA, r.Size, path
+		sums[e], sizes[e] = r.SHA, r.Size
 	}
-	bl.sideSum, bl.sideSize, bl.prevSide = sums, sizes, from
+	bl.sideSum, bl.sideSize, bl.prevSide = sums, sizes, true
 	return true
 }
 
@@ -335,10 +334,10 @@ func (s *store) write(bl *blob, dst string) (bool, error) {
 		return false, err
 	}
 	for _, e := range encs {
-		if from, ok := bl.prevSide[e]; ok && os.Link(from, dst+e.Ext()) == nil {
-			continue
-		}
-		if bl.prevSide != nil {
+		if bl.prevSide {
+			if from, ok := s.b.prev.path(bl.sideSum[e]); ok && os.Link(from, dst+e.Ext()) == nil {
+				continue
+			}
 			// The previous output lost a sidecar since it was checked:
 			// compress after all.
 			bl.mu.Unlock()
