@@ -231,8 +231,10 @@ func BenchmarkBundleOverhead(b *testing.B) {
 // kind each, rebuilt one after the other (each rebuild sees exactly one
 // changed file): a template of the root theme (template-change), a
 // stylesheet partial the root theme's CSS entries import
-// (stylesheet-change), and one translation in one locale's dictionary
-// of the root theme (phrase-change).
+// (stylesheet-change), one translation in one locale's dictionary
+// of the root theme (phrase-change), and an override of that template
+// added to a child theme (override-change; removed again before the next
+// round).
 func BenchmarkIncremental(b *testing.B) {
 	spec := gen.DefaultSpec
 	spec.Files = 300
@@ -276,6 +278,23 @@ func BenchmarkIncremental(b *testing.B) {
 	for _, k := range kinds {
 		k.load(b, theme)
 	}
+	// The override: the template above, added to a child theme (a theme
+	// of the same vendor; the corpus groups a root with its children).
+	siblings, _ := filepath.Glob(filepath.Join(filepath.Dir(theme), "*"))
+	child := ""
+	for _, d := range siblings {
+		if d != theme {
+			child = d
+			break
+		}
+	}
+	if child == "" {
+		b.Fatal("no child theme in the corpus")
+	}
+	tpl, _ := filepath.Rel(theme, kinds[0].file)
+	tplSrc := kinds[0].orig
+	kinds = append(kinds, &changeKind{name: "override", file: filepath.Join(child, tpl), added: true,
+		edit: func(_ []byte, n string) []byte { return fmt.Appendf(slices.Clip(tplSrc), "\n<p>override %s</p>\n", n) }})
 	// Sources older than the stat cache's racy window, as in real use.
 	old := time.Now().Add(-time.Minute)
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -326,6 +345,11 @@ func BenchmarkIncremental(b *testing.B) {
 			*d += run(out, cache)
 		}
 		for _, k := range kinds {
+			if k.added {
+				if err := os.MkdirAll(filepath.Dir(k.file), 0o755); err != nil {
+					b.Fatal(err)
+				}
+			}
 			if err := os.WriteFile(k.file, k.edit(k.orig, fmt.Sprintf("bench change %d", i)), 0o644); err != nil {
 				b.Fatal(err)
 			}
@@ -358,9 +382,10 @@ type changeKind struct {
 	glob string // under the theme directory; the first match is edited
 	edit func(src []byte, n string) []byte
 
-	file string
-	orig []byte
-	took time.Duration
+	file  string
+	orig  []byte
+	added bool // file is created by the edit, removed by restore
+	took  time.Duration
 }
 
 func (k *changeKind) load(b *testing.B, theme string) {
@@ -376,6 +401,12 @@ func (k *changeKind) load(b *testing.B, theme string) {
 }
 
 func (k *changeKind) restore(b *testing.B, mtime time.Time) {
+	if k.added {
+		if err := os.Remove(k.file); err != nil && !os.IsNotExist(err) {
+			b.Fatal(err)
+		}
+		return
+	}
 	if err := os.WriteFile(k.file, k.orig, 0o644); err != nil {
 		b.Fatal(err)
 	}

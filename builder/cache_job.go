@@ -211,8 +211,9 @@ func (b *build) restoreJob(j *job, rec *jobRec) bool {
 	j.missing, j.memo, j.packKeys, j.clean = rec.missing, rec.memo, rec.packKeys, true
 	b.stats.reused.Add(int64(len(rec.memo))) // its rewrites, all from the previous output
 	// Not compiled nor assembled; its leaves stay listed for the pack
-	// (above).
-	j.entries, j.lessRoots, j.styles = nil, nil, nil
+	// (above), its entries for the bundles of its theme that a child
+	// theme's jobs may reuse (bundleThemes).
+	j.lessRoots, j.styles = nil, nil
 	b.memoMu.Lock()
 	for _, e := range rec.memo {
 		b.memoNew[e.key] = e.rec
@@ -227,6 +228,24 @@ func (b *build) restoreJob(j *job, rec *jobRec) bool {
 // dirtyJobs returns the jobs a rebuild compiles and assembles.
 func dirtyJobs(jobs []*job) []*job {
 	return slices.DeleteFunc(slices.Clone(jobs), func(j *job) bool { return j.clean })
+}
+
+// bundleThemes returns the themes whose base bundles the build needs:
+// those with a job to assemble, and their ancestors, whose bundles a
+// child's jobs reuse when the child does not override their inputs.
+func bundleThemes(themes map[string]*themeState) map[*themeState]bool {
+	need := map[*themeState]bool{}
+	for _, ts := range themes {
+		if allClean(ts) {
+			continue
+		}
+		for _, t := range ts.chain {
+			if anc := themes[t.Area+"/"+t.Name]; anc != nil {
+				need[anc] = true
+			}
+		}
+	}
+	return need
 }
 
 // allClean reports whether no job of the theme is to be assembled (true

@@ -120,6 +120,15 @@ func TestIncrementalInvalidation(t *testing.T) {
 			bundles: func(cold int64) (int64, int64) { return 1, cold - 1 },
 		},
 		{
+			// Not an input of any bundle: the child's jobs reuse the
+			// bundles of their parent, whose own jobs are not reached.
+			name: "new template override in child theme",
+			change: func(t *testing.T, dir string) {
+				writeSrc(t, dir, shopDir+"/web/template/cart.html", "<div class=\"cart\">{{t 'Shopping cart'}}</div>\n")
+			},
+			bundles: func(int64) (int64, int64) { return 0, 0 },
+		},
+		{
 			name: "changed dictionary",
 			change: func(t *testing.T, dir string) {
 				appendSrc(t, dir, baseDir+"/i18n/fr_FR.csv", "\"Free shipping\",\"Port gratuit\"\n")

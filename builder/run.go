@@ -180,10 +180,13 @@ func (b *build) compileStage(jobs []*job, themes map[string]*themeState) error {
 		byDepth[d] = append(byDepth[d], ts)
 		maxDepth = max(maxDepth, d)
 	}
+	need := bundleThemes(themes)
 	for depth := 0; depth <= maxDepth; depth++ {
 		g := b.pool.NewGroupContext(b.ctx)
 		for _, ts := range byDepth[depth] {
-			b.planBundles(g, ts)
+			if need[ts] {
+				b.planBundles(g, ts)
+			}
 		}
 		if depth == 0 {
 			// Stylesheets first: a LESS compile is the longest task
@@ -194,7 +197,9 @@ func (b *build) compileStage(jobs []*job, themes map[string]*themeState) error {
 			b.submitRequireJS(leavesGroup, themes)
 			for d := 1; d <= maxDepth; d++ {
 				for _, ts := range byDepth[d] {
-					b.planOwnBundles(g, ts)
+					if need[ts] {
+						b.planOwnBundles(g, ts)
+					}
 				}
 			}
 		}
