@@ -211,10 +211,20 @@ func (d *dec) int() int {
 }
 func (d *dec) bool() bool { return d.uint() == 1 }
 
-func (d *dec) bytes() []byte {
+// count reads the number of elements that follow; each takes a byte at
+// least, so a count past the bytes left marks the input bad (and is 0).
+func (d *dec) count() int {
 	n := d.int()
 	if d.bad || n > len(d.b) {
 		d.bad = true
+		return 0
+	}
+	return n
+}
+
+func (d *dec) bytes() []byte {
+	n := d.count()
+	if d.bad {
 		return nil
 	}
 	p := d.b[:n:n]
@@ -226,9 +236,8 @@ func (d *dec) str() string { return string(d.bytes()) }
 // skip passes over a string or bytes without copying it.
 func (d *dec) skip() { d.bytes() }
 func (d *dec) strs() []string {
-	n := d.int()
-	if d.bad || n > len(d.b) {
-		d.bad = true
+	n := d.count()
+	if d.bad {
 		return nil
 	}
 	var out []string
@@ -320,8 +329,8 @@ func decodeLeaf(l *leaf, data []byte) bool {
 	phrases := d.strs()
 	var tags [2][]i18n.Tag
 	for i := range tags {
-		n := d.int()
-		if d.bad || n > len(d.b) {
+		n := d.count()
+		if d.bad {
 			return false
 		}
 		for range n {
@@ -330,8 +339,8 @@ func decodeLeaf(l *leaf, data []byte) bool {
 	}
 	var refs [2][]cssRef
 	for i := range refs {
-		n := d.int()
-		if d.bad || n > len(d.b) {
+		n := d.count()
+		if d.bad {
 			return false
 		}
 		for range n {
@@ -366,8 +375,8 @@ func (b *build) loadBundle(bd *bundle) bool {
 		return false
 	}
 	d := &dec{b: data}
-	n := d.int()
-	if d.bad || n > len(d.b) {
+	n := d.count()
+	if d.bad {
 		return false
 	}
 	deps := make(map[string]string, n)
@@ -446,8 +455,8 @@ func (b *build) loadPack() {
 				return
 			}
 			d := &dec{b: data}
-			n := d.int()
-			if d.bad || n > len(d.b) {
+			n := d.count()
+			if d.bad {
 				return
 			}
 			m := make(map[string][]byte, n)

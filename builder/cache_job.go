@@ -399,8 +399,8 @@ func decodeJobRec(data []byte) (*jobRec, error) {
 		return f
 	}
 	r := &jobRec{}
-	n := d.int()
-	if d.bad || n > len(d.b) {
+	n := d.count()
+	if d.bad {
 		return nil, errors.New("truncated job record")
 	}
 	r.outputs = make([]recFile, 0, n)
@@ -415,8 +415,8 @@ func decodeJobRec(data []byte) (*jobRec, error) {
 	}
 	r.manifest = file()
 	r.missing = d.strs()
-	n = d.int()
-	if d.bad || n > len(d.b) {
+	n = d.count()
+	if d.bad {
 		return nil, errors.New("truncated job record")
 	}
 	for range n {

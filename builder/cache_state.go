@@ -265,8 +265,8 @@ func decodeState(data []byte) (*outputState, error) {
 		return nil, errors.New("no build")
 	}
 	st.fileSums = d.strs()
-	n := d.int()
-	if d.bad || n > len(d.b) {
+	n := d.count()
+	if d.bad {
 		return nil, errors.New("truncated state")
 	}
 	st.fileCount = n
@@ -282,14 +282,14 @@ func decodeState(data []byte) (*outputState, error) {
 	}
 	st.filesRaw = start[:len(start)-len(d.b)]
 
-	n = d.int()
-	if d.bad || n > len(d.b) {
+	n = d.count()
+	if d.bad {
 		return nil, errors.New("truncated state")
 	}
 	st.Side = make(map[string][]sideRec, n)
 	for range n {
-		sum, k := d.str(), d.int()
-		if d.bad || k > len(d.b) {
+		sum, k := d.str(), d.count()
+		if d.bad {
 			return nil, errors.New("bad sidecar entry")
 		}
 		recs := make([]sideRec, 0, k)
@@ -299,8 +299,8 @@ func decodeState(data []byte) (*outputState, error) {
 		st.Side[sum] = recs
 	}
 
-	n = d.int()
-	if d.bad || n > len(d.b) {
+	n = d.count()
+	if d.bad {
 		return nil, errors.New("truncated state")
 	}
 	st.Stat = make(map[string]statRec, n)
@@ -313,8 +313,8 @@ func decodeState(data []byte) (*outputState, error) {
 		st.Stat[abs] = r
 	}
 
-	n = d.int()
-	if d.bad || n > len(d.b) {
+	n = d.count()
+	if d.bad {
 		return nil, errors.New("truncated state")
 	}
 	st.Memo = make(map[string]memoRec, n)
