@@ -9,10 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/scdtool/scd/diag"
 )
@@ -138,12 +136,9 @@ func (b *build) recallJobs(jobs []*job) {
 	if b.prev == nil {
 		return
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+	g := b.pool.NewGroupContext(b.ctx)
 	for _, j := range jobs {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		g.Submit(func() {
 			data, ok := b.cache.get("job", b.jobKey(j.digest))
 			if !ok {
 				return
@@ -158,7 +153,7 @@ func (b *build) recallJobs(jobs []*job) {
 			}
 		})
 	}
-	wg.Wait()
+	g.Wait() // a cancelled build stops after the plan stage
 	if b.stats.jobsReused.Load() == 0 {
 		return
 	}
@@ -264,7 +259,7 @@ func (b *build) keepJobs(jobs []*job, res *Result) {
 			warnings[de.Scope] = append(warnings[de.Scope], savedWarning{Diag: de})
 		}
 	}
-	var wg sync.WaitGroup
+	g := b.pool.NewGroupContext(b.ctx)
 	for _, j := range jobs {
 		if j.clean || j.digest == "" {
 			continue
@@ -285,7 +280,7 @@ func (b *build) keepJobs(jobs []*job, res *Result) {
 		for i, o := range j.outputs {
 			rec.outputs[i] = recFile{logical: o.logical, name: o.name, sum: o.blob.sum, size: o.blob.size}
 		}
-		wg.Go(func() {
+		g.Submit(func() {
 			data, err := encodeJobRec(rec)
 			if err != nil {
 				b.log.Debug("cache: cannot encode a job record", "job", j.id, "err", err)
@@ -294,7 +289,7 @@ func (b *build) keepJobs(jobs []*job, res *Result) {
 			b.cache.put("job", b.jobKey(j.digest), data)
 		})
 	}
-	wg.Wait()
+	g.Wait()
 }
 
 // jobDigestList lists the digests of the build's jobs, for the state.
