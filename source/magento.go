@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/scdtool/scd/diag"
+	"github.com/scdtool/scd/internal/par"
 	"github.com/scdtool/scd/matrix"
 )
 
@@ -188,34 +191,54 @@ func (l *magentoLoader) located(file string, src []byte, err error) {
 func (l *magentoLoader) readFile(p string) ([]byte, bool) {
 	b, err := os.ReadFile(p)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		l.errs = append(l.errs, diag.Configf(l.m.name(p), 0, 0, "cannot read: %v", err))
+		l.readFailed(p, err)
 		return nil, false
 	}
 	return b, true
+}
+
+// readFailed reports a file that cannot be read.
+func (l *magentoLoader) readFailed(p string, err error) {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	l.errs = append(l.errs, diag.Configf(l.m.name(p), 0, 0, "cannot read: %v", err))
 }
 
 func (l *magentoLoader) load() {
 	m := l.m
 	regFiles := l.registrationFiles()
 
+	// Read and parsed on a few goroutines (a project has hundreds),
+	// reported in order.
+	type parsed struct {
+		src []byte
+		rs  []registration
+		err error
+	}
+	got := make([]parsed, len(regFiles))
+	par.For(len(regFiles), 8, func(i int) {
+		f := regFiles[i]
+		p := &got[i]
+		if p.src, p.err = os.ReadFile(f); p.err == nil {
+			p.rs, p.err = parseRegistration(p.src, filepath.Dir(f))
+		}
+	})
 	var regs []foundReg
-	for _, f := range regFiles {
-		src, ok := l.readFile(f)
-		if !ok {
+	for i, f := range regFiles {
+		p := got[i]
+		if p.src == nil && p.err != nil {
+			l.readFailed(f, p.err)
 			continue
 		}
-		rs, err := parseRegistration(src, filepath.Dir(f))
-		if err != nil {
-			l.located(f, src, err)
+		if p.err != nil {
+			l.located(f, p.src, p.err)
 			continue
 		}
-		for _, r := range rs {
+		for _, r := range p.rs {
 			r.Dir = filepath.Clean(r.Dir)
-			regs = append(regs, foundReg{r, f, src})
+			regs = append(regs, foundReg{r, f, p.src})
 		}
 	}
 
@@ -308,19 +331,63 @@ func (l *magentoLoader) registrationFiles() []string {
 	for _, p := range l.installedJSON() {
 		add(p)
 	}
-	globs := []string{
-		"vendor/*/*/registration.php",
-		"app/code/*/*/registration.php",
-		"app/design/*/*/*/registration.php",
-		"app/i18n/*/*/registration.php",
+	// The directories at a depth under each root, as a glob of as many
+	// stars would match them (in order, following links, errors skipped),
+	// with what is not registered by installed.json stat'ed for a
+	// registration.php on a few goroutines.
+	var cands []string
+	for _, g := range []struct {
+		dir   string
+		depth int
+	}{{"vendor", 2}, {"app/code", 2}, {"app/design", 3}, {"app/i18n", 2}} {
+		for _, d := range subdirs(filepath.Join(root, filepath.FromSlash(g.dir)), g.depth) {
+			if p := filepath.Join(d, "registration.php"); !seen[p] {
+				cands = append(cands, p)
+			}
+		}
 	}
-	for _, g := range globs {
-		ms, _ := filepath.Glob(filepath.Join(root, filepath.FromSlash(g)))
-		for _, p := range ms {
-			add(p)
+	found := make([]bool, len(cands))
+	par.For(len(cands), 8, func(i int) { found[i] = isFile(cands[i]) })
+	for i, p := range cands {
+		if found[i] {
+			seen[p] = true
+			files = append(files, p)
 		}
 	}
 	return files
+}
+
+// subdirs lists the paths depth levels under dir, in lexical order at
+// each level, as filepath.Glob(dir/*/*…) would (without checking that
+// the last level's are directories).
+func subdirs(dir string, depth int) []string {
+	level := []string{dir}
+	for range depth {
+		var next []string
+		for _, d := range level {
+			names, err := readDirNames(d)
+			if err != nil {
+				continue
+			}
+			for _, n := range names {
+				next = append(next, filepath.Join(d, n))
+			}
+		}
+		level = next
+	}
+	return level
+}
+
+// readDirNames is the sorted names in a directory.
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	slices.Sort(names)
+	return names, err
 }
 
 // installedJSON returns the registration.php files that Composer's
@@ -344,7 +411,12 @@ func (l *magentoLoader) installedJSON() []string {
 	var v2 struct {
 		Packages []pkg `json:"packages"`
 	}
-	if err := json.Unmarshal(src, &pkgs); err != nil {
+	if trimmed := bytes.TrimLeft(src, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '[' {
+		err = json.Unmarshal(src, &pkgs) // Composer 1's list
+	} else {
+		err = errors.New("not a list") // Composer 2's object, read below
+	}
+	if err != nil {
 		if err2 := json.Unmarshal(src, &v2); err2 != nil {
 			off := 0
 			var se *json.SyntaxError
