@@ -16,6 +16,7 @@ import (
 	"github.com/scdtool/scd/builder/less"
 	"github.com/scdtool/scd/builder/requirejs"
 	"github.com/scdtool/scd/diag"
+	"github.com/scdtool/scd/internal/par"
 	sl "github.com/scdtool/scd/source"
 )
 
@@ -42,6 +43,16 @@ func (s *scanner) scan(dir, skip string) (layer, error) {
 	if l, ok := s.layers[key]; ok {
 		return l, nil
 	}
+	l, err := scanDir(dir, skip)
+	if err != nil {
+		return nil, err
+	}
+	s.layers[key] = l
+	return l, nil
+}
+
+// scanDir is scan without the scanner's memory.
+func scanDir(dir, skip string) (layer, error) {
 	l := layer{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -82,7 +93,6 @@ func (s *scanner) scan(dir, skip string) (layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.layers[key] = l
 	return l, nil
 }
 
@@ -128,6 +138,32 @@ func (f *fileset) paths() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// prefetch scans, on a few goroutines, every directory of the fallback
+// chains given, so that the plan, which goes job by job, finds them
+// scanned: on a Magento project that is hundreds of module directories.
+// A directory whose scan fails is left to the plan, which reports it.
+func (s *scanner) prefetch(chains [][]sl.Layer) {
+	type dirSkip struct{ dir, skip string }
+	var todo []dirSkip
+	seen := map[dirSkip]bool{}
+	for _, layers := range chains {
+		for _, ly := range layers {
+			k := dirSkip{ly.Dir, ly.Skip}
+			if !seen[k] && s.layers[k.dir+"\x00"+k.skip] == nil {
+				seen[k] = true
+				todo = append(todo, k)
+			}
+		}
+	}
+	found := make([]layer, len(todo))
+	par.For(len(todo), 4, func(i int) { found[i], _ = scanDir(todo[i].dir, todo[i].skip) })
+	for i, k := range todo {
+		if found[i] != nil {
+			s.layers[k.dir+"\x00"+k.skip] = found[i]
+		}
+	}
 }
 
 // baseFileset builds the locale-independent resolution of a job's
@@ -219,12 +255,17 @@ func isEntry(logical string, globs []string) bool {
 func (b *build) plan() ([]*job, map[string]*themeState, error) {
 	sc := &scanner{layers: map[string]layer{}}
 	b.scanner = sc
+	chains := make([][]sl.Layer, len(b.opts.Jobs))
+	for i, mj := range b.opts.Jobs {
+		chains[i] = b.layout.Layers(mj.Area, mj.Chain, mj.Locale)
+	}
+	sc.prefetch(chains)
 	themes := map[string]*themeState{}
 	var jobs []*job
-	for _, mj := range b.opts.Jobs {
+	for i, mj := range b.opts.Jobs {
 		key := themeKey(mj)
 		ts := themes[key]
-		layers := b.layout.Layers(mj.Area, mj.Chain, mj.Locale)
+		layers := chains[i]
 		if ts == nil {
 			base, err := sc.baseFileset(layers, mj.Chain[len(mj.Chain)-1].Path)
 			if err != nil {
