@@ -82,6 +82,22 @@
 // inode of the verified output whose stat is known unless this build
 // changed its links (then it is stat'ed again), and every file this build
 // wrote or linked is stat'ed once after the last write.
+//
+// # Probes
+//
+// Beside the fingerprint, the state records the output's probes
+// (fstree.DirProbe): the stat of every directory of the tree as written
+// (its top stat'ed again after the swap) and of one name of each file
+// inode. The next build checks them before anything else (fstree.Check):
+// a name added, removed or renamed changes its directory's times, and a
+// write, a mode change or a new link changes its inode's change time,
+// which cannot be set back, so probes that all hold mean the output is
+// as written, without reading a directory. The build then knows every
+// file's bytes from the state's file list and stat from the probes, as a
+// walk would have told it. A probe that does not hold (an output edited,
+// staged by links or restored from a copy) sends the build to the walk
+// and its fingerprint as before; a walk that finds the output as
+// recorded records its own probes for the next build.
 package builder
 
 import (
@@ -317,7 +333,7 @@ type build struct {
 	inputs    string
 	prev      *prev
 	prevUse   string            // Result.PreviousOutput
-	prevWalk  *outputWalk       // the walk of the previous output, started with the build
+	prevCheck *outputCheck      // the state and the previous output's check, started with the build
 	outFiles  []jobFiles        // the files of the tree written, for the cache's state
 	packOld   map[string][]byte // leaf and bundle entries of the last build
 	attic     map[string][]byte // entries of the builds before (atticGet)

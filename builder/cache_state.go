@@ -13,6 +13,7 @@ import (
 	"hash"
 	"io"
 	"iter"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -44,6 +45,10 @@ type outputState struct {
 	// Jobs are the digests of the build's jobs, PrevJobs those of the
 	// build before: their job records are kept (cache_job.go).
 	Jobs, PrevJobs []string
+	// Probes are the output's probes as it was written (fstree.DirProbe):
+	// when they all hold, the output is as written without a walk. Nil
+	// when unknown.
+	Probes []fstree.DirProbe
 	// filesRaw is the encoded list of the output's files (see
 	// encodeState), decoded by files only when a build needs it: a build
 	// that finds nothing changed does not.
@@ -162,19 +167,75 @@ func encodeState(st *outputState, files iter.Seq2[string, manifest.File]) ([]byt
 }
 
 // encodeStateHead encodes what a build knows last (the fingerprint of the
-// tree, the result): the state's small fields, gob, length-prefixed.
+// tree, its probes, the result): the state's small fields, gob,
+// length-prefixed, then the probes.
 func encodeStateHead(st *outputState) ([]byte, error) {
 	head := *st
 	bh := *st.Build
 	bh.Files = nil
-	head.Build, head.Side, head.Stat, head.Memo = &bh, nil, nil, nil
+	head.Build, head.Side, head.Stat, head.Memo, head.Probes = &bh, nil, nil, nil, nil
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(&head); err != nil {
 		return nil, err
 	}
-	e := &enc{b: make([]byte, 0, buf.Len()+binary.MaxVarintLen64)}
+	e := &enc{b: make([]byte, 0, buf.Len()+binary.MaxVarintLen64+64*len(st.Probes))}
 	e.bytes(buf.Bytes())
+	e.int(len(st.Probes))
+	for _, p := range st.Probes {
+		e.str(p.Rel)
+		e.node(p.Node)
+		e.int(len(p.Files))
+		for _, f := range p.Files {
+			e.str(f.Name)
+			e.node(f.Node)
+		}
+	}
 	return e.b, nil
+}
+
+// node encodes a probe's node: its device and stat (the kind is the
+// probe's).
+func (e *enc) node(n fstree.Node) {
+	e.uint(n.Dev)
+	e.uint(uint64(n.Stat.Size))
+	e.uint(uint64(n.Stat.Mtime))
+	e.uint(uint64(n.Stat.Ctime))
+	e.uint(n.Stat.Ino)
+}
+
+func (d *dec) node(k fstree.Kind) fstree.Node {
+	n := fstree.Node{Kind: k, Dev: d.uint()}
+	n.Stat.Size, n.Stat.Mtime, n.Stat.Ctime = int64(d.uint()), int64(d.uint()), int64(d.uint())
+	n.Stat.Ino = d.uint()
+	return n
+}
+
+// decodeProbes reads the probes encodeStateHead wrote.
+func decodeProbes(d *dec) ([]fstree.DirProbe, error) {
+	n := d.count()
+	if d.bad {
+		return nil, errors.New("truncated probes")
+	}
+	var probes []fstree.DirProbe
+	if n > 0 {
+		probes = make([]fstree.DirProbe, 0, n)
+	}
+	for range n {
+		p := fstree.DirProbe{Rel: d.str(), Node: d.node(fstree.Dir)}
+		k := d.count()
+		if d.bad {
+			return nil, errors.New("bad probe")
+		}
+		p.Files = make([]fstree.FileProbe, 0, k)
+		for range k {
+			p.Files = append(p.Files, fstree.FileProbe{Name: d.str(), Node: d.node(fstree.File)})
+		}
+		probes = append(probes, p)
+	}
+	if d.bad {
+		return nil, errors.New("truncated probes")
+	}
+	return probes, nil
 }
 
 // encodeStateBody encodes the state's large parts, which are known once
@@ -264,6 +325,11 @@ func decodeState(data []byte) (*outputState, error) {
 	if st.Build == nil {
 		return nil, errors.New("no build")
 	}
+	probes, err := decodeProbes(d)
+	if err != nil {
+		return nil, err
+	}
+	st.Probes = probes
 	st.fileSums = d.strs()
 	n := d.count()
 	if d.bad {
@@ -405,40 +471,44 @@ func (b *build) inputsDigest() string {
 // It returns the result of the previous build when nothing changed and
 // the output is intact.
 func (b *build) prepareIncremental() (*Result, error) {
-	// The walk of the previous output (started with the build) runs while
-	// the state is loaded and the sources are hashed.
-	st := b.loadState()
+	// The state was loaded and the previous output checked (by its
+	// probes, or walked) while the plan ran; the sources are hashed now.
+	chk := b.prevCheck
 	var old map[string]statRec
+	st := chk.wait()
 	if st != nil {
 		old = st.Stat
 		b.jobsOld, b.jobsOlder = st.Jobs, st.PrevJobs
 	}
-	err := b.digestSources(old)
-	tree, fp := b.prevWalk.wait()
-	if err != nil {
+	if err := b.digestSources(old); err != nil {
 		return nil, err
 	}
 	b.inputs = b.inputsDigest()
 	b.prevUse = PreviousNone
+	b.packNew = map[string]func() []byte{}
 	if st == nil {
 		b.log.Debug("cache: no record of a previous build of this output; building it whole", "output", b.opts.Output, "cache", b.opts.CacheDir)
-		b.packNew = map[string]func() []byte{}
 		b.loadPack()
 		return nil, nil
 	}
-	if fp == "" {
+	if !chk.probed && chk.fp == "" {
 		b.log.Debug("cache: no previous output to reuse", "output", b.opts.Output)
-		b.packNew = map[string]func() []byte{}
 		b.loadPack()
 		return nil, nil
 	}
-	intact := fp == st.OutputFP
+	intact := chk.probed || chk.fp == st.OutputFP
 	b.prevUse = PreviousReadBack
 	if intact {
 		b.prevUse = PreviousIntact
 	}
 	if intact && st.Inputs == b.inputs {
-		b.log.Debug("cache: sources, options and output unchanged since the last build; output kept as it is", "output", b.opts.Output)
+		b.log.Debug("cache: sources, options and output unchanged since the last build; output kept as it is",
+			"output", b.opts.Output, "checked_by", chk.how())
+		if !chk.probed {
+			// A state without probes (its output was read back): the
+			// walk's are recorded, so that the next build needs none.
+			b.recordProbes(st, chk.fp, chk.probes)
+		}
 		return st.restore(), nil
 	}
 	// The list of the output's files is decoded only now: a build that
@@ -448,17 +518,76 @@ func (b *build) prepareIncremental() (*Result, error) {
 	if err != nil {
 		b.log.Debug("cache: cannot decode state", "err", err)
 		b.prevUse = PreviousNone
-		b.packNew = map[string]func() []byte{}
 		b.loadPack()
 		return nil, nil
 	}
-	b.packNew = map[string]func() []byte{}
 	packed := make(chan struct{})
 	go func() { b.loadPack(); close(packed) }()
 	defer func() { <-packed }()
 	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(files)),
 		inodes: make(map[fstree.Inode]verified, len(files))}
-	for _, e := range tree {
+	if chk.probed {
+		p.probed(st.Probes, files)
+	} else if !p.walked(st, chk, files, b.inputs, b.log) {
+		// Every file is back as it was and nothing else is there:
+		// the output is up to date, under a new fingerprint and probes.
+		b.recordProbes(st, chk.fp, chk.probes)
+		b.log.Debug("cache: sources and options unchanged, and the output read back as written; output kept as it is", "output", b.opts.Output)
+		return st.restore(), nil
+	}
+	if st.CompKey == b.compKey() {
+		p.side = st.Side
+	} else {
+		b.log.Debug("cache: compression settings changed; sidecars are made again", "was", st.CompKey, "now", b.compKey())
+	}
+	p.memo = st.Memo
+	b.prev = p
+	if intact {
+		b.log.Debug("cache: the previous output is intact; its files and sidecars are reused where the bytes match",
+			"output", b.opts.Output, "files", len(files), "checked_by", chk.how())
+	}
+	return nil, nil
+}
+
+// recordProbes saves the state again with the fingerprint and probes of
+// a walk that found the output as the state describes it.
+func (b *build) recordProbes(st *outputState, fp string, probes []fstree.DirProbe) {
+	if _, err := st.files(); err != nil {
+		return
+	}
+	fstree.SortProbes(probes)
+	st.OutputFP, st.Probes = fp, probes
+	if data, err := encodeState(st, nil); err == nil {
+		b.cache.put("state", b.stateKey(), data)
+	}
+}
+
+// probed fills p from an output its probes found as written: each probed
+// inode has the bytes build.json gives its name, and every file of the
+// list is there.
+func (p *prev) probed(probes []fstree.DirProbe, files map[string]manifest.File) {
+	for _, dp := range probes {
+		for _, f := range dp.Files {
+			if mf, ok := files[fstree.JoinRel(dp.Rel, f.Name)]; ok {
+				p.inodes[f.Node.Inode()] = verified{sha: mf.SHA256, st: f.Node.Stat}
+			}
+		}
+	}
+	for rel, f := range files {
+		// the first path in sorted order, whatever the map's order
+		if have, ok := p.byHash[f.SHA256]; !ok || rel < have {
+			p.byHash[f.SHA256] = rel
+		}
+	}
+}
+
+// walked fills p from the walk of the previous output. When the walk's
+// fingerprint is not the recorded one, the files are read back and only
+// those whose bytes are as recorded are kept; it returns false when, with
+// inputs unchanged, the output turns out to be exactly as recorded (the
+// build is then up to date).
+func (p *prev) walked(st *outputState, chk *outputCheck, files map[string]manifest.File, inputs string, log *slog.Logger) bool {
+	for _, e := range chk.tree {
 		if e.Kind != fstree.File || e.Mode != 0 {
 			continue
 		}
@@ -474,27 +603,20 @@ func (b *build) prepareIncremental() (*Result, error) {
 		}
 		p.inodes[k] = verified{sha: f.SHA256, st: e.Stat}
 	}
-	if !intact {
+	if chk.fp != st.OutputFP {
 		// The times or inodes changed since the output was written: a
 		// release staged by hard links from it, an output restored from a
 		// CI cache, or files edited. Its files are trusted one by one,
 		// those whose bytes are still what the build recorded.
 		t0 := time.Now()
-		n := verifyContent(b.opts.Output, tree, p.inodes)
-		b.log.Debug("cache: the previous output changed since it was written; files whose bytes are as recorded are reused",
-			"output", b.opts.Output, "files", len(files), "contents_verified", n, "wall", time.Since(t0).Round(time.Microsecond))
-		if st.Inputs == b.inputs && asRecorded(b.opts.Output, tree, st.Build, p.inodes) {
-			// Every file is back as it was and nothing else is there:
-			// the output is up to date, under a new fingerprint.
-			st.OutputFP = fp
-			if data, err := encodeState(st, nil); err == nil {
-				b.cache.put("state", b.stateKey(), data)
-			}
-			b.log.Debug("cache: sources and options unchanged, and the output read back as written; output kept as it is", "output", b.opts.Output)
-			return st.restore(), nil
+		n := verifyContent(p.dir, chk.tree, p.inodes)
+		log.Debug("cache: the previous output changed since it was written; files whose bytes are as recorded are reused",
+			"output", p.dir, "files", len(files), "contents_verified", n, "wall", time.Since(t0).Round(time.Microsecond))
+		if st.Inputs == inputs && asRecorded(p.dir, chk.tree, st.Build, p.inodes) {
+			return false
 		}
 	}
-	for _, e := range tree {
+	for _, e := range chk.tree {
 		if e.Kind != fstree.File || e.Mode != 0 {
 			continue
 		}
@@ -505,55 +627,67 @@ func (b *build) prepareIncremental() (*Result, error) {
 			}
 		}
 	}
-	if st.CompKey == b.compKey() {
-		p.side = st.Side
-	} else {
-		b.log.Debug("cache: compression settings changed; sidecars are made again", "was", st.CompKey, "now", b.compKey())
-	}
-	p.memo = st.Memo
-	b.prev = p
-	if intact {
-		b.log.Debug("cache: the previous output is intact; its files and sidecars are reused where the bytes match",
-			"output", b.opts.Output, "files", len(files))
-	}
-	return nil, nil
+	return true
 }
 
-// outputWalk is a walk of the previous output (fstree.Walk, with the list),
-// running while the build plans and hashes its sources.
-type outputWalk struct {
+// outputCheck finds out, while the build plans, what the previous output
+// offers: the state the last build recorded of it, and whether the output
+// is still as written — by the state's probes when they all hold
+// (fstree.Check), else by a walk, whose list and fingerprint the build
+// then compares with the state.
+type outputCheck struct {
 	cancel context.CancelFunc
 	done   chan struct{}
-	tree   []fstree.Entry
-	fp     string // "": no output to reuse (none, no build.json, or unreadable)
+	st     *outputState
+	probed bool              // the probes held: the output is as written
+	tree   []fstree.Entry    // the walk's list, when not probed
+	fp     string            // the walk's fingerprint; "": not walked (no state, no output, unreadable)
+	probes []fstree.DirProbe // the walk's probes
 }
 
-func startOutputWalk(ctx context.Context, dir string) *outputWalk {
-	ctx, cancel := context.WithCancel(ctx)
-	w := &outputWalk{cancel: cancel, done: make(chan struct{})}
+func (b *build) startOutputCheck() *outputCheck {
+	ctx, cancel := context.WithCancel(b.ctx)
+	c := &outputCheck{cancel: cancel, done: make(chan struct{})}
+	dir := b.opts.Output
 	go func() {
-		defer close(w.done)
+		defer close(c.done)
+		c.st = b.loadState()
+		if c.st == nil {
+			return
+		}
 		if _, err := os.Stat(filepath.Join(dir, manifest.BuildFile)); err != nil {
 			return
 		}
-		if tree, fp, err := fstree.Walk(ctx, dir, true, ""); err == nil {
-			w.tree, w.fp = tree, fp.String()
+		if c.st.Probes != nil && fstree.Check(ctx, dir, c.st.Probes) {
+			c.probed = true
+			return
+		}
+		if tree, fp, probes, err := fstree.WalkProbes(ctx, dir, true, ""); err == nil {
+			c.tree, c.fp, c.probes = tree, fp.String(), probes
 		}
 	}()
-	return w
+	return c
 }
 
-// wait returns the walk's list and fingerprint.
-func (w *outputWalk) wait() ([]fstree.Entry, string) {
-	<-w.done
-	return w.tree, w.fp
+// wait returns the state, once the check is done.
+func (c *outputCheck) wait() *outputState {
+	<-c.done
+	return c.st
 }
 
-// stop ends the walk early if the build no longer needs it, and waits for
-// it: nothing reads the output once Build has returned.
-func (w *outputWalk) stop() {
-	w.cancel()
-	<-w.done
+// how names the way the output was found intact, for -v.
+func (c *outputCheck) how() string {
+	if c.probed {
+		return "probes"
+	}
+	return "walk"
+}
+
+// stop ends the check early if the build no longer needs it, and waits
+// for it: nothing reads the output once Build has returned.
+func (c *outputCheck) stop() {
+	c.cancel()
+	<-c.done
 }
 
 // asRecorded reports whether the tree walked in dir is the one the build
@@ -696,14 +830,14 @@ func (b *build) compKey() string {
 // it, and so does a new hard link to one of its files (a release staged
 // from the output by linking): the next build then reads the files back
 // (see verifyContent).
-func (b *build) saveState(res *Result, fp string, jobs []string) {
+func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs []string) {
 	if fp == "" {
 		var err error
 		if fp, err = fstree.FingerprintDir(b.opts.Output); err != nil {
 			return
 		}
 	}
-	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build, Jobs: jobs, PrevJobs: b.jobsOld}
+	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build, Jobs: jobs, PrevJobs: b.jobsOld, Probes: probes}
 	st.Result = savedResult{Jobs: res.Jobs, Stats: res.Stats, Missing: res.Missing}
 	for _, w := range res.Warnings {
 		var de *diag.Error

@@ -697,3 +697,53 @@ func forEachFile(t *testing.T, root string, fn func(p string)) {
 		fn(p)
 	}
 }
+
+// TestIncrementalOutputProbed checks that the output a build writes is
+// found as written by its probes alone (no walk), whether the tree was
+// written from nothing or over the spare tree, and that no change made by
+// hand in it passes for no change: an extra file or directory deep down,
+// a file rewritten in place, a file removed.
+func TestIncrementalOutputProbed(t *testing.T) {
+	dir, out, cache := builtSample(t)
+	var log strings.Builder
+	logged := func(o *builder.Options) {
+		log.Reset()
+		o.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	probed := func(what string, upToDate bool) {
+		t.Helper()
+		res := cachedBuild(t, dir, out, cache, logged)
+		if res.UpToDate != upToDate || res.PreviousOutput != builder.PreviousIntact || !strings.Contains(log.String(), "checked_by=probes") {
+			t.Fatalf("%s: up to date %v, previous output %q, not by its probes:\n%s", what, res.UpToDate, res.PreviousOutput, log.String())
+		}
+	}
+	probed("after a first build", true)
+	appendSrc(t, dir, baseDir+"/web/template/cart.html", "\n<p>one</p>\n")
+	probed("a rebuild (a new tree)", false)
+	appendSrc(t, dir, baseDir+"/web/template/cart.html", "\n<p>two</p>\n")
+	probed("a rebuild over the spare tree", false)
+	probed("after a rebuild over the spare tree", true)
+	want := treeDigest(t, out)
+
+	deep := filepath.Join(out, "frontend/Acme/shop/fr_FR/js")
+	for what, damage := range map[string]func(){
+		"an extra file":      func() { writeSrc(t, deep, "extra.js", "not of the build") },
+		"an extra directory": func() { writeSrc(t, deep, "sub/x.js", "") },
+		"a file rewritten":   func() { flipFirstJS(t, deep, false) },
+		"a file removed": func() {
+			if err := os.Remove(filepath.Join(out, "frontend/Acme/base/en_US/manifest.json")); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		time.Sleep(10 * time.Millisecond) // past the file system's time granularity
+		damage()
+		res := cachedBuild(t, dir, out, cache, logged)
+		if res.UpToDate || strings.Contains(log.String(), "checked_by=probes") {
+			t.Errorf("%s: the output passed for the one written (up to date %v):\n%s", what, res.UpToDate, log.String())
+		}
+		if got := treeDigest(t, out); got != want {
+			t.Errorf("%s: the rebuild did not restore the output", what)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/builder/i18n"
 	"github.com/scdtool/scd/builder/requirejs"
 	"github.com/scdtool/scd/diag"
@@ -93,10 +94,10 @@ type themeState struct {
 // it was.
 func (b *build) run() (_ *Result, err error) {
 	if b.cache != nil {
-		// Checking the previous output needs a walk of it, which does
-		// not depend on the plan: the two run side by side.
-		b.prevWalk = startOutputWalk(b.ctx, b.opts.Output)
-		defer b.prevWalk.stop()
+		// Loading the state and checking the previous output do not
+		// depend on the plan: they run side by side.
+		b.prevCheck = b.startOutputCheck()
+		defer b.prevCheck.stop()
 	}
 	jobs, themes, upToDate, err := b.planStage()
 	if err != nil || upToDate != nil {
@@ -280,7 +281,7 @@ func (b *build) storeStage(jobs []*job, themes map[string]*themeState) (*Result,
 		return nil, fmt.Errorf("output: %w", err)
 	}
 	defer releaseTemp(tmp, b.opts.Output, keep) // a no-op after the swap
-	res, fp, err := b.write(tmp, spare, jobs)
+	res, fp, probes, err := b.write(tmp, spare, jobs)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +305,7 @@ func (b *build) storeStage(jobs []*job, themes map[string]*themeState) (*Result,
 		// The state lists the job records before they are written: a
 		// build killed in between leaves records missing, which only
 		// makes their jobs build, and none that no state lists.
-		b.saveState(res, fp, jobDigestList(jobs))
+		b.saveState(res, fp, topProbed(probes, b.opts.Output), jobDigestList(jobs))
 		b.phase("save cache state")
 		b.keepJobs(jobs, res)
 		b.phase("save job records")
@@ -355,4 +356,22 @@ func longestFirst(jobs []*job) []*job {
 	}
 	slices.SortStableFunc(out, func(x, y *job) int { return cmp.Compare(weight(y), weight(x)) })
 	return out
+}
+
+// topProbed completes the probes of a tree swapped in at out: the swap's
+// rename changed its top directory's change time. Without that stat the
+// probes are dropped.
+func topProbed(probes []fstree.DirProbe, out string) []fstree.DirProbe {
+	n, err := fstree.StatDir(out)
+	if err != nil {
+		return nil
+	}
+	for i := range probes {
+		if probes[i].Rel == "." {
+			probes[i].Node = n
+			fstree.SortProbes(probes)
+			return probes
+		}
+	}
+	return nil
 }

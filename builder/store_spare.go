@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scdtool/scd/builder/fstree"
+	"github.com/scdtool/scd/internal/par"
 	"github.com/scdtool/scd/manifest"
 )
 
@@ -318,26 +319,36 @@ func (tw *treeWriter) addCreated(rels ...string) {
 // agree), all but the file skip at the top of the tree, which may be
 // written meanwhile: the caller adds it. (Over a spare tree, skip is neither
 // created by the job writes nor kept: pruneAbove removed the old one.)
-func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, error) {
+// It also returns the tree's probes (fstree.DirProbe), with skip left
+// out too, for the next build's check.
+func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstree.DirProbe, error) {
 	if !tw.spare {
 		// Every file was created: walking the tree stats each inode once
 		// (most files are links), where stat'ing each created path would
 		// not.
-		_, acc, err := fstree.Walk(context.Background(), dir, false, skip)
-		return acc, err
+		_, fp, probes, err := fstree.WalkProbes(context.Background(), dir, false, skip)
+		return fp, probes, err
 	}
 	var acc fstree.Fingerprint
+	var dirs []string
 	for d := range tw.above {
 		acc.Add(d, fstree.Node{Kind: fstree.Dir})
+		dirs = append(dirs, d)
 	}
 	for _, jt := range tw.jobs {
 		for d := range jt.dirs {
 			if d == "." {
 				acc.Add(jt.dir, fstree.Node{Kind: fstree.Dir})
+				dirs = append(dirs, jt.dir)
 			} else {
 				acc.AddIn(jt.dir, d, fstree.Node{Kind: fstree.Dir})
+				dirs = append(dirs, fstree.JoinRel(jt.dir, d))
 			}
 		}
+	}
+	ps, err := newProbeSet(dir, dirs)
+	if err != nil {
+		return nil, nil, err
 	}
 	// A created file may be a new link to a kept inode, which changes
 	// that inode's change time: such kept files are stat'ed again.
@@ -347,10 +358,15 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, error)
 			keptInodes[ino] = true
 		}
 	}
+	type statted struct {
+		rel  string
+		node fstree.Node
+	}
 	stat := func(rels []string) error {
 		workers := min(4, max(1, runtime.NumCPU()))
 		accs := make([]fstree.Fingerprint, workers)
 		touched := make([][]fstree.Inode, workers)
+		found := make([][]statted, workers)
 		errs := make([]error, workers)
 		var wg sync.WaitGroup
 		for w := range workers {
@@ -363,6 +379,7 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, error)
 					}
 					e := fstree.Node{Kind: fstree.File, Mode: fi.Mode().Type(), Stat: fstree.StatOf(fi), Dev: fstree.DevOf(fi)}
 					accs[w].Add(rels[i], e)
+					found[w] = append(found[w], statted{rels[i], e})
 					if ino := (e.Inode()); keptInodes[ino] {
 						touched[w] = append(touched[w], ino)
 					}
@@ -376,11 +393,15 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, error)
 		for w := range accs {
 			acc.Merge(&accs[w])
 			tw.touch(touched[w])
+			for _, f := range found[w] {
+				d, name := path.Split(f.rel)
+				ps.file(strings.TrimSuffix(d, "/"), name, f.node)
+			}
 		}
 		return nil
 	}
 	if err := stat(tw.created); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var again []string
 	for _, jt := range tw.jobs {
@@ -389,12 +410,73 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, error)
 				again = append(again, fstree.JoinRel(jt.dir, name))
 				continue
 			}
-			acc.AddIn(jt.dir, name, fstree.Node{Kind: fstree.File, Stat: tw.verified[ino].st, Dev: ino.Dev})
+			n := fstree.Node{Kind: fstree.File, Stat: tw.verified[ino].st, Dev: ino.Dev}
+			acc.AddIn(jt.dir, name, n)
+			if d, base := path.Split(name); d == "" {
+				ps.file(jt.dir, name, n)
+			} else {
+				ps.file(fstree.JoinRel(jt.dir, strings.TrimSuffix(d, "/")), base, n)
+			}
 		}
 	}
 	keptInodes = nil // the files stat'ed again are not links of a kept file any more
 	if err := stat(again); err != nil {
+		return nil, nil, err
+	}
+	return &acc, ps.list(), nil
+}
+
+// probeSet gathers the probes of a tree written over a spare tree: its
+// directories, stat'ed once written, and one name of each file inode.
+type probeSet struct {
+	dirs  map[string]*fstree.DirProbe
+	seen  map[fstree.Inode]bool
+	stray bool // a file outside the directories: no probes
+}
+
+func newProbeSet(dir string, rels []string) (*probeSet, error) {
+	ps := &probeSet{dirs: make(map[string]*fstree.DirProbe, len(rels)), seen: map[fstree.Inode]bool{}}
+	probes := make([]fstree.DirProbe, len(rels))
+	errs := make([]error, len(rels))
+	par.For(len(rels), 4, func(i int) {
+		probes[i].Rel = rels[i]
+		probes[i].Node, errs[i] = fstree.StatDir(filepath.Join(dir, filepath.FromSlash(rels[i])))
+	})
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &acc, nil
+	for i := range probes {
+		ps.dirs[probes[i].Rel] = &probes[i]
+	}
+	return ps, nil
+}
+
+// file adds a file of directory dir ("" or "." for the top), unless its
+// inode has a probe already.
+func (ps *probeSet) file(dir, name string, n fstree.Node) {
+	if dir == "" {
+		dir = "."
+	}
+	if n.Mode != 0 || ps.seen[n.Inode()] {
+		return
+	}
+	p, ok := ps.dirs[dir]
+	if !ok {
+		ps.stray = true
+		return
+	}
+	ps.seen[n.Inode()] = true
+	p.Files = append(p.Files, fstree.FileProbe{Name: name, Node: n})
+}
+
+// list returns the probes, nil if a file was outside the directories.
+func (ps *probeSet) list() []fstree.DirProbe {
+	if ps.stray {
+		return nil
+	}
+	out := make([]fstree.DirProbe, 0, len(ps.dirs))
+	for _, p := range ps.dirs {
+		out = append(out, *p)
+	}
+	return out
 }

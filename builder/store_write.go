@@ -23,13 +23,15 @@ import (
 
 // write puts every job's files under tmp, writes build.json and returns
 // the result with, when the cache is on, the fingerprint of the tree as
-// written. When spare is set, tmp holds the spare tree: what it already
-// has right is kept, the rest is removed first (see store_spare.go).
+// written and its probes (see fstree.DirProbe; the top directory's is
+// stat'ed again by the caller once the tree is swapped in). When spare is
+// set, tmp holds the spare tree: what it already has right is kept, the
+// rest is removed first (see store_spare.go).
 //
 // The manifests come first: with them every path and content of the new
 // tree is known before anything is written, so build.json is made and
 // written while the job directories are.
-func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, error) {
+func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, []fstree.DirProbe, error) {
 	// The stage's own work on this goroutine; the write tasks add theirs.
 	t0 := time.Now()
 	mg := b.pool.NewGroupContext(b.ctx)
@@ -38,18 +40,18 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	}
 	if !b.wait(mg) {
 		b.clock.since(stWrite, t0)
-		return nil, "", b.failed()
+		return nil, "", nil, b.failed()
 	}
 	b.phase("write: manifests")
 	tw, err := b.newTree(tmp, spare, jobs)
 	if err != nil {
 		b.clock.since(stWrite, t0)
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	all, tops, cv, err := b.listTree(jobs)
 	if err != nil {
 		b.clock.since(stWrite, t0)
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	res, bm := b.summary(jobs, all)
 	b.clock.since(stWrite, t0)
@@ -76,7 +78,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	outBytes, ok := b.writeJobs(tmp, jobs, tops, tw)
 	<-buildDone
 	if !ok {
-		return nil, "", b.failed()
+		return nil, "", nil, b.failed()
 	}
 	t0 = time.Now() // the rest of the stage
 	defer func() { b.clock.since(stWrite, t0) }()
@@ -84,10 +86,10 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	// the new tree is fingerprinted (an unlink changes the files' ctime).
 	b.store.dropSpill()
 	if err := b.failed(); err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	if buildErr != nil {
-		return nil, "", buildErr
+		return nil, "", nil, buildErr
 	}
 	b.phase("write: job directories and build.json")
 
@@ -95,13 +97,14 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 	// is completed; build.json's stat is added last.
 	var (
 		treeFP *fstree.Fingerprint
+		probes []fstree.DirProbe
 		fpErr  error
 		fpDone = make(chan struct{})
 	)
 	if b.cache != nil {
 		go func() {
 			defer close(fpDone)
-			treeFP, fpErr = tw.fingerprint(tmp, manifest.BuildFile)
+			treeFP, probes, fpErr = tw.fingerprint(tmp, manifest.BuildFile)
 		}()
 	} else {
 		close(fpDone)
@@ -113,15 +116,20 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, err
 		if fpErr == nil {
 			var fi os.FileInfo
 			if fi, fpErr = os.Lstat(filepath.Join(tmp, manifest.BuildFile)); fpErr == nil {
-				treeFP.Add(manifest.BuildFile, fstree.Node{Kind: fstree.File, Stat: fstree.StatOf(fi), Dev: fstree.DevOf(fi)})
+				n := fstree.Node{Kind: fstree.File, Stat: fstree.StatOf(fi), Dev: fstree.DevOf(fi)}
+				treeFP.Add(manifest.BuildFile, n)
 				fp = treeFP.String()
+				probes = withBuildFile(probes, n)
 			}
 		}
 		if fpErr != nil {
 			b.log.Debug("cache: cannot fingerprint the new output", "err", fpErr)
 		}
 	}
-	return res, fp, nil
+	if fp == "" {
+		probes = nil
+	}
+	return res, fp, probes, nil
 }
 
 // newTree readies the tree writer: only the cache needs the tree's
@@ -512,4 +520,16 @@ func writeBuildFile(name string, bm *manifest.Build, files iter.Seq2[string, man
 		return 0, err
 	}
 	return st.Size(), nil
+}
+
+// withBuildFile adds build.json to the probe of the top of the tree; the
+// probes are dropped (nil) when there is none.
+func withBuildFile(probes []fstree.DirProbe, n fstree.Node) []fstree.DirProbe {
+	for i := range probes {
+		if probes[i].Rel == "." {
+			probes[i].Files = append(probes[i].Files, fstree.FileProbe{Name: manifest.BuildFile, Node: n})
+			return probes
+		}
+	}
+	return nil
 }

@@ -35,6 +35,18 @@ func FingerprintDir(dir string) (string, error) {
 // A file's inode is stat'ed once, through the first of its names read,
 // whatever number of names it has in the tree.
 func Walk(ctx context.Context, dir string, list bool, skip string) ([]Entry, *Fingerprint, error) {
+	all, fp, _, err := walk(ctx, dir, list, false, skip)
+	return all, fp, err
+}
+
+// WalkProbes is Walk with the tree's probes (see DirProbe): every
+// directory, and each file inode through the name the walk stat'ed it by.
+// The probe of the top of the tree has no files named skip.
+func WalkProbes(ctx context.Context, dir string, list bool, skip string) ([]Entry, *Fingerprint, []DirProbe, error) {
+	return walk(ctx, dir, list, true, skip)
+}
+
+func walk(ctx context.Context, dir string, list, probe bool, skip string) ([]Entry, *Fingerprint, []DirProbe, error) {
 	q := &walkQueue{ctx: ctx, dirs: []walkDir{{abs: dir}}}
 	q.cond.L = &q.mu
 	stats := &inodeStats{m: map[uint64]map[uint64]Stat{}}
@@ -42,12 +54,12 @@ func Walk(ctx context.Context, dir string, list bool, skip string) ([]Entry, *Fi
 	var wg sync.WaitGroup
 	for i := range workers {
 		w := &workers[i]
-		w.list, w.skip, w.stats = list, skip, stats
+		w.list, w.probe, w.skip, w.stats = list, probe, skip, stats
 		wg.Go(func() { w.run(q) })
 	}
 	wg.Wait()
 	if err := errors.Join(q.errs...); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	root := Entry{".", Node{Kind: Dir}}
 	var acc Fingerprint
@@ -57,15 +69,21 @@ func Walk(ctx context.Context, dir string, list bool, skip string) ([]Entry, *Fi
 		acc.Merge(&workers[i].fp)
 		n += workers[i].out.n
 	}
+	var probes []DirProbe
+	if probe {
+		for i := range workers {
+			probes = workers[i].probes.appendTo(probes)
+		}
+	}
 	if !list {
-		return nil, &acc, nil
+		return nil, &acc, probes, nil
 	}
 	all := make([]Entry, 1, n)
 	all[0] = root
 	for i := range workers {
 		all = workers[i].out.appendTo(all)
 	}
-	return all, &acc, nil
+	return all, &acc, probes, nil
 }
 
 // walkDir is a directory a walk has to read.
@@ -148,6 +166,7 @@ func (s *inodeStats) dev(dev uint64) map[uint64]Stat {
 // to the next.
 type walker struct {
 	list  bool
+	probe bool // collect the tree's probes
 	skip  string
 	stats *inodeStats
 
@@ -157,8 +176,9 @@ type walker struct {
 	rels    []byte       // their paths, before they are made one string
 	subdirs []walkDir
 
-	fp  Fingerprint   // of the entries this worker read
-	out chunks[Entry] // the entries (if listing)
+	fp     Fingerprint      // of the entries this worker read
+	out    chunks[Entry]    // the entries (if listing)
+	probes chunks[DirProbe] // the directories read (if probing)
 }
 
 // walkDirent is an entry of the directory a walker reads.
@@ -169,6 +189,7 @@ type walkDirent struct {
 	ino      uint64
 	node     Node
 	resolved bool // node is set
+	stated   bool // stat'ed by this walker (a probe)
 }
 
 func (w *walker) run(q *walkQueue) {
@@ -248,6 +269,7 @@ func (w *walker) read(d walkDir) error {
 			if typ == unix.DT_UNKNOWN { // file systems without d_type
 				typ = direntType(st.Mode)
 			}
+			e.stated = typ == unix.DT_REG
 			if typ == unix.DT_REG && st.Ino == e.ino && uint64(st.Dev) == dev {
 				w.stats.mu.Lock()
 				stats[e.ino] = statOf(&st)
@@ -298,6 +320,18 @@ func (w *walker) read(d walkDir) error {
 			name := rel[len(rel)-(e.name[1]-e.name[0]):]
 			w.subdirs = append(w.subdirs, walkDir{abs: filepath.Join(d.abs, name), rel: rel})
 		}
+	}
+	if w.probe {
+		p := DirProbe{Rel: d.rel, Node: Node{Kind: Dir, Dev: dev, Stat: statOf(&dirSt)}}
+		if p.Rel == "" {
+			p.Rel = "."
+		}
+		for i := range w.ents {
+			if e := &w.ents[i]; e.stated {
+				p.Files = append(p.Files, FileProbe{string(w.names[e.name[0]:e.name[1]]), e.node})
+			}
+		}
+		w.probes.add(p)
 	}
 	return nil
 }

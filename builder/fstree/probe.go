@@ -1,0 +1,151 @@
+package fstree
+
+import (
+	"context"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// DirProbe records one directory of a tree as it was: its own node (with
+// its stat) and one name of each file inode first seen in it. A tree's
+// probes are all its directories; Check compares them with the tree as it
+// is, without reading a directory.
+//
+// That is enough to know the tree unchanged: adding, removing or renaming
+// an entry changes its directory's modification and change times, and
+// writing to a file, changing its mode or its links changes its inode's
+// change time, which cannot be set back. What a walk's fingerprint finds
+// by listing every name, the probes find by a stat per directory and per
+// inode.
+type DirProbe struct {
+	Rel   string // slash path relative to the tree, "." for its top
+	Node  Node   // Kind Dir, with its stat and device
+	Files []FileProbe
+}
+
+// FileProbe is a file of a DirProbe's directory, named by its name in it.
+type FileProbe struct {
+	Name string
+	Node Node // Kind File, with its stat and device
+}
+
+// Check reports whether every probe is as the tree at dir has it now. It
+// stops at the first difference (or when ctx is done, reporting false).
+// Probes sorted by Rel (SortProbes) are checked fastest: each directory
+// is then opened from its parent's descriptor.
+func Check(ctx context.Context, dir string, probes []DirProbe) bool {
+	root, err := OpenDir(dir)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(root)
+	const chunk = 64 // probes a worker takes at a time, in order
+	var next atomic.Int64
+	var differs atomic.Bool
+	var wg sync.WaitGroup
+	for range min(4, max(1, runtime.NumCPU())) {
+		wg.Go(func() {
+			var open dirStack
+			defer open.closeAll()
+			for !differs.Load() && ctx.Err() == nil {
+				i := int(next.Add(chunk) - chunk)
+				if i >= len(probes) {
+					return
+				}
+				open.closeAll()
+				for k := i; k < min(i+chunk, len(probes)); k++ {
+					if !open.probe(root, &probes[k]) {
+						differs.Store(true)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return !differs.Load() && ctx.Err() == nil
+}
+
+// SortProbes orders probes by path, the order Check is fastest in.
+func SortProbes(probes []DirProbe) {
+	slices.SortFunc(probes, func(a, b DirProbe) int { return strings.Compare(a.Rel, b.Rel) })
+}
+
+// dirStack holds the descriptors of the directories a Check worker
+// opened last, each under the one before, so that the next directory is
+// opened from its nearest open ancestor.
+type dirStack struct {
+	rels []string
+	fds  []int
+}
+
+func (s *dirStack) closeAll() {
+	for _, fd := range s.fds {
+		unix.Close(fd)
+	}
+	s.rels, s.fds = s.rels[:0], s.fds[:0]
+}
+
+// probe checks one directory and its files' inodes.
+func (s *dirStack) probe(root int, p *DirProbe) bool {
+	rel := p.Rel
+	if rel == "" {
+		rel = "."
+	}
+	for n := len(s.rels); n > 0 && !under(rel, s.rels[n-1]); n-- {
+		unix.Close(s.fds[n-1])
+		s.rels, s.fds = s.rels[:n-1], s.fds[:n-1]
+	}
+	base, name := root, rel
+	if n := len(s.rels); n > 0 {
+		base = s.fds[n-1]
+		if top := s.rels[n-1]; top != "." {
+			name = rel[len(top)+1:]
+		}
+	}
+	fd, err := unix.Openat(base, filepath.FromSlash(name), unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	s.rels, s.fds = append(s.rels, rel), append(s.fds, fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR ||
+		uint64(st.Dev) != p.Node.Dev || statOf(&st) != p.Node.Stat {
+		return false
+	}
+	for i := range p.Files {
+		f := &p.Files[i]
+		if unix.Fstatat(fd, f.Name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG ||
+			uint64(st.Dev) != f.Node.Dev || statOf(&st) != f.Node.Stat {
+			return false
+		}
+	}
+	return true
+}
+
+// under reports whether rel is strictly under dir ("." holds everything).
+func under(rel, dir string) bool {
+	if dir == "." {
+		return rel != "."
+	}
+	return len(rel) > len(dir) && rel[len(dir)] == '/' && rel[:len(dir)] == dir
+}
+
+// StatDir is the probe node of the directory at abs (its files are the
+// caller's).
+func StatDir(abs string) (Node, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(abs, &st); err != nil {
+		return Node{}, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return Node{}, unix.ENOTDIR
+	}
+	return Node{Kind: Dir, Dev: uint64(st.Dev), Stat: statOf(&st)}, nil
+}
