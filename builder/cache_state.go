@@ -476,6 +476,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	chk := b.prevCheck
 	var old map[string]statRec
 	st := chk.wait()
+	defer func() { chk.tree, chk.probes = nil, nil }() // (see outputCheck.wait)
 	if st != nil {
 		old = st.Stat
 		b.jobsOld, b.jobsOlder = st.Jobs, st.PrevJobs
@@ -669,10 +670,14 @@ func (b *build) startOutputCheck() *outputCheck {
 	return c
 }
 
-// wait returns the state, once the check is done.
+// wait returns the state, once the check is done. The check keeps no
+// reference to it: at 2 million files, the state's file list and stat
+// cache are hundreds of megabytes the build must be able to let go.
 func (c *outputCheck) wait() *outputState {
 	<-c.done
-	return c.st
+	st := c.st
+	c.st = nil
+	return st
 }
 
 // how names the way the output was found intact, for -v.
