@@ -60,7 +60,7 @@ type cache struct {
 	dir string
 }
 
-const cacheFormat = "scd-cache-v6"
+const cacheFormat = "scd-cache-v7"
 
 var cacheMagic = []byte("SCDC2\x00\x00\x00")
 
@@ -177,7 +177,16 @@ func (e *enc) bool(v bool) {
 	}
 }
 func (e *enc) bytes(p []byte) { e.int(len(p)); e.b = append(e.b, p...) }
-func (e *enc) str(s string)   { e.int(len(s)); e.b = append(e.b, s...) }
+
+// section appends what fill encodes, prefixed with its length on 8 bytes
+// (written once known), so that a reader can take or skip it whole.
+func (e *enc) section(fill func()) {
+	at := len(e.b)
+	e.b = append(e.b, make([]byte, 8)...)
+	fill()
+	binary.LittleEndian.PutUint64(e.b[at:], uint64(len(e.b)-at-8))
+}
+func (e *enc) str(s string) { e.int(len(s)); e.b = append(e.b, s...) }
 func (e *enc) strs(ss []string) {
 	e.int(len(ss))
 	for _, s := range ss {
@@ -232,6 +241,22 @@ func (d *dec) bytes() []byte {
 	return p
 }
 func (d *dec) str() string { return string(d.bytes()) }
+
+// section reads what enc.section wrote, without copying it.
+func (d *dec) section() []byte {
+	if d.bad || len(d.b) < 8 {
+		d.bad = true
+		return nil
+	}
+	n := binary.LittleEndian.Uint64(d.b)
+	if n > uint64(len(d.b)-8) {
+		d.bad = true
+		return nil
+	}
+	s := d.b[8 : 8+n : 8+n]
+	d.b = d.b[8+n:]
+	return s
+}
 
 // skip passes over a string or bytes without copying it.
 func (d *dec) skip() { d.bytes() }

@@ -49,12 +49,12 @@ type outputState struct {
 	// when they all hold, the output is as written without a walk. Nil
 	// when unknown.
 	Probes []fstree.DirProbe
-	// filesRaw is the encoded list of the output's files (see
-	// encodeState), decoded by files only when a build needs it: a build
-	// that finds nothing changed does not.
-	filesRaw  []byte
-	fileSums  []string
-	fileCount int
+	// filesRaw, sideRaw and memoRaw are the encoded list of the output's
+	// files, sidecars and rewrite memo (see encodeStateBody), decoded by
+	// files, side and memo only when a build needs them: a build that
+	// finds nothing changed does not (at 2 million files, they are most
+	// of the state).
+	filesRaw, sideRaw, memoRaw []byte
 }
 
 type sideRec struct {
@@ -154,9 +154,10 @@ func (b *build) loadState() *outputState {
 // many jobs is listed once). gob spent most of a rebuild's bookkeeping on
 // them.
 //
-// files lists the output's files; nil means st.Build.Files.
+// files lists the output's files; nil means st.Build.Files, or the list
+// as it was read when it was never decoded.
 func encodeState(st *outputState, files iter.Seq2[string, manifest.File]) ([]byte, error) {
-	if files == nil {
+	if files == nil && st.Build.Files != nil {
 		files = maps.All(st.Build.Files)
 	}
 	head, err := encodeStateHead(st)
@@ -226,7 +227,9 @@ func decodeProbes(d *dec) ([]fstree.DirProbe, error) {
 		if d.bad {
 			return nil, errors.New("bad probe")
 		}
-		p.Files = make([]fstree.FileProbe, 0, k)
+		if k > 0 {
+			p.Files = make([]fstree.FileProbe, 0, k)
+		}
 		for range k {
 			p.Files = append(p.Files, fstree.FileProbe{Name: d.str(), Node: d.node(fstree.File)})
 		}
@@ -240,56 +243,84 @@ func decodeProbes(d *dec) ([]fstree.DirProbe, error) {
 
 // encodeStateBody encodes the state's large parts, which are known once
 // the job directories are written: the file list, the sidecars, the stat
-// cache and the rewrite memo.
+// cache and the rewrite memo, each a section of its own (enc.section),
+// so that a build decodes only those it needs. A part that was never
+// decoded is written back as it was read.
 func encodeStateBody(st *outputState, files iter.Seq2[string, manifest.File]) []byte {
 	idx := map[string]int{}
 	var sums []string
 	n, size := 0, 16
-	for rel, f := range files {
-		n++
-		size += len(rel) + 3*binary.MaxVarintLen32
-		if _, ok := idx[f.SHA256]; !ok {
-			idx[f.SHA256] = len(sums)
-			sums = append(sums, f.SHA256)
-			size += len(f.SHA256) + binary.MaxVarintLen32
+	if files == nil && st.filesRaw == nil {
+		files = func(func(string, manifest.File) bool) {} // none
+	}
+	if files != nil {
+		for rel, f := range files {
+			n++
+			size += len(rel) + 3*binary.MaxVarintLen32
+			if _, ok := idx[f.SHA256]; !ok {
+				idx[f.SHA256] = len(sums)
+				sums = append(sums, f.SHA256)
+				size += len(f.SHA256) + binary.MaxVarintLen32
+			}
 		}
 	}
-	e := &enc{b: make([]byte, 0, size+256*(len(st.Side)+len(st.Stat))+112*len(st.Memo))}
-	e.strs(sums)
-	e.int(n)
-	for rel, f := range files {
-		e.str(rel)
-		e.int(idx[f.SHA256])
-		e.uint(uint64(f.Size))
-	}
+	e := &enc{b: make([]byte, 0, size+len(st.filesRaw)+len(st.sideRaw)+len(st.memoRaw)+
+		256*(len(st.Side)+len(st.Stat))+112*len(st.Memo))}
+	e.section(func() {
+		if files == nil && st.filesRaw != nil {
+			e.b = append(e.b, st.filesRaw...)
+			return
+		}
+		e.strs(sums)
+		e.int(n)
+		for rel, f := range files {
+			e.str(rel)
+			e.int(idx[f.SHA256])
+			e.uint(uint64(f.Size))
+		}
+	})
 
-	e.int(len(st.Side))
-	for sum, recs := range st.Side {
-		e.str(sum)
-		e.int(len(recs))
-		for _, r := range recs {
-			e.str(r.Enc)
-			e.str(r.SHA)
+	e.section(func() {
+		if st.Side == nil && st.sideRaw != nil {
+			e.b = append(e.b, st.sideRaw...)
+			return
+		}
+		e.int(len(st.Side))
+		for sum, recs := range st.Side {
+			e.str(sum)
+			e.int(len(recs))
+			for _, r := range recs {
+				e.str(r.Enc)
+				e.str(r.SHA)
+				e.uint(uint64(r.Size))
+			}
+		}
+	})
+
+	e.section(func() {
+		e.int(len(st.Stat))
+		for abs, r := range st.Stat {
+			e.str(abs)
+			e.uint(uint64(r.St.Size))
+			e.uint(uint64(r.St.Mtime))
+			e.uint(uint64(r.St.Ctime))
+			e.uint(r.St.Ino)
+			e.str(r.Digest)
+		}
+	})
+
+	e.section(func() {
+		if st.Memo == nil && st.memoRaw != nil {
+			e.b = append(e.b, st.memoRaw...)
+			return
+		}
+		e.int(len(st.Memo))
+		for key, r := range st.Memo {
+			e.str(key)
+			e.str(r.Sum)
 			e.uint(uint64(r.Size))
 		}
-	}
-
-	e.int(len(st.Stat))
-	for abs, r := range st.Stat {
-		e.str(abs)
-		e.uint(uint64(r.St.Size))
-		e.uint(uint64(r.St.Mtime))
-		e.uint(uint64(r.St.Ctime))
-		e.uint(r.St.Ino)
-		e.str(r.Digest)
-	}
-
-	e.int(len(st.Memo))
-	for key, r := range st.Memo {
-		e.str(key)
-		e.str(r.Sum)
-		e.uint(uint64(r.Size))
-	}
+	})
 	return e.b
 }
 
@@ -299,13 +330,18 @@ func (st *outputState) files() (map[string]manifest.File, error) {
 		return st.Build.Files, nil
 	}
 	d := &dec{b: st.filesRaw}
-	files := make(map[string]manifest.File, st.fileCount)
-	for range st.fileCount {
+	sums := d.strs()
+	n := d.count()
+	if d.bad {
+		return nil, errors.New("bad file list")
+	}
+	files := make(map[string]manifest.File, n)
+	for range n {
 		rel, i, size := d.str(), d.int(), int64(d.uint())
-		if d.bad || i >= len(st.fileSums) {
+		if d.bad || i >= len(sums) {
 			return nil, errors.New("bad file entry")
 		}
-		files[rel] = manifest.File{SHA256: st.fileSums[i], Size: size}
+		files[rel] = manifest.File{SHA256: sums[i], Size: size}
 	}
 	if d.bad || len(d.b) != 0 {
 		return nil, errors.New("malformed file list")
@@ -314,8 +350,59 @@ func (st *outputState) files() (map[string]manifest.File, error) {
 	return files, nil
 }
 
-// decodeState is the inverse of encodeState; the file list is decoded
-// by files, when needed.
+// side decodes the sidecars of each compressed content.
+func (st *outputState) side() (map[string][]sideRec, error) {
+	if st.Side != nil {
+		return st.Side, nil
+	}
+	d := &dec{b: st.sideRaw}
+	n := d.count()
+	if d.bad {
+		return nil, errors.New("bad sidecar list")
+	}
+	side := make(map[string][]sideRec, n)
+	for range n {
+		sum, k := d.str(), d.count()
+		if d.bad {
+			return nil, errors.New("bad sidecar entry")
+		}
+		recs := make([]sideRec, 0, k)
+		for range k {
+			recs = append(recs, sideRec{Enc: d.str(), SHA: d.str(), Size: int64(d.uint())})
+		}
+		side[sum] = recs
+	}
+	if d.bad || len(d.b) != 0 {
+		return nil, errors.New("malformed sidecar list")
+	}
+	st.Side = side
+	return side, nil
+}
+
+// memo decodes the rewrite memo.
+func (st *outputState) memo() (map[string]memoRec, error) {
+	if st.Memo != nil {
+		return st.Memo, nil
+	}
+	d := &dec{b: st.memoRaw}
+	n := d.count()
+	if d.bad {
+		return nil, errors.New("bad rewrite memo")
+	}
+	memo := make(map[string]memoRec, n)
+	for range n {
+		key := d.str()
+		memo[key] = memoRec{Sum: d.str(), Size: int64(d.uint())}
+	}
+	if d.bad || len(d.b) != 0 {
+		return nil, errors.New("malformed rewrite memo")
+	}
+	st.Memo = memo
+	return memo, nil
+}
+
+// decodeState is the inverse of encodeState; the file list, the
+// sidecars and the memo are decoded by files, side and memo, when needed.
 func decodeState(data []byte) (*outputState, error) {
 	d := &dec{b: data}
 	var st outputState
@@ -330,66 +417,27 @@ func decodeState(data []byte) (*outputState, error) {
 		return nil, err
 	}
 	st.Probes = probes
-	st.fileSums = d.strs()
-	n := d.count()
-	if d.bad {
+	st.filesRaw, st.sideRaw = d.section(), d.section()
+	sd := &dec{b: d.section()}
+	st.memoRaw = d.section()
+	if d.bad || len(d.b) != 0 {
 		return nil, errors.New("truncated state")
 	}
-	st.fileCount = n
-	start := d.b
-	for range n {
-		// skipped here, checked by files
-		d.skip()
-		d.uint()
-		d.uint()
-	}
-	if d.bad {
-		return nil, errors.New("truncated state")
-	}
-	st.filesRaw = start[:len(start)-len(d.b)]
-
-	n = d.count()
-	if d.bad {
-		return nil, errors.New("truncated state")
-	}
-	st.Side = make(map[string][]sideRec, n)
-	for range n {
-		sum, k := d.str(), d.count()
-		if d.bad {
-			return nil, errors.New("bad sidecar entry")
-		}
-		recs := make([]sideRec, 0, k)
-		for range k {
-			recs = append(recs, sideRec{Enc: d.str(), SHA: d.str(), Size: int64(d.uint())})
-		}
-		st.Side[sum] = recs
-	}
-
-	n = d.count()
-	if d.bad {
-		return nil, errors.New("truncated state")
+	n := sd.count()
+	if sd.bad {
+		return nil, errors.New("bad stat cache")
 	}
 	st.Stat = make(map[string]statRec, n)
 	for range n {
-		abs := d.str()
+		abs := sd.str()
 		var r statRec
-		r.St.Size, r.St.Mtime, r.St.Ctime = int64(d.uint()), int64(d.uint()), int64(d.uint())
-		r.St.Ino = d.uint()
-		r.Digest = d.str()
+		r.St.Size, r.St.Mtime, r.St.Ctime = int64(sd.uint()), int64(sd.uint()), int64(sd.uint())
+		r.St.Ino = sd.uint()
+		r.Digest = sd.str()
 		st.Stat[abs] = r
 	}
-
-	n = d.count()
-	if d.bad {
-		return nil, errors.New("truncated state")
-	}
-	st.Memo = make(map[string]memoRec, n)
-	for range n {
-		key := d.str()
-		st.Memo[key] = memoRec{Sum: d.str(), Size: int64(d.uint())}
-	}
-	if d.bad || len(d.b) != 0 {
-		return nil, errors.New("malformed state")
+	if sd.bad || len(sd.b) != 0 {
+		return nil, errors.New("malformed stat cache")
 	}
 	return &st, nil
 }
@@ -537,11 +585,15 @@ func (b *build) prepareIncremental() (*Result, error) {
 		return st.restore(), nil
 	}
 	if st.CompKey == b.compKey() {
-		p.side = st.Side
+		if p.side, err = st.side(); err != nil {
+			b.log.Debug("cache: cannot decode state's sidecars; they are made again", "err", err)
+		}
 	} else {
 		b.log.Debug("cache: compression settings changed; sidecars are made again", "was", st.CompKey, "now", b.compKey())
 	}
-	p.memo = st.Memo
+	if p.memo, err = st.memo(); err != nil {
+		b.log.Debug("cache: cannot decode state's rewrites; they are made again", "err", err)
+	}
 	b.prev = p
 	if intact {
 		b.log.Debug("cache: the previous output is intact; its files and sidecars are reused where the bytes match",
@@ -553,9 +605,6 @@ func (b *build) prepareIncremental() (*Result, error) {
 // recordProbes saves the state again with the fingerprint and probes of
 // a walk that found the output as the state describes it.
 func (b *build) recordProbes(st *outputState, fp string, probes []fstree.DirProbe) {
-	if _, err := st.files(); err != nil {
-		return
-	}
 	fstree.SortProbes(probes)
 	st.OutputFP, st.Probes = fp, probes
 	if data, err := encodeState(st, nil); err == nil {

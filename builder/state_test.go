@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -25,6 +26,11 @@ func sampleState() *outputState {
 		Side: map[string][]sideRec{"aa": {{Enc: "gzip", SHA: "bb", Size: 5}}, "cc": nil},
 		Stat: map[string]statRec{"/src/a.js": {St: fstree.Stat{Size: 10, Mtime: -5, Ctime: 1 << 62, Ino: 1<<64 - 1}, Digest: "aa"}},
 		Memo: map[string]memoRec{"\x00k\xff": {Sum: "aa", Size: 10}},
+		Probes: []fstree.DirProbe{
+			{Rel: ".", Node: fstree.Node{Kind: fstree.Dir, Dev: 3, Stat: fstree.Stat{Size: 80, Mtime: 1, Ctime: 2, Ino: 4}},
+				Files: []fstree.FileProbe{{Name: "build.json", Node: fstree.Node{Kind: fstree.File, Dev: 3, Stat: fstree.Stat{Size: 9, Mtime: -1, Ctime: 1 << 62, Ino: 1<<64 - 1}}}}},
+			{Rel: "frontend/A/b/fr_FR", Node: fstree.Node{Kind: fstree.Dir, Dev: 3, Stat: fstree.Stat{Ino: 5}}},
+		},
 		Result: savedResult{Jobs: []JobResult{{ID: "frontend/A/b/fr_FR", Files: 2, Missing: []string{"Hi"}}},
 			Missing:  map[string]int{"fr_FR": 1},
 			Warnings: []savedWarning{{Msg: "w"}, {Diag: &diag.Error{Kind: diag.Build, Scope: "s", File: "f", Line: 1, Col: 2, Msg: "m"}}}},
@@ -42,22 +48,50 @@ func TestStateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Build.Files != nil {
-		t.Error("the file list was decoded before it was asked for")
+	if got.Build.Files != nil || got.Side != nil || got.Memo != nil {
+		t.Error("the file list, sidecars or memo were decoded before they were asked for")
 	}
-	if _, err := got.files(); err != nil {
+	// Encoded again without being decoded, they are as they were.
+	again, err := encodeState(got, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	got.filesRaw, got.fileSums, got.fileCount = nil, nil, 0
+	if got, err = decodeState(again); err != nil {
+		t.Fatal(err)
+	}
+	_, err1 := got.files()
+	_, err2 := got.side()
+	_, err3 := got.memo()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		t.Fatal(err)
+	}
+	got.filesRaw, got.sideRaw, got.memoRaw = nil, nil, nil
 	st.Side["cc"] = []sideRec{} // nil and empty are the same to the builder
 	if !reflect.DeepEqual(got, st) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, st)
 	}
-	// A damaged file list is an error when it is decoded.
-	bad, _ := decodeState(data)
-	bad.filesRaw = append([]byte{0xff}, bad.filesRaw[1:]...)
-	if _, err := bad.files(); err == nil {
-		t.Error("a damaged file list decoded")
+	// A damaged part is an error when it is decoded.
+	for name, part := range map[string]func(st *outputState) ([]byte, error){
+		"file list": func(st *outputState) ([]byte, error) {
+			st.filesRaw = append([]byte{0xff}, st.filesRaw[1:]...)
+			_, err := st.files()
+			return nil, err
+		},
+		"sidecars": func(st *outputState) ([]byte, error) {
+			st.sideRaw = st.sideRaw[:len(st.sideRaw)-1]
+			_, err := st.side()
+			return nil, err
+		},
+		"memo": func(st *outputState) ([]byte, error) {
+			st.memoRaw = append(st.memoRaw, 0)
+			_, err := st.memo()
+			return nil, err
+		},
+	} {
+		bad, _ := decodeState(data)
+		if _, err := part(bad); err == nil {
+			t.Errorf("a damaged %s decoded", name)
+		}
 	}
 	// Every truncation is an error, never a panic or a partial state.
 	for n := range len(data) {
