@@ -309,40 +309,53 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 				b.dictData[file] = data
 			}
 		}
-
-		paths := fs.paths()
-		compiled := map[string]bool{} // LESS roots and the stylesheets they give
-		if ts.styles != nil && !b.opts.Skip.CSS {
-			j.lessRoots = less.Roots(paths)
-			j.styles = make([]*styleOut, len(j.lessRoots))
-			for _, r := range j.lessRoots {
-				compiled[r], compiled[styleName(r)] = true, true
-			}
-		}
-		for _, logical := range paths {
-			if isPartial(logical) || logical == requireJSFile && len(ts.requirejs) > 0 || compiled[logical] ||
-				ts.styles != nil && strings.HasSuffix(logical, ".less") {
-				// The merged configuration or a compiled stylesheet takes
-				// that name; LESS sources are compiled, not published.
-				continue
-			}
-			k := kindOf(logical)
-			entry := isEntry(logical, mj.Entries) && isBundleable(logical)
-			if entry {
-				if (kindOf(logical) == kindCSS && b.opts.Skip.CSS) || (kindOf(logical) != kindCSS && b.opts.Skip.JS) {
-					continue
-				}
-				j.entries = append(j.entries, logical)
-				continue
-			}
-			if b.opts.Skip.skips(k) {
-				continue
-			}
-			src, _ := fs.lookup(logical)
-			j.leaves = append(j.leaves, jobLeaf{logical, b.leafFor(src, logical, j.id)})
-		}
 	}
 	return jobs, themes, nil
+}
+
+// planFiles gives every job, in plan order, what it publishes: its LESS
+// roots, the entries it bundles and its leaves. It runs once the build
+// knows it has work to do: the up-to-date check needs none of it (at
+// 600 jobs, that is most of the plan).
+func (b *build) planFiles(jobs []*job, themes map[string]*themeState) {
+	for _, j := range jobs {
+		b.planJobFiles(j, themes[themeKey(j.Job)])
+	}
+}
+
+func (b *build) planJobFiles(j *job, ts *themeState) {
+	fs, mj := j.fs, j.Job
+	paths := fs.paths()
+	compiled := map[string]bool{} // LESS roots and the stylesheets they give
+	if ts.styles != nil && !b.opts.Skip.CSS {
+		j.lessRoots = less.Roots(paths)
+		j.styles = make([]*styleOut, len(j.lessRoots))
+		for _, r := range j.lessRoots {
+			compiled[r], compiled[styleName(r)] = true, true
+		}
+	}
+	for _, logical := range paths {
+		if isPartial(logical) || logical == requireJSFile && len(ts.requirejs) > 0 || compiled[logical] ||
+			ts.styles != nil && strings.HasSuffix(logical, ".less") {
+			// The merged configuration or a compiled stylesheet takes
+			// that name; LESS sources are compiled, not published.
+			continue
+		}
+		k := kindOf(logical)
+		entry := isEntry(logical, mj.Entries) && isBundleable(logical)
+		if entry {
+			if (kindOf(logical) == kindCSS && b.opts.Skip.CSS) || (kindOf(logical) != kindCSS && b.opts.Skip.JS) {
+				continue
+			}
+			j.entries = append(j.entries, logical)
+			continue
+		}
+		if b.opts.Skip.skips(k) {
+			continue
+		}
+		src, _ := fs.lookup(logical)
+		j.leaves = append(j.leaves, jobLeaf{logical, b.leafFor(src, logical, j.id)})
+	}
 }
 
 // parseDictionaries parses every dictionary the plan read, each once and

@@ -145,9 +145,14 @@ func (b *build) planStage() ([]*job, map[string]*themeState, *Result, error) {
 			return nil, nil, res, nil
 		}
 		b.memoNew = map[string]memoRec{}
+		b.planFiles(jobs, themes)
+		b.phase("plan: files")
 		b.jobDigests(jobs, themes)
 		b.recallJobs(jobs)
 		b.phase("job records")
+	} else {
+		b.planFiles(jobs, themes)
+		b.phase("plan: files")
 	}
 	if err := b.parseDictionaries(jobs); err != nil {
 		return nil, nil, nil, err
