@@ -60,7 +60,7 @@ type cache struct {
 	dir string
 }
 
-const cacheFormat = "scd-cache-v7"
+const cacheFormat = "scd-cache-v8"
 
 var cacheMagic = []byte("SCDC2\x00\x00\x00")
 

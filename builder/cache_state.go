@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/gob"
@@ -49,12 +50,15 @@ type outputState struct {
 	// when they all hold, the output is as written without a walk. Nil
 	// when unknown.
 	Probes []fstree.DirProbe
+	// Body is the cache key of the state's body (see encodeStateHead).
+	Body string
 	// filesRaw, sideRaw and memoRaw are the encoded list of the output's
-	// files, sidecars and rewrite memo (see encodeStateBody), decoded by
-	// files, side and memo only when a build needs them: a build that
-	// finds nothing changed does not (at 2 million files, they are most
-	// of the state).
+	// files, sidecars and rewrite memo (see encodeStateBody), read from
+	// the body by readBody and decoded by files, side and memo only when
+	// a build needs them: a build that finds nothing changed does not.
 	filesRaw, sideRaw, memoRaw []byte
+	readBody                   func() ([]byte, bool)
+	bodyErr                    error
 }
 
 type sideRec struct {
@@ -134,6 +138,8 @@ func (b *build) stateKey() string {
 	return b.key("state", abs)
 }
 
+// loadState reads the state's head; its body is read when a part of it
+// is first needed (outputState.body).
 func (b *build) loadState() *outputState {
 	data, ok := b.cache.get("state", b.stateKey())
 	if !ok {
@@ -144,32 +150,23 @@ func (b *build) loadState() *outputState {
 		b.log.Debug("cache: cannot decode state", "err", err)
 		return nil
 	}
+	st.readBody = func() ([]byte, bool) { return b.cache.get("statebody", st.Body) }
 	return st
 }
 
-// encodeState encodes a state: a gob of everything but the three large
-// maps (every file of the output, the sidecars of every content, the stat
-// of every source), then those maps in the cache's binary encoding, the
-// output's digests as a table of distinct values (a content linked into
-// many jobs is listed once). gob spent most of a rebuild's bookkeeping on
-// them.
+// A state is two cache entries. The head ("state", keyed by the output)
+// holds what every build reads: a gob of the small fields, then the
+// probes and the stat cache in the cache's binary encoding. The body
+// ("statebody", under a key of its own that the head names) holds what
+// only a build with work to do reads: the output's file list (its
+// digests as a table of distinct values: a content linked into many jobs
+// is listed once), the sidecars of every content and the rewrite memo.
+// At 2 million files the body is hundreds of megabytes, the head a tenth.
+// The body is written first and gets a new key every time, so a head
+// always names a whole body of its own build; a head whose body is
+// missing or damaged is no state.
 //
-// files lists the output's files; nil means st.Build.Files, or the list
-// as it was read when it was never decoded.
-func encodeState(st *outputState, files iter.Seq2[string, manifest.File]) ([]byte, error) {
-	if files == nil && st.Build.Files != nil {
-		files = maps.All(st.Build.Files)
-	}
-	head, err := encodeStateHead(st)
-	if err != nil {
-		return nil, err
-	}
-	return append(head, encodeStateBody(st, files)...), nil
-}
-
-// encodeStateHead encodes what a build knows last (the fingerprint of the
-// tree, its probes, the result): the state's small fields, gob,
-// length-prefixed, then the probes.
+// encodeStateHead encodes the head.
 func encodeStateHead(st *outputState) ([]byte, error) {
 	head := *st
 	bh := *st.Build
@@ -179,7 +176,7 @@ func encodeStateHead(st *outputState) ([]byte, error) {
 	if err := gob.NewEncoder(&buf).Encode(&head); err != nil {
 		return nil, err
 	}
-	e := &enc{b: make([]byte, 0, buf.Len()+binary.MaxVarintLen64+64*len(st.Probes))}
+	e := &enc{b: make([]byte, 0, buf.Len()+binary.MaxVarintLen64+64*len(st.Probes)+256*len(st.Stat))}
 	e.bytes(buf.Bytes())
 	e.int(len(st.Probes))
 	for _, p := range st.Probes {
@@ -190,6 +187,15 @@ func encodeStateHead(st *outputState) ([]byte, error) {
 			e.str(f.Name)
 			e.node(f.Node)
 		}
+	}
+	e.int(len(st.Stat))
+	for abs, r := range st.Stat {
+		e.str(abs)
+		e.uint(uint64(r.St.Size))
+		e.uint(uint64(r.St.Mtime))
+		e.uint(uint64(r.St.Ctime))
+		e.uint(r.St.Ino)
+		e.str(r.Digest)
 	}
 	return e.b, nil
 }
@@ -241,36 +247,28 @@ func decodeProbes(d *dec) ([]fstree.DirProbe, error) {
 	return probes, nil
 }
 
-// encodeStateBody encodes the state's large parts, which are known once
-// the job directories are written: the file list, the sidecars, the stat
-// cache and the rewrite memo, each a section of its own (enc.section),
-// so that a build decodes only those it needs. A part that was never
-// decoded is written back as it was read.
+// encodeStateBody encodes the body, which is known once the job
+// directories are written: the file list, the sidecars and the rewrite
+// memo, each a section of its own (enc.section), so that a build decodes
+// only those it needs.
 func encodeStateBody(st *outputState, files iter.Seq2[string, manifest.File]) []byte {
 	idx := map[string]int{}
 	var sums []string
 	n, size := 0, 16
-	if files == nil && st.filesRaw == nil {
+	if files == nil {
 		files = func(func(string, manifest.File) bool) {} // none
 	}
-	if files != nil {
-		for rel, f := range files {
-			n++
-			size += len(rel) + 3*binary.MaxVarintLen32
-			if _, ok := idx[f.SHA256]; !ok {
-				idx[f.SHA256] = len(sums)
-				sums = append(sums, f.SHA256)
-				size += len(f.SHA256) + binary.MaxVarintLen32
-			}
+	for rel, f := range files {
+		n++
+		size += len(rel) + 3*binary.MaxVarintLen32
+		if _, ok := idx[f.SHA256]; !ok {
+			idx[f.SHA256] = len(sums)
+			sums = append(sums, f.SHA256)
+			size += len(f.SHA256) + binary.MaxVarintLen32
 		}
 	}
-	e := &enc{b: make([]byte, 0, size+len(st.filesRaw)+len(st.sideRaw)+len(st.memoRaw)+
-		256*(len(st.Side)+len(st.Stat))+112*len(st.Memo))}
+	e := &enc{b: make([]byte, 0, size+256*len(st.Side)+112*len(st.Memo))}
 	e.section(func() {
-		if files == nil && st.filesRaw != nil {
-			e.b = append(e.b, st.filesRaw...)
-			return
-		}
 		e.strs(sums)
 		e.int(n)
 		for rel, f := range files {
@@ -281,10 +279,6 @@ func encodeStateBody(st *outputState, files iter.Seq2[string, manifest.File]) []
 	})
 
 	e.section(func() {
-		if st.Side == nil && st.sideRaw != nil {
-			e.b = append(e.b, st.sideRaw...)
-			return
-		}
 		e.int(len(st.Side))
 		for sum, recs := range st.Side {
 			e.str(sum)
@@ -298,22 +292,6 @@ func encodeStateBody(st *outputState, files iter.Seq2[string, manifest.File]) []
 	})
 
 	e.section(func() {
-		e.int(len(st.Stat))
-		for abs, r := range st.Stat {
-			e.str(abs)
-			e.uint(uint64(r.St.Size))
-			e.uint(uint64(r.St.Mtime))
-			e.uint(uint64(r.St.Ctime))
-			e.uint(r.St.Ino)
-			e.str(r.Digest)
-		}
-	})
-
-	e.section(func() {
-		if st.Memo == nil && st.memoRaw != nil {
-			e.b = append(e.b, st.memoRaw...)
-			return
-		}
 		e.int(len(st.Memo))
 		for key, r := range st.Memo {
 			e.str(key)
@@ -328,6 +306,9 @@ func encodeStateBody(st *outputState, files iter.Seq2[string, manifest.File]) []
 func (st *outputState) files() (map[string]manifest.File, error) {
 	if st.Build.Files != nil {
 		return st.Build.Files, nil
+	}
+	if err := st.body(); err != nil {
+		return nil, err
 	}
 	d := &dec{b: st.filesRaw}
 	sums := d.strs()
@@ -354,6 +335,9 @@ func (st *outputState) files() (map[string]manifest.File, error) {
 func (st *outputState) side() (map[string][]sideRec, error) {
 	if st.Side != nil {
 		return st.Side, nil
+	}
+	if err := st.body(); err != nil {
+		return nil, err
 	}
 	d := &dec{b: st.sideRaw}
 	n := d.count()
@@ -384,6 +368,9 @@ func (st *outputState) memo() (map[string]memoRec, error) {
 	if st.Memo != nil {
 		return st.Memo, nil
 	}
+	if err := st.body(); err != nil {
+		return nil, err
+	}
 	d := &dec{b: st.memoRaw}
 	n := d.count()
 	if d.bad {
@@ -401,8 +388,37 @@ func (st *outputState) memo() (map[string]memoRec, error) {
 	return memo, nil
 }
 
-// decodeState is the inverse of encodeState; the file list, the
-// sidecars and the memo are decoded by files, side and memo, when needed.
+// body reads the state's body, once.
+func (st *outputState) body() error {
+	if st.bodyErr != nil || st.filesRaw != nil {
+		return st.bodyErr
+	}
+	data, ok := []byte(nil), false
+	if st.readBody != nil {
+		data, ok = st.readBody()
+	}
+	if !ok {
+		st.bodyErr = errors.New("the state's body is missing or damaged")
+		return st.bodyErr
+	}
+	st.bodyErr = st.setBody(data)
+	return st.bodyErr
+}
+
+// setBody takes the sections of an encoded body, to be decoded by files,
+// side and memo.
+func (st *outputState) setBody(data []byte) error {
+	d := &dec{b: data}
+	files, side, memo := d.section(), d.section(), d.section()
+	if d.bad || len(d.b) != 0 {
+		return errors.New("truncated state body")
+	}
+	st.filesRaw, st.sideRaw, st.memoRaw = files, side, memo
+	return nil
+}
+
+// decodeState decodes a state's head (see encodeStateHead); the parts of
+// the body are decoded by files, side and memo, when needed.
 func decodeState(data []byte) (*outputState, error) {
 	d := &dec{b: data}
 	var st outputState
@@ -417,12 +433,7 @@ func decodeState(data []byte) (*outputState, error) {
 		return nil, err
 	}
 	st.Probes = probes
-	st.filesRaw, st.sideRaw = d.section(), d.section()
-	sd := &dec{b: d.section()}
-	st.memoRaw = d.section()
-	if d.bad || len(d.b) != 0 {
-		return nil, errors.New("truncated state")
-	}
+	sd := d
 	n := sd.count()
 	if sd.bad {
 		return nil, errors.New("bad stat cache")
@@ -527,7 +538,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	defer func() { chk.tree, chk.probes = nil, nil }() // (see outputCheck.wait)
 	if st != nil {
 		old = st.Stat
-		b.jobsOld, b.jobsOlder = st.Jobs, st.PrevJobs
+		b.jobsOld, b.jobsOlder, b.bodyOld = st.Jobs, st.PrevJobs, st.Body
 	}
 	if err := b.digestSources(old); err != nil {
 		return nil, err
@@ -607,8 +618,8 @@ func (b *build) prepareIncremental() (*Result, error) {
 func (b *build) recordProbes(st *outputState, fp string, probes []fstree.DirProbe) {
 	fstree.SortProbes(probes)
 	st.OutputFP, st.Probes = fp, probes
-	if data, err := encodeState(st, nil); err == nil {
-		b.cache.put("state", b.stateKey(), data)
+	if data, err := encodeStateHead(st); err == nil {
+		b.cache.put("state", b.stateKey(), data) // the same body
 	}
 }
 
@@ -891,7 +902,8 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 			return
 		}
 	}
-	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build, Jobs: jobs, PrevJobs: b.jobsOld, Probes: probes}
+	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build, Jobs: jobs, PrevJobs: b.jobsOld,
+		Probes: probes, Stat: b.statCache, Body: b.key("statebody", b.stateKey(), res.Build.ID, newNonce())}
 	st.Result = savedResult{Jobs: res.Jobs, Stats: res.Stats, Missing: res.Missing}
 	for _, w := range res.Warnings {
 		var de *diag.Error
@@ -909,8 +921,21 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 	if b.stateBody == nil {
 		b.startStateBody()
 	}
-	b.cache.put("state", b.stateKey(), append(head, <-b.stateBody...))
+	// The body first: a build killed in between leaves the last state
+	// (and a body no head names, removed by nothing but a cache reset).
+	b.cache.put("statebody", st.Body, <-b.stateBody)
+	b.cache.put("state", b.stateKey(), head)
+	if b.bodyOld != "" {
+		os.Remove(b.cache.path("statebody", b.bodyOld))
+	}
 	b.pruneJobs(b.jobsOlder, append(slices.Clone(jobs), b.jobsOld...))
+}
+
+// newNonce is 16 random bytes in hex.
+func newNonce() string {
+	var n [16]byte
+	_, _ = rand.Read(n[:])
+	return hex.EncodeToString(n[:])
 }
 
 // startStateBody encodes the large parts of the state (see
@@ -920,7 +945,7 @@ func (b *build) startStateBody() {
 	ch := make(chan []byte, 1)
 	b.stateBody = ch
 	go func() {
-		st := &outputState{Side: map[string][]sideRec{}, Stat: b.statCache, Memo: b.memoNew}
+		st := &outputState{Side: map[string][]sideRec{}, Memo: b.memoNew}
 		for sum, bl := range b.store.blobs {
 			if !bl.compress {
 				continue

@@ -2,6 +2,7 @@ package builder
 
 import (
 	"errors"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -37,27 +38,23 @@ func sampleState() *outputState {
 	}
 }
 
-// TestStateRoundTrip checks that a state decodes to what was encoded.
+// TestStateRoundTrip checks that a state decodes to what was encoded:
+// the head, and the body once a part of it is asked for.
 func TestStateRoundTrip(t *testing.T) {
 	st := sampleState()
-	data, err := encodeState(st, nil)
+	head, err := encodeStateHead(st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := decodeState(data)
+	body := encodeStateBody(st, maps.All(st.Build.Files))
+	got, err := decodeState(head)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Build.Files != nil || got.Side != nil || got.Memo != nil {
-		t.Error("the file list, sidecars or memo were decoded before they were asked for")
-	}
-	// Encoded again without being decoded, they are as they were.
-	again, err := encodeState(got, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err = decodeState(again); err != nil {
-		t.Fatal(err)
+	reads := 0
+	got.readBody = func() ([]byte, bool) { reads++; return body, true }
+	if got.Build.Files != nil || got.Side != nil || got.Memo != nil || reads != 0 {
+		t.Error("the body was read before it was asked for")
 	}
 	_, err1 := got.files()
 	_, err2 := got.side()
@@ -65,38 +62,57 @@ func TestStateRoundTrip(t *testing.T) {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		t.Fatal(err)
 	}
-	got.filesRaw, got.sideRaw, got.memoRaw = nil, nil, nil
+	if reads != 1 {
+		t.Errorf("the body was read %d times", reads)
+	}
+	got.filesRaw, got.sideRaw, got.memoRaw, got.readBody = nil, nil, nil, nil
 	st.Side["cc"] = []sideRec{} // nil and empty are the same to the builder
 	if !reflect.DeepEqual(got, st) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, st)
 	}
-	// A damaged part is an error when it is decoded.
-	for name, part := range map[string]func(st *outputState) ([]byte, error){
-		"file list": func(st *outputState) ([]byte, error) {
+
+	// A missing body, or a damaged part of it, is an error when it is
+	// decoded, never a partial state.
+	missing, _ := decodeState(head)
+	missing.readBody = func() ([]byte, bool) { return nil, false }
+	if _, err := missing.files(); err == nil {
+		t.Error("a state without its body gave a file list")
+	}
+	for name, part := range map[string]func(st *outputState) error{
+		"file list": func(st *outputState) error {
 			st.filesRaw = append([]byte{0xff}, st.filesRaw[1:]...)
 			_, err := st.files()
-			return nil, err
+			return err
 		},
-		"sidecars": func(st *outputState) ([]byte, error) {
+		"sidecars": func(st *outputState) error {
 			st.sideRaw = st.sideRaw[:len(st.sideRaw)-1]
 			_, err := st.side()
-			return nil, err
+			return err
 		},
-		"memo": func(st *outputState) ([]byte, error) {
+		"memo": func(st *outputState) error {
 			st.memoRaw = append(st.memoRaw, 0)
 			_, err := st.memo()
-			return nil, err
+			return err
 		},
 	} {
-		bad, _ := decodeState(data)
-		if _, err := part(bad); err == nil {
+		bad, _ := decodeState(head)
+		if err := bad.setBody(body); err != nil {
+			t.Fatal(err)
+		}
+		if err := part(bad); err == nil {
 			t.Errorf("a damaged %s decoded", name)
 		}
 	}
 	// Every truncation is an error, never a panic or a partial state.
-	for n := range len(data) {
-		if _, err := decodeState(data[:n]); err == nil {
-			t.Fatalf("a state cut at %d of %d bytes decoded", n, len(data))
+	for n := range len(head) {
+		if _, err := decodeState(head[:n]); err == nil {
+			t.Fatalf("a state head cut at %d of %d bytes decoded", n, len(head))
+		}
+	}
+	for n := range len(body) {
+		var st outputState
+		if err := st.setBody(body[:n]); err == nil {
+			t.Fatalf("a state body cut at %d of %d bytes was taken", n, len(body))
 		}
 	}
 }
@@ -126,4 +142,35 @@ func TestTreeFilesSorted(t *testing.T) {
 	if len(got) != len(dirs)*5 || !slices.IsSorted(got) {
 		t.Errorf("paths not sorted:\n%s", strings.Join(got, "\n"))
 	}
+}
+
+// FuzzDecodeState feeds a state's decoders damaged input: a head or a
+// body that does not decode is an error, never a panic, and a head that
+// decodes encodes to one that decodes the same.
+func FuzzDecodeState(f *testing.F) {
+	st := sampleState()
+	head, err := encodeStateHead(st)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(head, encodeStateBody(st, maps.All(st.Build.Files)))
+	f.Add([]byte{}, []byte{})
+	f.Fuzz(func(t *testing.T, head, body []byte) {
+		if got, err := decodeState(head); err == nil {
+			again, err := encodeStateHead(got)
+			if err != nil {
+				t.Fatalf("a decoded head does not encode: %v", err)
+			}
+			got2, err := decodeState(again)
+			if err != nil || !reflect.DeepEqual(got, got2) {
+				t.Fatalf("round trip: %v\n%+v\n%+v", err, got, got2)
+			}
+		}
+		st := &outputState{Build: &manifest.Build{}}
+		if st.setBody(body) == nil {
+			st.files()
+			st.side()
+			st.memo()
+		}
+	})
 }
