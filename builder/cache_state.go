@@ -24,6 +24,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/diag"
@@ -59,6 +60,7 @@ type outputState struct {
 	filesRaw, sideRaw, memoRaw []byte
 	readBody                   func() ([]byte, bool)
 	bodyErr                    error
+	list                       []stateFile // the decoded file list
 }
 
 type sideRec struct {
@@ -302,33 +304,90 @@ func encodeStateBody(st *outputState, files iter.Seq2[string, manifest.File]) []
 	return e.b
 }
 
-// files decodes the list of the output's files.
-func (st *outputState) files() (map[string]manifest.File, error) {
-	if st.Build.Files != nil {
-		return st.Build.Files, nil
+// stateFile is one file of the output's list.
+type stateFile struct {
+	rel  string
+	sum  string // sha256, hex
+	size int64
+}
+
+// fileList decodes the list of the output's files, sorted by path. The
+// paths are substrings of the list as read: no allocation per file.
+func (st *outputState) fileList() ([]stateFile, error) {
+	if st.list != nil {
+		return st.list, nil
 	}
 	if err := st.body(); err != nil {
 		return nil, err
 	}
+	// The paths are pieces of the body as it was read, which nothing
+	// writes to once read: a string over those bytes, not a copy of
+	// hundreds of megabytes.
+	raw := unsafe.String(unsafe.SliceData(st.filesRaw), len(st.filesRaw))
 	d := &dec{b: st.filesRaw}
 	sums := d.strs()
 	n := d.count()
 	if d.bad {
 		return nil, errors.New("bad file list")
 	}
-	files := make(map[string]manifest.File, n)
+	list := make([]stateFile, 0, n)
+	sorted := true
 	for range n {
-		rel, i, size := d.str(), d.int(), int64(d.uint())
+		k := d.count()
+		if d.bad {
+			return nil, errors.New("bad file entry")
+		}
+		at := len(raw) - len(d.b)
+		rel := raw[at : at+k]
+		d.b = d.b[k:]
+		i, size := d.int(), int64(d.uint())
 		if d.bad || i >= len(sums) {
 			return nil, errors.New("bad file entry")
 		}
-		files[rel] = manifest.File{SHA256: sums[i], Size: size}
+		if len(list) > 0 && rel <= list[len(list)-1].rel {
+			sorted = false
+		}
+		list = append(list, stateFile{rel, sums[i], size})
 	}
 	if d.bad || len(d.b) != 0 {
 		return nil, errors.New("malformed file list")
 	}
+	if !sorted {
+		slices.SortFunc(list, func(a, b stateFile) int { return strings.Compare(a.rel, b.rel) })
+		for i := 1; i < len(list); i++ {
+			if list[i].rel == list[i-1].rel {
+				return nil, errors.New("a file listed twice")
+			}
+		}
+	}
+	st.list = list
+	return list, nil
+}
+
+// files is the list of the output's files as build.json's map.
+func (st *outputState) files() (map[string]manifest.File, error) {
+	if st.Build.Files != nil {
+		return st.Build.Files, nil
+	}
+	list, err := st.fileList()
+	if err != nil {
+		return nil, err
+	}
+	files := make(map[string]manifest.File, len(list))
+	for _, f := range list {
+		files[f.rel] = manifest.File{SHA256: f.sum, Size: f.size}
+	}
 	st.Build.Files = files
 	return files, nil
+}
+
+// lookup finds a path in a sorted file list.
+func lookup(list []stateFile, rel string) (stateFile, bool) {
+	i, ok := slices.BinarySearchFunc(list, rel, func(f stateFile, rel string) int { return strings.Compare(f.rel, rel) })
+	if !ok {
+		return stateFile{}, false
+	}
+	return list[i], true
 }
 
 // side decodes the sidecars of each compressed content.
@@ -574,7 +633,11 @@ func (b *build) prepareIncremental() (*Result, error) {
 	// The list of the output's files is decoded only now: a build that
 	// finds nothing changed does not need it (at 2 million files, it is
 	// most of the state).
-	files, err := st.files()
+	list, err := st.fileList()
+	var files map[string]manifest.File
+	if err == nil && !chk.probed {
+		files, err = st.files() // what a walk's paths are looked up in
+	}
 	if err != nil {
 		b.log.Debug("cache: cannot decode state", "err", err)
 		b.prevUse = PreviousNone
@@ -584,10 +647,11 @@ func (b *build) prepareIncremental() (*Result, error) {
 	packed := make(chan struct{})
 	go func() { b.loadPack(); close(packed) }()
 	defer func() { <-packed }()
-	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(files)),
-		inodes: make(map[fstree.Inode]verified, len(files))}
+	// (sized for contents and inodes, far fewer than paths: most are links)
+	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(list)/8),
+		inodes: make(map[fstree.Inode]verified, len(list)/4)}
 	if chk.probed {
-		p.probed(st.Probes, files)
+		p.probed(st.Probes, list)
 	} else if !p.walked(st, chk, files, b.inputs, b.log) {
 		// Every file is back as it was and nothing else is there:
 		// the output is up to date, under a new fingerprint and probes.
@@ -626,18 +690,19 @@ func (b *build) recordProbes(st *outputState, fp string, probes []fstree.DirProb
 // probed fills p from an output its probes found as written: each probed
 // inode has the bytes build.json gives its name, and every file of the
 // list is there.
-func (p *prev) probed(probes []fstree.DirProbe, files map[string]manifest.File) {
+func (p *prev) probed(probes []fstree.DirProbe, list []stateFile) {
 	for _, dp := range probes {
 		for _, f := range dp.Files {
-			if mf, ok := files[fstree.JoinRel(dp.Rel, f.Name)]; ok {
-				p.inodes[f.Node.Inode()] = verified{sha: mf.SHA256, st: f.Node.Stat}
+			if sf, ok := lookup(list, fstree.JoinRel(dp.Rel, f.Name)); ok {
+				p.inodes[f.Node.Inode()] = verified{sha: sf.sum, st: f.Node.Stat}
 			}
 		}
 	}
-	for rel, f := range files {
-		// the first path in sorted order, whatever the map's order
-		if have, ok := p.byHash[f.SHA256]; !ok || rel < have {
-			p.byHash[f.SHA256] = rel
+	for _, f := range list {
+		// the first path in sorted order; a copy, not a piece of the
+		// whole list's string, which the build then lets go
+		if _, ok := p.byHash[f.sum]; !ok {
+			p.byHash[f.sum] = strings.Clone(f.rel)
 		}
 	}
 }

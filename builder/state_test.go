@@ -65,7 +65,21 @@ func TestStateRoundTrip(t *testing.T) {
 	if reads != 1 {
 		t.Errorf("the body was read %d times", reads)
 	}
-	got.filesRaw, got.sideRaw, got.memoRaw, got.readBody = nil, nil, nil, nil
+	// The list is sorted by path (the body's is in map order here) and
+	// found by path.
+	list, _ := got.fileList()
+	if !slices.IsSortedFunc(list, func(a, b stateFile) int { return strings.Compare(a.rel, b.rel) }) {
+		t.Errorf("file list not sorted: %v", list)
+	}
+	for rel, f := range st.Build.Files {
+		if sf, ok := lookup(list, rel); !ok || sf.sum != f.SHA256 || sf.size != f.Size {
+			t.Errorf("lookup(%s) = %v, %v", rel, sf, ok)
+		}
+	}
+	if _, ok := lookup(list, "frontend/A/b/fr_FR/a.1.js.br"); ok {
+		t.Error("lookup found a path not in the list")
+	}
+	got.filesRaw, got.sideRaw, got.memoRaw, got.readBody, got.list = nil, nil, nil, nil, nil
 	st.Side["cc"] = []sideRec{} // nil and empty are the same to the builder
 	if !reflect.DeepEqual(got, st) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, st)
@@ -102,6 +116,17 @@ func TestStateRoundTrip(t *testing.T) {
 		if err := part(bad); err == nil {
 			t.Errorf("a damaged %s decoded", name)
 		}
+	}
+	// A path listed twice is an error.
+	twice := encodeStateBody(st, func(yield func(string, manifest.File) bool) {
+		_ = yield("b", manifest.File{SHA256: "aa"}) && yield("a", manifest.File{}) && yield("b", manifest.File{})
+	})
+	dup, _ := decodeState(head)
+	if err := dup.setBody(twice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dup.fileList(); err == nil {
+		t.Error("a file list with a path twice decoded")
 	}
 	// Every truncation is an error, never a panic or a partial state.
 	for n := range len(head) {

@@ -412,6 +412,9 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 			}
 			n := fstree.Node{Kind: fstree.File, Stat: tw.verified[ino].st, Dev: ino.Dev}
 			acc.AddIn(jt.dir, name, n)
+			if ps.seen[n.Inode()] {
+				continue // most kept names are links to an inode probed already
+			}
 			if d, base := path.Split(name); d == "" {
 				ps.file(jt.dir, name, n)
 			} else {
