@@ -672,7 +672,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	b.prev = p
 	if intact {
 		b.log.Debug("cache: the previous output is intact; its files and sidecars are reused where the bytes match",
-			"output", b.opts.Output, "files", len(files), "checked_by", chk.how())
+			"output", b.opts.Output, "files", len(list), "checked_by", chk.how())
 	}
 	return nil, nil
 }
@@ -701,7 +701,7 @@ func (p *prev) probed(probes []fstree.DirProbe, list []stateFile) {
 	for _, f := range list {
 		// the first path in sorted order; a copy, not a piece of the
 		// whole list's string, which the build then lets go
-		if _, ok := p.byHash[f.sum]; !ok {
+		if _, ok := p.byHash[f.sum]; !ok && f.sum != "" {
 			p.byHash[f.sum] = strings.Clone(f.rel)
 		}
 	}

@@ -364,16 +364,21 @@ func longestFirst(jobs []*job) []*job {
 }
 
 // topProbed completes the probes of a tree swapped in at out: the swap's
-// rename changed its top directory's change time. Without that stat the
-// probes are dropped.
+// rename changed its top directory's change time, and nothing else of it.
+// Without that stat, or if anything else changed (a name added there since
+// the tree was probed), the probes are dropped and the next build walks.
 func topProbed(probes []fstree.DirProbe, out string) []fstree.DirProbe {
 	n, err := fstree.StatDir(out)
 	if err != nil {
 		return nil
 	}
 	for i := range probes {
-		if probes[i].Rel == "." {
-			probes[i].Node = n
+		if p := &probes[i]; p.Rel == "." {
+			was := p.Node.Stat
+			if n.Dev != p.Node.Dev || n.Stat.Ino != was.Ino || n.Stat.Mtime != was.Mtime || n.Stat.Size != was.Size {
+				return nil
+			}
+			p.Node = n
 			fstree.SortProbes(probes)
 			return probes
 		}
