@@ -354,7 +354,6 @@ type build struct {
 	// and of the one before, as the state lists them.
 	jobsOld, jobsOlder []string
 	stateBody          chan []byte // the state's large parts, being encoded (see saveState)
-	bodyOld            string      // the key of the last state's body, replaced by this build's
 
 	errMu    sync.Mutex
 	errs     []error

@@ -152,21 +152,23 @@ func (b *build) loadState() *outputState {
 		b.log.Debug("cache: cannot decode state", "err", err)
 		return nil
 	}
-	st.readBody = func() ([]byte, bool) { return b.cache.get("statebody", st.Body) }
+	st.readBody = func() ([]byte, bool) { return b.cache.get(b.bodyKind(), st.Body) }
 	return st
 }
 
 // A state is two cache entries. The head ("state", keyed by the output)
 // holds what every build reads: a gob of the small fields, then the
 // probes and the stat cache in the cache's binary encoding. The body
-// ("statebody", under a key of its own that the head names) holds what
+// (kind bodyKind, under a key of its own that the head names) holds what
 // only a build with work to do reads: the output's file list (its
 // digests as a table of distinct values: a content linked into many jobs
 // is listed once), the sidecars of every content and the rewrite memo.
 // At 2 million files the body is hundreds of megabytes, the head a tenth.
 // The body is written first and gets a new key every time, so a head
 // always names a whole body of its own build; a head whose body is
-// missing or damaged is no state.
+// missing or damaged is no state. Each output's bodies have a directory
+// of their own, where a build removes all but its own once its head is
+// written: the last build's, and one a killed build left.
 //
 // encodeStateHead encodes the head.
 func encodeStateHead(st *outputState) ([]byte, error) {
@@ -597,7 +599,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	defer func() { chk.tree, chk.probes = nil, nil }() // (see outputCheck.wait)
 	if st != nil {
 		old = st.Stat
-		b.jobsOld, b.jobsOlder, b.bodyOld = st.Jobs, st.PrevJobs, st.Body
+		b.jobsOld, b.jobsOlder = st.Jobs, st.PrevJobs
 	}
 	if err := b.digestSources(old); err != nil {
 		return nil, err
@@ -968,7 +970,7 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 		}
 	}
 	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build, Jobs: jobs, PrevJobs: b.jobsOld,
-		Probes: probes, Stat: b.statCache, Body: b.key("statebody", b.stateKey(), res.Build.ID, newNonce())}
+		Probes: probes, Stat: b.statCache, Body: b.key("statebody", res.Build.ID, newNonce())}
 	st.Result = savedResult{Jobs: res.Jobs, Stats: res.Stats, Missing: res.Missing}
 	for _, w := range res.Warnings {
 		var de *diag.Error
@@ -986,14 +988,27 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 	if b.stateBody == nil {
 		b.startStateBody()
 	}
-	// The body first: a build killed in between leaves the last state
-	// (and a body no head names, removed by nothing but a cache reset).
-	b.cache.put("statebody", st.Body, <-b.stateBody)
+	// The body first: a build killed in between leaves the last state,
+	// and a body no head names until the next build removes it.
+	b.cache.put(b.bodyKind(), st.Body, <-b.stateBody)
 	b.cache.put("state", b.stateKey(), head)
-	if b.bodyOld != "" {
-		os.Remove(b.cache.path("statebody", b.bodyOld))
-	}
+	b.pruneBodies(st.Body)
 	b.pruneJobs(b.jobsOlder, append(slices.Clone(jobs), b.jobsOld...))
+}
+
+// bodyKind is the cache kind of this output's state bodies: a directory
+// of their own (see encodeStateHead).
+func (b *build) bodyKind() string { return "statebody/" + b.stateKey()[:32] }
+
+// pruneBodies removes this output's state bodies but keep. (Builds of one
+// output do not run at once: the output is locked.)
+func (b *build) pruneBodies(keep string) {
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(filepath.Dir(b.cache.path(b.bodyKind(), keep))), "*", "*"))
+	for _, p := range old {
+		if filepath.Base(p) != keep {
+			os.Remove(p)
+		}
+	}
 }
 
 // newNonce is 16 random bytes in hex.

@@ -724,6 +724,16 @@ func TestIncrementalOutputProbed(t *testing.T) {
 	probed("a rebuild over the spare tree", false)
 	probed("after a rebuild over the spare tree", true)
 	want := treeDigest(t, out)
+	// One body per output, whatever was left: a body a killed build wrote
+	// without its head goes with the next state written.
+	bodies := func() []string {
+		m, _ := filepath.Glob(filepath.Join(cache, "v1", "statebody", "*", "*", "*"))
+		return m
+	}
+	if b := bodies(); len(b) != 1 {
+		t.Fatalf("state bodies after four builds: %q", b)
+	}
+	writeSrc(t, filepath.Dir(bodies()[0]), "0123stray", "a body no head names")
 
 	deep := filepath.Join(out, "frontend/Acme/shop/fr_FR/js")
 	for what, damage := range map[string]func(){
@@ -745,5 +755,8 @@ func TestIncrementalOutputProbed(t *testing.T) {
 		if got := treeDigest(t, out); got != want {
 			t.Errorf("%s: the rebuild did not restore the output", what)
 		}
+	}
+	if b := bodies(); len(b) != 1 {
+		t.Errorf("state bodies after the rebuilds: %q", b)
 	}
 }
