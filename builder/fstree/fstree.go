@@ -1,4 +1,4 @@
-// Package fstree lists and fingerprints output trees: the trees a build
+// Package fstree lists, fingerprints and probes output trees: the trees a build
 // writes, which are mostly hard links (a content shared by several jobs is
 // one inode under many names).
 //
@@ -8,6 +8,8 @@
 // directory and one per inode, not a path lookup and a stat per name. A tree's
 // fingerprint is a sum over its entries, independent of their order, so a
 // tree can be digested as it is listed or written, on several goroutines.
+// A tree's probes (DirProbe) let Check tell a tree unchanged without
+// reading a directory: a stat per directory and per inode.
 //
 // The package knows nothing of builds: what a listed tree means (which
 // files to keep, which to trust) is the caller's business.
