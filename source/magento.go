@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -213,27 +212,27 @@ func (l *magentoLoader) load() {
 	// Read and parsed on a few goroutines (a project has hundreds),
 	// reported in order.
 	type parsed struct {
-		src []byte
-		rs  []registration
-		err error
+		src               []byte
+		rs                []registration
+		readErr, parseErr error
 	}
 	got := make([]parsed, len(regFiles))
 	par.For(len(regFiles), 8, func(i int) {
 		f := regFiles[i]
 		p := &got[i]
-		if p.src, p.err = os.ReadFile(f); p.err == nil {
-			p.rs, p.err = parseRegistration(p.src, filepath.Dir(f))
+		if p.src, p.readErr = os.ReadFile(f); p.readErr == nil {
+			p.rs, p.parseErr = parseRegistration(p.src, filepath.Dir(f))
 		}
 	})
 	var regs []foundReg
 	for i, f := range regFiles {
 		p := got[i]
-		if p.src == nil && p.err != nil {
-			l.readFailed(f, p.err)
+		if p.readErr != nil {
+			l.readFailed(f, p.readErr)
 			continue
 		}
-		if p.err != nil {
-			l.located(f, p.src, p.err)
+		if p.parseErr != nil {
+			l.located(f, p.src, p.parseErr)
 			continue
 		}
 		for _, r := range p.rs {
@@ -365,29 +364,14 @@ func subdirs(dir string, depth int) []string {
 	for range depth {
 		var next []string
 		for _, d := range level {
-			names, err := readDirNames(d)
-			if err != nil {
-				continue
-			}
-			for _, n := range names {
-				next = append(next, filepath.Join(d, n))
+			ents, _ := os.ReadDir(d) // sorted; unreadable is empty, as for Glob
+			for _, e := range ents {
+				next = append(next, filepath.Join(d, e.Name()))
 			}
 		}
 		level = next
 	}
 	return level
-}
-
-// readDirNames is the sorted names in a directory.
-func readDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	slices.Sort(names)
-	return names, err
 }
 
 // installedJSON returns the registration.php files that Composer's
@@ -407,30 +391,30 @@ func (l *magentoLoader) installedJSON() []string {
 			Files []string `json:"files"`
 		} `json:"autoload"`
 	}
+	// Composer 1 wrote a list, Composer 2 an object with the list in
+	// "packages": the first byte says which to decode.
 	var pkgs []pkg
 	var v2 struct {
 		Packages []pkg `json:"packages"`
 	}
 	if trimmed := bytes.TrimLeft(src, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '[' {
-		err = json.Unmarshal(src, &pkgs) // Composer 1's list
-	} else {
-		err = errors.New("not a list") // Composer 2's object, read below
+		err = json.Unmarshal(src, &pkgs)
+	} else if err = json.Unmarshal(src, &v2); err == nil {
+		pkgs = v2.Packages
 	}
 	if err != nil {
-		if err2 := json.Unmarshal(src, &v2); err2 != nil {
-			off := 0
-			var se *json.SyntaxError
-			var te *json.UnmarshalTypeError
-			switch {
-			case errors.As(err2, &se):
-				off = int(se.Offset)
-			case errors.As(err2, &te):
-				off = int(te.Offset)
-			}
-			l.errorf(file, src, off, "cannot read Composer's installed packages: %v", err2)
-			return nil
+		// The decoder's offset is just past the byte (or value) at fault.
+		off := 0
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			off = max(0, int(se.Offset)-1)
+		case errors.As(err, &te):
+			off = max(0, int(te.Offset)-1)
 		}
-		pkgs = v2.Packages
+		l.errorf(file, src, off, "cannot read Composer's installed packages: %v", err)
+		return nil
 	}
 	var out []string
 	for _, p := range pkgs {

@@ -698,3 +698,25 @@ func TestOwnLayers(t *testing.T) {
 		t.Errorf("Own.RequireJS = %v", rj)
 	}
 }
+
+// TestMagentoComposerInstalledBroken: an installed.json that does not
+// decode is an error at its line and column, in either format, with the
+// decoder's own message for that format.
+func TestMagentoComposerInstalledBroken(t *testing.T) {
+	for name, c := range map[string]struct{ installed, want string }{
+		"composer2": {"{\"packages\": [\n  {\"name\": 7}]}", "vendor/composer/installed.json:2:12: cannot read Composer's installed packages: json: cannot unmarshal number into Go struct field"},
+		"composer1": {"[\n  {\"name\": \"a\",,}]", "vendor/composer/installed.json:2:16: cannot read Composer's installed packages: invalid character ','"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := copyMagentoFixture(t)
+			writeFile(t, root, "vendor/composer/installed.json", c.installed)
+			_, err := LoadMagento(root)
+			if err == nil {
+				t.Fatal("a broken installed.json loaded")
+			}
+			if got := strings.ReplaceAll(err.Error(), root+string(filepath.Separator), ""); !strings.Contains(got, c.want) {
+				t.Errorf("error %q, want it to contain %q", got, c.want)
+			}
+		})
+	}
+}
