@@ -24,9 +24,11 @@ import (
 // changed inputs affect. Its entries are files named by a key under
 // <dir>/v1/<kind>/<key[:2]>/<key>; per output directory:
 //
-//   - state: what the last build of the output saw and wrote (inputs
-//     digest, a fingerprint of the output tree, build.json, the sidecars of
-//     every compressed content, a stat cache of the sources, the summary);
+//   - state: what the last build of the output saw and wrote, as a head
+//     every build reads (inputs digest, fingerprint and probes of the output
+//     tree, a stat cache of the sources, the summary) and a body only a
+//     build with work reads (build.json's file list, the sidecars of every
+//     compressed content, the rewrites), kind "statebody/…" (cache_state.go);
 //   - pack: the leaf and bundle entries that build used, each under its own
 //     key. A leaf entry is the processed form of one source file (minified
 //     bytes with translation markers, phrases, template tags, CSS

@@ -85,7 +85,7 @@ func (b *build) jobDigests(jobs []*job, themes map[string]*themeState) {
 
 	layerSums := map[string][]byte{}
 	layerSum := func(dir, skip string) []byte {
-		key := dir + "\x00" + skip
+		key := layerKey(dir, skip)
 		if s, ok := layerSums[key]; ok {
 			return s
 		}

@@ -59,6 +59,7 @@ type outputState struct {
 	// a build needs them: a build that finds nothing changed does not.
 	filesRaw, sideRaw, memoRaw []byte
 	readBody                   func() ([]byte, bool)
+	bodyRead                   bool // readBody was called: the parts, or bodyErr
 	bodyErr                    error
 	list                       []stateFile // the decoded file list
 }
@@ -451,9 +452,10 @@ func (st *outputState) memo() (map[string]memoRec, error) {
 
 // body reads the state's body, once.
 func (st *outputState) body() error {
-	if st.bodyErr != nil || st.filesRaw != nil {
+	if st.bodyRead {
 		return st.bodyErr
 	}
+	st.bodyRead = true
 	data, ok := []byte(nil), false
 	if st.readBody != nil {
 		data, ok = st.readBody()

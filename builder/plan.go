@@ -39,7 +39,7 @@ type scanner struct {
 // scan lists the files under dir, skipping subtree skip (relative, slash
 // form) and hidden files. A missing directory is an empty layer.
 func (s *scanner) scan(dir, skip string) (layer, error) {
-	key := dir + "\x00" + skip
+	key := layerKey(dir, skip)
 	if l, ok := s.layers[key]; ok {
 		return l, nil
 	}
@@ -145,26 +145,27 @@ func (f *fileset) paths() []string {
 // scanned: on a Magento project that is hundreds of module directories.
 // A directory whose scan fails is left to the plan, which reports it.
 func (s *scanner) prefetch(chains [][]sl.Layer) {
-	type dirSkip struct{ dir, skip string }
-	var todo []dirSkip
-	seen := map[dirSkip]bool{}
+	var todo []sl.Layer
+	seen := map[string]bool{}
 	for _, layers := range chains {
 		for _, ly := range layers {
-			k := dirSkip{ly.Dir, ly.Skip}
-			if !seen[k] && s.layers[k.dir+"\x00"+k.skip] == nil {
+			if k := layerKey(ly.Dir, ly.Skip); !seen[k] && s.layers[k] == nil {
 				seen[k] = true
-				todo = append(todo, k)
+				todo = append(todo, ly)
 			}
 		}
 	}
 	found := make([]layer, len(todo))
-	par.For(len(todo), 4, func(i int) { found[i], _ = scanDir(todo[i].dir, todo[i].skip) })
-	for i, k := range todo {
+	par.For(len(todo), 4, func(i int) { found[i], _ = scanDir(todo[i].Dir, todo[i].Skip) })
+	for i, ly := range todo {
 		if found[i] != nil {
-			s.layers[k.dir+"\x00"+k.skip] = found[i]
+			s.layers[layerKey(ly.Dir, ly.Skip)] = found[i]
 		}
 	}
 }
+
+// layerKey names a scanned directory in scanner.layers.
+func layerKey(dir, skip string) string { return dir + "\x00" + skip }
 
 // baseFileset builds the locale-independent resolution of a job's
 // fallback chain: the layout's layers without Locale, first match winning.

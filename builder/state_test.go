@@ -79,7 +79,7 @@ func TestStateRoundTrip(t *testing.T) {
 	if _, ok := lookup(list, "frontend/A/b/fr_FR/a.1.js.br"); ok {
 		t.Error("lookup found a path not in the list")
 	}
-	got.filesRaw, got.sideRaw, got.memoRaw, got.readBody, got.list = nil, nil, nil, nil, nil
+	got.filesRaw, got.sideRaw, got.memoRaw, got.readBody, got.list, got.bodyRead = nil, nil, nil, nil, nil, false
 	st.Side["cc"] = []sideRec{} // nil and empty are the same to the builder
 	if !reflect.DeepEqual(got, st) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, st)
