@@ -33,7 +33,7 @@
 // which the plan stage's up-to-date check reads and the store stage
 // writes. The
 // stages never see the pack, its keys or its encodings. Package fstree
-// lists and fingerprints trees for it.
+// lists, fingerprints and probes trees for it.
 //
 // Work that does not depend on the locale is done once: every source file
 // is read and minified once whatever number of jobs publish it, every entry
@@ -88,7 +88,7 @@
 // Beside the fingerprint, the state records the output's probes
 // (fstree.DirProbe): the stat of every directory of the tree as written
 // (its top stat'ed again after the swap) and of one name of each file
-// inode. The next build checks them before anything else (fstree.Check):
+// inode. The next build checks them while it plans (fstree.Check):
 // a name added, removed or renamed changes its directory's times, and a
 // write, a mode change or a new link changes its inode's change time,
 // which cannot be set back, so probes that all hold mean the output is

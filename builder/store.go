@@ -277,7 +277,7 @@ func (s *store) fromPrev(bl *blob) bool {
 	sums := make(map[precompress.Encoding]string, len(recs))
 	sizes := make(map[precompress.Encoding]int64, len(recs))
 	for _, r := range recs {
-		if _, ok := p.byHash[r.SHA]; !ok {
+		if !p.has(r.SHA) {
 			return false
 		}
 		e := precompress.Encoding(r.Enc)
