@@ -92,12 +92,16 @@
 // a name added, removed or renamed changes its directory's times, and a
 // write, a mode change or a new link changes its inode's change time,
 // which cannot be set back, so probes that all hold mean the output is
-// as written, without reading a directory. The build then knows every
-// file's bytes from the state's file list and stat from the probes, as a
-// walk would have told it. A probe that does not hold (an output edited,
-// staged by links or restored from a copy) sends the build to the walk
-// and its fingerprint as before; a walk that finds the output as
-// recorded records its own probes for the next build.
+// as written, without reading a directory. The build then knows the
+// bytes of every inode from the state's body (the content of each probed
+// name) and its stat from the probes, which is all a walk would have told
+// it: contents are taken from the previous output by inode and by a path
+// that has them. A probe that does not hold (an output edited, staged by
+// links or restored from a copy) sends the build to the walk and its
+// fingerprint as before, with the file list read from the output's
+// build.json and trusted only under the digest the state recorded; a walk
+// that finds the output as recorded records its own probes for the next
+// build.
 package builder
 
 import (
@@ -353,7 +357,8 @@ type build struct {
 	// jobsOld and jobsOlder are the records of the jobs of the last build
 	// and of the one before, as the state lists them.
 	jobsOld, jobsOlder []string
-	stateBody          chan []byte // the state's large parts, being encoded (see saveState)
+	stateBody          chan []byte // the state's sidecars and memo, being encoded (see saveState)
+	treeDigest         string      // of the new tree's file list (see treeDigest)
 
 	errMu    sync.Mutex
 	errs     []error

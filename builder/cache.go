@@ -27,8 +27,10 @@ import (
 //   - state: what the last build of the output saw and wrote, as a head
 //     every build reads (inputs digest, fingerprint and probes of the output
 //     tree, a stat cache of the sources, the summary) and a body only a
-//     build with work reads (build.json's file list, the sidecars of every
-//     compressed content, the rewrites), kind "statebody/…" (cache_state.go);
+//     build with work reads (the content of each probed file, the sidecars
+//     of every compressed content, the rewrites), kind "statebody/…"
+//     (cache_state.go); the output's file list is its build.json, under a
+//     digest the head records;
 //   - pack: the leaf and bundle entries that build used, each under its own
 //     key. A leaf entry is the processed form of one source file (minified
 //     bytes with translation markers, phrases, template tags, CSS
@@ -62,7 +64,7 @@ type cache struct {
 	dir string
 }
 
-const cacheFormat = "scd-cache-v8"
+const cacheFormat = "scd-cache-v9"
 
 var cacheMagic = []byte("SCDC2\x00\x00\x00")
 

@@ -13,10 +13,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"iter"
 	"log/slog"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -24,7 +24,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/diag"
@@ -53,15 +52,20 @@ type outputState struct {
 	Probes []fstree.DirProbe
 	// Body is the cache key of the state's body (see encodeStateHead).
 	Body string
-	// filesRaw, sideRaw and memoRaw are the encoded list of the output's
-	// files, sidecars and rewrite memo (see encodeStateBody), read from
-	// the body by readBody and decoded by files, side and memo only when
-	// a build needs them: a build that finds nothing changed does not.
-	filesRaw, sideRaw, memoRaw []byte
-	readBody                   func() ([]byte, bool)
-	bodyRead                   bool // readBody was called: the parts, or bodyErr
-	bodyErr                    error
-	list                       []stateFile // the decoded file list
+	// List is the digest of the output's file list as build.json gives
+	// it (treeDigest; the build's id is its first 20 digits): a build
+	// that walks the output reads the list from build.json, and trusts it
+	// only under this digest.
+	List string
+	// contentsRaw, sideRaw and memoRaw are the encoded contents of the
+	// probed files, the sidecars and the rewrite memo (see
+	// encodeStateBody), read from the body by readBody and decoded by
+	// contents, side and memo only when a build needs them: a build that
+	// finds nothing changed does not.
+	contentsRaw, sideRaw, memoRaw []byte
+	readBody                      func() ([]byte, bool)
+	bodyRead                      bool // readBody was called: the parts, or bodyErr
+	bodyErr                       error
 }
 
 type sideRec struct {
@@ -161,10 +165,12 @@ func (b *build) loadState() *outputState {
 // holds what every build reads: a gob of the small fields, then the
 // probes and the stat cache in the cache's binary encoding. The body
 // (kind bodyKind, under a key of its own that the head names) holds what
-// only a build with work to do reads: the output's file list (its
-// digests as a table of distinct values: a content linked into many jobs
-// is listed once), the sidecars of every content and the rewrite memo.
-// At 2 million files the body is hundreds of megabytes, the head a tenth.
+// only a build with work to do reads: the content of each probed file
+// (so one name of every inode of the output, which is all a build takes
+// from it), the sidecars of every content and the rewrite memo. The
+// output's list of files is not in the state: build.json has it, and the
+// head its digest (List), which is all a build needs on the rare path
+// where the probes do not hold.
 // The body is written first and gets a new key every time, so a head
 // always names a whole body of its own build; a head whose body is
 // missing or damaged is no state. Each output's bodies have a directory
@@ -252,37 +258,50 @@ func decodeProbes(d *dec) ([]fstree.DirProbe, error) {
 	return probes, nil
 }
 
-// encodeStateBody encodes the body, which is known once the job
-// directories are written: the file list, the sidecars and the rewrite
-// memo, each a section of its own (enc.section), so that a build decodes
-// only those it needs.
-func encodeStateBody(st *outputState, files iter.Seq2[string, manifest.File]) []byte {
+// encodeStateBody encodes the body: the content of each file probe, the
+// sidecars and the rewrite memo, each a section of its own (enc.section),
+// so that a build decodes only those it needs. The probes' contents are
+// known once the tree is written; the other two are encoded before, by
+// encodeStateSide, and come as rest.
+func encodeStateBody(probes []fstree.DirProbe, sumsIn func(dir string) func(name string) string, rest []byte) []byte {
 	idx := map[string]int{}
 	var sums []string
-	n, size := 0, 16
-	if files == nil {
-		files = func(func(string, manifest.File) bool) {} // none
-	}
-	for rel, f := range files {
-		n++
-		size += len(rel) + 3*binary.MaxVarintLen32
-		if _, ok := idx[f.SHA256]; !ok {
-			idx[f.SHA256] = len(sums)
-			sums = append(sums, f.SHA256)
-			size += len(f.SHA256) + binary.MaxVarintLen32
+	n := 0
+	at := make([]int, 0, len(probes)) // per file probe: index of its digest + 1, 0 for none
+	for _, p := range probes {
+		sumOf := sumsIn(p.Rel)
+		for _, f := range p.Files {
+			n++
+			sum := sumOf(f.Name)
+			if sum == "" {
+				at = append(at, 0)
+				continue
+			}
+			i, ok := idx[sum]
+			if !ok {
+				i = len(sums)
+				idx[sum] = i
+				sums = append(sums, sum)
+			}
+			at = append(at, i+1)
 		}
 	}
-	e := &enc{b: make([]byte, 0, size+256*len(st.Side)+112*len(st.Memo))}
+	e := &enc{b: make([]byte, 0, 16+(len(sums)+1)*72+len(at)*binary.MaxVarintLen32+len(rest))}
 	e.section(func() {
 		e.strs(sums)
 		e.int(n)
-		for rel, f := range files {
-			e.str(rel)
-			e.int(idx[f.SHA256])
-			e.uint(uint64(f.Size))
+		for _, i := range at {
+			e.int(i)
 		}
 	})
+	e.b = append(e.b, rest...)
+	return e.b
+}
 
+// encodeStateSide encodes the sidecars and the rewrite memo, the sections
+// of the body that follow the probes' contents.
+func encodeStateSide(st *outputState) []byte {
+	e := &enc{b: make([]byte, 0, 16+256*len(st.Side)+112*len(st.Memo))}
 	e.section(func() {
 		e.int(len(st.Side))
 		for sum, recs := range st.Side {
@@ -295,7 +314,6 @@ func encodeStateBody(st *outputState, files iter.Seq2[string, manifest.File]) []
 			}
 		}
 	})
-
 	e.section(func() {
 		e.int(len(st.Memo))
 		for key, r := range st.Memo {
@@ -307,90 +325,39 @@ func encodeStateBody(st *outputState, files iter.Seq2[string, manifest.File]) []
 	return e.b
 }
 
-// stateFile is one file of the output's list.
-type stateFile struct {
-	rel  string
-	sum  string // sha256, hex
-	size int64
-}
-
-// fileList decodes the list of the output's files, sorted by path. The
-// paths are substrings of the list as read: no allocation per file.
-func (st *outputState) fileList() ([]stateFile, error) {
-	if st.list != nil {
-		return st.list, nil
-	}
+// contents decodes the content of each file probe, in the order of
+// st.Probes' files: its sha256, "" for a file without one (build.json).
+func (st *outputState) contents() ([]string, error) {
 	if err := st.body(); err != nil {
 		return nil, err
 	}
-	// The paths are pieces of the body as it was read, which nothing
-	// writes to once read: a string over those bytes, not a copy of
-	// hundreds of megabytes.
-	raw := unsafe.String(unsafe.SliceData(st.filesRaw), len(st.filesRaw))
-	d := &dec{b: st.filesRaw}
+	d := &dec{b: st.contentsRaw}
 	sums := d.strs()
 	n := d.count()
 	if d.bad {
-		return nil, errors.New("bad file list")
+		return nil, errors.New("bad list of probed contents")
 	}
-	list := make([]stateFile, 0, n)
-	sorted := true
-	for range n {
-		k := d.count()
-		if d.bad {
-			return nil, errors.New("bad file entry")
-		}
-		at := len(raw) - len(d.b)
-		rel := raw[at : at+k]
-		d.b = d.b[k:]
-		i, size := d.int(), int64(d.uint())
-		if d.bad || i >= len(sums) {
-			return nil, errors.New("bad file entry")
-		}
-		if len(list) > 0 && rel <= list[len(list)-1].rel {
-			sorted = false
-		}
-		list = append(list, stateFile{rel, sums[i], size})
+	want := 0
+	for _, p := range st.Probes {
+		want += len(p.Files)
 	}
-	if d.bad || len(d.b) != 0 {
-		return nil, errors.New("malformed file list")
+	if n != want {
+		return nil, fmt.Errorf("the state's body has the contents of %d probed files, its head %d probes", n, want)
 	}
-	if !sorted {
-		slices.SortFunc(list, func(a, b stateFile) int { return strings.Compare(a.rel, b.rel) })
-		for i := 1; i < len(list); i++ {
-			if list[i].rel == list[i-1].rel {
-				return nil, errors.New("a file listed twice")
-			}
+	out := make([]string, n)
+	for k := range n {
+		i := d.int()
+		if d.bad || i > len(sums) {
+			return nil, errors.New("bad probed content")
+		}
+		if i > 0 {
+			out[k] = sums[i-1]
 		}
 	}
-	st.list = list
-	return list, nil
-}
-
-// files is the list of the output's files as build.json's map.
-func (st *outputState) files() (map[string]manifest.File, error) {
-	if st.Build.Files != nil {
-		return st.Build.Files, nil
+	if len(d.b) != 0 {
+		return nil, errors.New("malformed list of probed contents")
 	}
-	list, err := st.fileList()
-	if err != nil {
-		return nil, err
-	}
-	files := make(map[string]manifest.File, len(list))
-	for _, f := range list {
-		files[f.rel] = manifest.File{SHA256: f.sum, Size: f.size}
-	}
-	st.Build.Files = files
-	return files, nil
-}
-
-// lookup finds a path in a sorted file list.
-func lookup(list []stateFile, rel string) (stateFile, bool) {
-	i, ok := slices.BinarySearchFunc(list, rel, func(f stateFile, rel string) int { return strings.Compare(f.rel, rel) })
-	if !ok {
-		return stateFile{}, false
-	}
-	return list[i], true
+	return out, nil
 }
 
 // side decodes the sidecars of each compressed content.
@@ -468,20 +435,20 @@ func (st *outputState) body() error {
 	return st.bodyErr
 }
 
-// setBody takes the sections of an encoded body, to be decoded by files,
-// side and memo.
+// setBody takes the sections of an encoded body, to be decoded by
+// contents, side and memo.
 func (st *outputState) setBody(data []byte) error {
 	d := &dec{b: data}
-	files, side, memo := d.section(), d.section(), d.section()
+	contents, side, memo := d.section(), d.section(), d.section()
 	if d.bad || len(d.b) != 0 {
 		return errors.New("truncated state body")
 	}
-	st.filesRaw, st.sideRaw, st.memoRaw = files, side, memo
+	st.contentsRaw, st.sideRaw, st.memoRaw = contents, side, memo
 	return nil
 }
 
 // decodeState decodes a state's head (see encodeStateHead); the parts of
-// the body are decoded by files, side and memo, when needed.
+// the body are decoded by contents, side and memo, when needed.
 func decodeState(data []byte) (*outputState, error) {
 	d := &dec{b: data}
 	var st outputState
@@ -630,20 +597,25 @@ func (b *build) prepareIncremental() (*Result, error) {
 		if !chk.probed {
 			// A state without probes (its output was read back): the
 			// walk's are recorded, so that the next build needs none.
-			b.recordProbes(st, chk.fp, chk.probes)
+			b.recordProbes(st, chk.fp, chk.probes, nil)
 		}
 		return st.restore(), nil
 	}
-	// The list of the output's files is decoded only now: a build that
-	// finds nothing changed does not need it (at 2 million files, it is
-	// most of the state).
-	list, err := st.fileList()
-	var files map[string]manifest.File
-	if err == nil && !chk.probed {
-		files, err = st.files() // what a walk's paths are looked up in
+	// What the previous output holds is decoded only now, a build that
+	// finds nothing changed does not need it: with probes that held, the
+	// content of each probed inode; after a walk, the list of its files.
+	var (
+		sums  []string
+		files map[string]manifest.File
+		err   error
+	)
+	if chk.probed {
+		sums, err = st.contents()
+	} else {
+		files, err = b.listed(st) // what a walk's paths are looked up in
 	}
 	if err != nil {
-		b.log.Debug("cache: cannot decode state", "err", err)
+		b.log.Debug("cache: cannot tell what the previous output holds; building it whole", "err", err)
 		b.prevUse = PreviousNone
 		b.loadPack()
 		return nil, nil
@@ -652,14 +624,14 @@ func (b *build) prepareIncremental() (*Result, error) {
 	go func() { b.loadPack(); close(packed) }()
 	defer func() { <-packed }()
 	// (sized for contents and inodes, far fewer than paths: most are links)
-	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(list)/8),
-		inodes: make(map[fstree.Inode]verified, len(list)/4)}
+	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(sums)/2+len(files)/8),
+		inodes: make(map[fstree.Inode]verified, len(sums)+len(files)/4)}
 	if chk.probed {
-		p.probed(st.Probes, list)
+		p.probed(st.Probes, sums)
 	} else if !p.walked(st, chk, files, b.inputs, b.log) {
 		// Every file is back as it was and nothing else is there:
 		// the output is up to date, under a new fingerprint and probes.
-		b.recordProbes(st, chk.fp, chk.probes)
+		b.recordProbes(st, chk.fp, chk.probes, files)
 		b.log.Debug("cache: sources and options unchanged, and the output read back as written; output kept as it is", "output", b.opts.Output)
 		return st.restore(), nil
 	}
@@ -676,37 +648,80 @@ func (b *build) prepareIncremental() (*Result, error) {
 	b.prev = p
 	if intact {
 		b.log.Debug("cache: the previous output is intact; its files and sidecars are reused where the bytes match",
-			"output", b.opts.Output, "files", len(list), "checked_by", chk.how())
+			"output", b.opts.Output, "contents", len(p.byHash), "checked_by", chk.how())
 	}
 	return nil, nil
 }
 
 // recordProbes saves the state again with the fingerprint and probes of
-// a walk that found the output as the state describes it.
-func (b *build) recordProbes(st *outputState, fp string, probes []fstree.DirProbe) {
-	fstree.SortProbes(probes)
-	st.OutputFP, st.Probes = fp, probes
-	if data, err := encodeStateHead(st); err == nil {
-		b.cache.put("state", b.stateKey(), data) // the same body
+// a walk that found the output as recorded, and a body with the probed
+// files' contents, which files (the output's list, read by listed when
+// nil) gives. Nothing is recorded when the list or the body cannot be read.
+func (b *build) recordProbes(st *outputState, fp string, probes []fstree.DirProbe, files map[string]manifest.File) {
+	if files == nil {
+		var err error
+		if files, err = b.listed(st); err != nil {
+			b.log.Debug("cache: the output's probes are not recorded", "err", err)
+			return
+		}
 	}
+	if st.body() != nil {
+		return
+	}
+	fstree.SortProbes(probes)
+	rest := append(sectionOf(st.sideRaw), sectionOf(st.memoRaw)...)
+	body := encodeStateBody(probes, func(dir string) func(string) string {
+		return func(name string) string { return files[fstree.JoinRel(dir, name)].SHA256 }
+	}, rest)
+	st.OutputFP, st.Probes, st.Body = fp, probes, b.key("statebody", st.Build.ID, newNonce())
+	head, err := encodeStateHead(st)
+	if err != nil {
+		return
+	}
+	b.cache.put(b.bodyKind(), st.Body, body)
+	b.cache.put("state", b.stateKey(), head)
+	b.pruneBodies(st.Body)
 }
 
-// probed fills p from an output its probes found as written: each probed
-// inode has the bytes build.json gives its name, and every file of the
-// list is there.
-func (p *prev) probed(probes []fstree.DirProbe, list []stateFile) {
-	for _, dp := range probes {
-		for _, f := range dp.Files {
-			if sf, ok := lookup(list, fstree.JoinRel(dp.Rel, f.Name)); ok {
-				p.inodes[f.Node.Inode()] = verified{sha: sf.sum, st: f.Node.Stat}
+// listed reads the list of the previous output's files from its
+// build.json, and trusts it only when it is the list the state recorded
+// (its digest, st.List): a walk, unlike the probes, does not know the
+// files as written.
+func (b *build) listed(st *outputState) (map[string]manifest.File, error) {
+	bm, err := manifest.ReadBuild(b.opts.Output)
+	if err != nil {
+		return nil, err
+	}
+	sorted := func(yield func(string, manifest.File) bool) {
+		for _, rel := range slices.Sorted(maps.Keys(bm.Files)) {
+			if !yield(rel, bm.Files[rel]) {
+				return
 			}
 		}
 	}
-	for _, f := range list {
-		// the first path in sorted order; a copy, not a piece of the
-		// whole list's string, which the build then lets go
-		if _, ok := p.byHash[f.sum]; !ok && f.sum != "" {
-			p.byHash[f.sum] = strings.Clone(f.rel)
+	if st.List == "" || treeDigest(sorted) != st.List {
+		return nil, errors.New("the output's build.json is not the one the last build wrote")
+	}
+	st.Build.Files = bm.Files
+	return bm.Files, nil
+}
+
+// probed fills p from an output its probes found as written: each probed
+// inode has the content the state's body gives it (sums, in the probes'
+// order), and is found at its probe's path.
+func (p *prev) probed(probes []fstree.DirProbe, sums []string) {
+	k := 0
+	for _, dp := range probes {
+		for _, f := range dp.Files {
+			sum := sums[k]
+			k++
+			if sum == "" {
+				continue
+			}
+			p.inodes[f.Node.Inode()] = verified{sha: sum, st: f.Node.Stat}
+			if _, ok := p.byHash[sum]; !ok {
+				p.byHash[sum] = fstree.JoinRel(dp.Rel, f.Name)
+			}
 		}
 	}
 }
@@ -800,8 +815,8 @@ func (b *build) startOutputCheck() *outputCheck {
 }
 
 // wait returns the state, once the check is done. The check keeps no
-// reference to it: at 2 million files, the state's file list and stat
-// cache are hundreds of megabytes the build must be able to let go.
+// reference to it: at 2 million files, the state's probes and stat
+// cache are tens of megabytes the build must be able to let go.
 func (c *outputCheck) wait() *outputState {
 	<-c.done
 	st := c.st
@@ -972,7 +987,7 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 		}
 	}
 	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build, Jobs: jobs, PrevJobs: b.jobsOld,
-		Probes: probes, Stat: b.statCache, Body: b.key("statebody", res.Build.ID, newNonce())}
+		Probes: probes, Stat: b.statCache, Body: b.key("statebody", res.Build.ID, newNonce()), List: b.treeDigest}
 	st.Result = savedResult{Jobs: res.Jobs, Stats: res.Stats, Missing: res.Missing}
 	for _, w := range res.Warnings {
 		var de *diag.Error
@@ -992,7 +1007,7 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 	}
 	// The body first: a build killed in between leaves the last state,
 	// and a body no head names until the next build removes it.
-	b.cache.put(b.bodyKind(), st.Body, <-b.stateBody)
+	b.cache.put(b.bodyKind(), st.Body, encodeStateBody(probes, treeSums(b.outFiles), <-b.stateBody))
 	b.cache.put("state", b.stateKey(), head)
 	b.pruneBodies(st.Body)
 	b.pruneJobs(b.jobsOlder, append(slices.Clone(jobs), b.jobsOld...))
@@ -1020,9 +1035,9 @@ func newNonce() string {
 	return hex.EncodeToString(n[:])
 }
 
-// startStateBody encodes the large parts of the state (see
-// encodeStateBody) on a goroutine of its own, while the tree is
-// fingerprinted and swapped in.
+// startStateBody encodes the sidecars and the memo of the state's body
+// (see encodeStateSide) on a goroutine of its own, while the tree is
+// written and fingerprinted.
 func (b *build) startStateBody() {
 	ch := make(chan []byte, 1)
 	b.stateBody = ch
@@ -1038,6 +1053,51 @@ func (b *build) startStateBody() {
 			}
 			st.Side[sum] = recs
 		}
-		ch <- encodeStateBody(st, treeFiles(b.outFiles))
+		ch <- encodeStateSide(st)
 	}()
+}
+
+// sectionOf frames raw as a section (see enc.section).
+func sectionOf(raw []byte) []byte {
+	e := &enc{b: make([]byte, 0, 8+len(raw))}
+	e.section(func() { e.b = append(e.b, raw...) })
+	return e.b
+}
+
+// treeSums gives the digest of each file of the tree all lists (sorted by
+// sortJobFiles, each job's files by name), directory by directory: sumsIn
+// finds the job directory dir is in once, then each name of dir by a
+// binary search among the job's files. A name it does not list gets "".
+func treeSums(all []jobFiles) func(dir string) func(name string) string {
+	jobs := make(map[string]*jobFiles, len(all))
+	top := map[string]string{} // the files outside the job directories
+	for i := range all {
+		if all[i].dir == "" {
+			for _, e := range all[i].entries {
+				top[e.name] = e.f.SHA256
+			}
+			continue
+		}
+		jobs[all[i].dir] = &all[i]
+	}
+	return func(dir string) func(string) string {
+		for d := dir; d != "." && d != "/" && d != ""; d = path.Dir(d) {
+			jf, ok := jobs[d]
+			if !ok {
+				continue
+			}
+			sub := strings.TrimPrefix(strings.TrimPrefix(dir, d), "/")
+			if sub != "" {
+				sub += "/"
+			}
+			return func(name string) string {
+				i, ok := slices.BinarySearchFunc(jf.entries, sub+name, func(e fileEntry, n string) int { return strings.Compare(e.name, n) })
+				if !ok {
+					return ""
+				}
+				return jf.entries[i].f.SHA256
+			}
+		}
+		return func(name string) string { return top[fstree.JoinRel(dir, name)] }
+	}
 }

@@ -1,6 +1,7 @@
 package builder_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/scdtool/scd/builder"
 	"github.com/scdtool/scd/fixtures/gen"
+	"github.com/scdtool/scd/manifest"
 	"github.com/scdtool/scd/matrix"
 )
 
@@ -333,6 +335,46 @@ func TestIncrementalOutputRestoredUpToDate(t *testing.T) {
 		if got := treeDigest(t, out); got != want {
 			t.Errorf("a restored copy with %s: the rebuild did not restore the output", what)
 		}
+	}
+}
+
+// TestIncrementalBuildJSONEdited edits the output's build.json (one file
+// dropped from its list, the rest of the tree as written): the probes no
+// longer hold, the walk finds a list other than the one the state
+// recorded, and the build trusts nothing of the previous output — with a
+// read-back list it would have reused what it could — and restores the
+// tree. A copy of the output with build.json as written is read back
+// instead (TestIncrementalOutputRestored).
+func TestIncrementalBuildJSONEdited(t *testing.T) {
+	dir, out, cache := builtSample(t)
+	want := treeDigest(t, out)
+	bm, err := manifest.ReadBuild(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rel := range bm.Files {
+		delete(bm.Files, rel)
+		break
+	}
+	var buf bytes.Buffer
+	if err := manifest.WriteBuild(&buf, bm); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, manifest.BuildFile), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	res := cachedBuild(t, dir, out, cache, func(o *builder.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	if res.UpToDate || res.PreviousOutput != builder.PreviousNone {
+		t.Errorf("an output with an edited build.json: up to date %v, previous output used as %q", res.UpToDate, res.PreviousOutput)
+	}
+	if !strings.Contains(log.String(), "build.json is not the one the last build wrote") {
+		t.Errorf("the edited list was not told:\n%s", log.String())
+	}
+	if got := treeDigest(t, out); got != want {
+		t.Error("the rebuild did not restore the output")
 	}
 }
 

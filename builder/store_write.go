@@ -68,7 +68,8 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, []f
 	go func() {
 		defer close(buildDone)
 		defer b.clock.since(stWrite, time.Now())
-		bm.ID = buildID(files)
+		b.treeDigest = treeDigest(files)
+		bm.ID = b.treeDigest[:20]
 		bm.ContentVersion = cv
 		if bm.ContentVersion == "" {
 			bm.ContentVersion = bm.ID[:12]
@@ -472,6 +473,12 @@ func treeFiles(all []jobFiles) iter.Seq2[string, manifest.File] {
 // buildID digests the whole tree: same files, same id. files come in
 // sorted order.
 func buildID(files iter.Seq2[string, manifest.File]) string {
+	return treeDigest(files)[:20]
+}
+
+// treeDigest is the sha256 of the tree's file list, in hex: a line of
+// path, digest and size for each file, in sorted order.
+func treeDigest(files iter.Seq2[string, manifest.File]) string {
 	h := sha256.New()
 	var line []byte
 	for p, f := range files {
@@ -484,7 +491,7 @@ func buildID(files iter.Seq2[string, manifest.File]) string {
 		line = append(line, '\n')
 		h.Write(line)
 	}
-	return hex.EncodeToString(h.Sum(nil))[:20]
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // configDigest covers the configuration and every option that changes
