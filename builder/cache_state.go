@@ -1010,6 +1010,9 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 	b.cache.put(b.bodyKind(), st.Body, encodeStateBody(probes, treeSums(b.outFiles), <-b.stateBody))
 	b.cache.put("state", b.stateKey(), head)
 	b.pruneBodies(st.Body)
+	if stateSaved != nil {
+		stateSaved(b.opts.Output, fp, probes)
+	}
 	b.pruneJobs(b.jobsOlder, append(slices.Clone(jobs), b.jobsOld...))
 }
 

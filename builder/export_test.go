@@ -1,8 +1,14 @@
 package builder
 
+import "github.com/scdtool/scd/builder/fstree"
+
 // SetBeforeSwap sets the hook run between writing a tree and the swap;
 // nil removes it.
 func SetBeforeSwap(f func(tmp string) error) { beforeSwap = f }
+
+// SetStateSaved sets the hook told the fingerprint and probes each build
+// records of its output; nil removes it.
+func SetStateSaved(f func(out, fp string, probes []fstree.DirProbe)) { stateSaved = f }
 
 // SetContextSourceBudget sets the source bytes esbuild contexts may hold
 // (0: a context per bundle) until the returned function restores it.

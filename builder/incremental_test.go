@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/scdtool/scd/builder"
+	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/fixtures/gen"
 	"github.com/scdtool/scd/manifest"
 	"github.com/scdtool/scd/matrix"
@@ -514,8 +515,9 @@ func spareOf(out string) string {
 }
 
 // checkRebuild rebuilds out with the cache and compares it with a cold
-// build of the same sources; the next cached build must be up to date
-// (so the fingerprint computed for the updated tree matches a walk).
+// build of the same sources. The fingerprint the rebuild recorded of the
+// tree (computed, not walked, over a spare tree) must be a walk's, its
+// probes must hold, and the next cached build must be up to date.
 func checkRebuild(t *testing.T, dir, out, cache, what string) *builder.Result {
 	t.Helper()
 	return checkRebuildWith(t, dir, out, cache, what, nil)
@@ -524,11 +526,44 @@ func checkRebuild(t *testing.T, dir, out, cache, what string) *builder.Result {
 // checkRebuildWith is checkRebuild with opts applied to every build.
 func checkRebuildWith(t *testing.T, dir, out, cache, what string, opts func(*builder.Options)) *builder.Result {
 	t.Helper()
+	var fp string
+	var probes []fstree.DirProbe
+	builder.SetStateSaved(func(o, f string, p []fstree.DirProbe) {
+		if o == out {
+			fp, probes = f, p
+		}
+	})
 	res := cachedBuild(t, dir, out, cache, opts)
+	builder.SetStateSaved(nil)
 	ref := filepath.Join(t.TempDir(), "ref")
 	cachedBuild(t, dir, ref, "", opts)
 	if treeDigest(t, out) != treeDigest(t, ref) {
 		t.Fatalf("%s: the cached rebuild differs from a cold build", what)
+	}
+	if !res.UpToDate {
+		walked, err := fstree.FingerprintDir(out)
+		if err != nil || walked != fp {
+			t.Fatalf("%s: the rebuild recorded the fingerprint %q, a walk finds %q (%v)", what, fp, walked, err)
+		}
+		if probes == nil || !fstree.Check(context.Background(), out, probes) {
+			t.Fatalf("%s: the rebuild's probes (%d) do not hold", what, len(probes))
+		}
+		// and they cover the tree: every directory, every file's inode
+		dirs, inodes := map[string]bool{}, map[uint64]bool{}
+		for _, p := range probes {
+			dirs[p.Rel] = true
+			for _, f := range p.Files {
+				inodes[f.Node.Stat.Ino] = true
+			}
+		}
+		filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+			rel, _ := filepath.Rel(out, p)
+			fi, _ := d.Info()
+			if d.IsDir() && !dirs[filepath.ToSlash(rel)] || !d.IsDir() && !inodes[fstree.StatOf(fi).Ino] {
+				t.Fatalf("%s: %s has no probe", what, rel)
+			}
+			return nil
+		})
 	}
 	if again := cachedBuild(t, dir, out, cache, opts); !again.UpToDate {
 		t.Fatalf("%s: the next build was not up to date", what)
