@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -16,7 +17,6 @@ import (
 
 	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/internal/par"
-	"github.com/scdtool/scd/manifest"
 )
 
 // The spare tree (see the package documentation): with the cache on, the
@@ -96,21 +96,37 @@ type treeWriter struct {
 
 // jobTree is one job directory of the new tree.
 type jobTree struct {
-	dir  string                  // relative to the tree
-	want map[string]string       // name in dir → sha256: what the build puts there (spare trees only)
-	dirs map[string]bool         // the directories in dir, "." included
-	kept map[string]fstree.Inode // files of the spare tree that stay as they are
+	dir   string          // relative to the tree
+	files []fileEntry     // what the build puts there, sorted by name (jobFileList)
+	dirs  map[string]bool // the directories in dir, "." included
+	// kept holds, for each of files, the inode of the spare tree's file
+	// that stays as it is there; the zero Inode where there is none.
+	kept []fstree.Inode
 }
 
-func newTreeWriter(spare bool, verified map[fstree.Inode]verified, jobs []*job) *treeWriter {
-	tw := &treeWriter{spare: spare, verified: verified, jobs: make(map[string]*jobTree, len(jobs)),
+// newTreeWriter readies the update of a tree into the one all lists (the
+// job directories' files, listTree's).
+func newTreeWriter(spare bool, verified map[fstree.Inode]verified, all []jobFiles) *treeWriter {
+	tw := &treeWriter{spare: spare, verified: verified, jobs: make(map[string]*jobTree, len(all)),
 		above: map[string]bool{".": true}, touched: map[fstree.Inode]bool{}}
-	for _, j := range jobs {
-		d := j.Dir()
-		tw.jobs[d] = &jobTree{dir: d}
-		addDirs(tw.above, d)
+	for _, jf := range all {
+		if jf.dir == "" {
+			continue // a file outside the job directories
+		}
+		tw.jobs[jf.dir] = &jobTree{dir: jf.dir, files: jf.entries}
+		addDirs(tw.above, jf.dir)
 	}
 	return tw
+}
+
+// find returns the index of name in jt.files, -1 if the build puts
+// nothing there.
+func (jt *jobTree) find(name string) int {
+	i, ok := slices.BinarySearchFunc(jt.files, name, func(e fileEntry, n string) int { return strings.Compare(e.name, n) })
+	if !ok {
+		return -1
+	}
+	return i
 }
 
 // addDirs records the directories above rel.
@@ -120,29 +136,22 @@ func addDirs(dirs map[string]bool, rel string) {
 	}
 }
 
-// job returns the job's directory with what the build puts in it (each
-// output and its sidecars, the manifest).
-func (tw *treeWriter) job(b *build, j *job) *jobTree {
+// job returns the job's directory, readied for its write: the
+// directories its files are in.
+func (tw *treeWriter) job(j *job) *jobTree {
 	jt := tw.jobs[j.Dir()]
 	jt.dirs = map[string]bool{".": true}
+	last := ""
+	for _, f := range jt.files {
+		// (sorted: the files of a directory mostly follow one another)
+		if d := path.Dir(f.name); d != last {
+			addDirs(jt.dirs, f.name)
+			last = d
+		}
+	}
 	if tw.spare {
-		jt.want = make(map[string]string, 4*len(j.outputs)+1)
-		jt.kept = make(map[string]fstree.Inode, 4*len(j.outputs)+1)
+		jt.kept = make([]fstree.Inode, len(jt.files))
 	}
-	add := func(name string, bl *blob) {
-		addDirs(jt.dirs, name)
-		if jt.want == nil {
-			return
-		}
-		jt.want[name] = bl.sum
-		for _, e := range b.store.encodings(bl) {
-			jt.want[name+e.Ext()] = bl.sideSum[e]
-		}
-	}
-	for _, o := range j.outputs {
-		add(o.name, o.blob)
-	}
-	add(manifest.ManifestFile, j.manifest)
 	return jt
 }
 
@@ -253,8 +262,8 @@ func (tw *treeWriter) prune(dir string, jt *jobTree) error {
 			}
 			removed = e.Rel
 		default:
-			if sha, ok := jt.want[e.Rel]; ok && e.Type == unix.DT_REG && tw.verified[e.Ino].sha == sha {
-				jt.kept[e.Rel] = e.Ino
+			if i := jt.find(e.Rel); i >= 0 && e.Type == unix.DT_REG && tw.verified[e.Ino].sha == jt.files[i].f.SHA256 {
+				jt.kept[i] = e.Ino
 				continue
 			}
 			if err := os.Remove(filepath.Join(abs, filepath.FromSlash(e.Rel))); err != nil && !os.IsNotExist(err) {
@@ -279,26 +288,31 @@ func (tw *treeWriter) touch(inos []fstree.Inode) {
 // directory; when not, it removes those that are there, so they can be
 // written.
 func (tw *treeWriter) keepAll(dir string, jt *jobTree, names []string) (bool, error) {
-	if tw == nil {
-		return false, nil // no cache, no spare tree
+	if tw == nil || !tw.spare {
+		return false, nil // no spare tree
 	}
+	var at [4]int // a file and its sidecars
+	idx := at[:0]
 	all := true
 	for _, name := range names {
-		if _, ok := jt.kept[name]; !ok {
+		i := jt.find(name)
+		idx = append(idx, i)
+		if i < 0 || jt.kept[i] == (fstree.Inode{}) {
 			all = false
 		}
 	}
 	if all {
 		return true, nil
 	}
-	for _, name := range names {
-		if ino, ok := jt.kept[name]; ok {
-			if err := os.Remove(filepath.Join(dir, filepath.FromSlash(jt.dir), filepath.FromSlash(name))); err != nil {
-				return false, err
-			}
-			delete(jt.kept, name) // written again: among the created
-			tw.touch([]fstree.Inode{ino})
+	for k, i := range idx {
+		if i < 0 || jt.kept[i] == (fstree.Inode{}) {
+			continue
 		}
+		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(jt.dir), filepath.FromSlash(names[k]))); err != nil {
+			return false, err
+		}
+		tw.touch([]fstree.Inode{jt.kept[i]})
+		jt.kept[i] = fstree.Inode{} // written again: among the created
 	}
 	return false, nil
 }
@@ -351,13 +365,10 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 		return nil, nil, err
 	}
 	// A created file may be a new link to a kept inode, which changes
-	// that inode's change time: such kept files are stat'ed again.
-	keptInodes := map[fstree.Inode]bool{}
-	for _, jt := range tw.jobs {
-		for _, ino := range jt.kept {
-			keptInodes[ino] = true
-		}
-	}
+	// that inode's change time: such kept files are stat'ed again. (Kept
+	// inodes are among the verified ones; marking another of those
+	// touched changes nothing.)
+	linksChange := true
 	type statted struct {
 		rel  string
 		node fstree.Node
@@ -380,8 +391,10 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 					e := fstree.Node{Kind: fstree.File, Mode: fi.Mode().Type(), Stat: fstree.StatOf(fi), Dev: fstree.DevOf(fi)}
 					accs[w].Add(rels[i], e)
 					found[w] = append(found[w], statted{rels[i], e})
-					if ino := (e.Inode()); keptInodes[ino] {
-						touched[w] = append(touched[w], ino)
+					if ino := (e.Inode()); linksChange {
+						if _, ok := tw.verified[ino]; ok {
+							touched[w] = append(touched[w], ino)
+						}
 					}
 				}
 			})
@@ -405,7 +418,11 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 	}
 	var again []string
 	for _, jt := range tw.jobs {
-		for name, ino := range jt.kept {
+		for i, ino := range jt.kept {
+			if ino == (fstree.Inode{}) {
+				continue
+			}
+			name := jt.files[i].name
 			if tw.touched[ino] {
 				again = append(again, fstree.JoinRel(jt.dir, name))
 				continue
@@ -422,7 +439,7 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 			}
 		}
 	}
-	keptInodes = nil // the files stat'ed again are not links of a kept file any more
+	linksChange = false // the files stat'ed again are not links of a kept file any more
 	if err := stat(again); err != nil {
 		return nil, nil, err
 	}

@@ -43,12 +43,12 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, []f
 		return nil, "", nil, b.failed()
 	}
 	b.phase("write: manifests")
-	tw, err := b.newTree(tmp, spare, jobs)
+	all, tops, cv, err := b.listTree(jobs)
 	if err != nil {
 		b.clock.since(stWrite, t0)
 		return nil, "", nil, err
 	}
-	all, tops, cv, err := b.listTree(jobs)
+	tw, err := b.newTree(tmp, spare, all)
 	if err != nil {
 		b.clock.since(stWrite, t0)
 		return nil, "", nil, err
@@ -138,7 +138,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, []f
 // each job directory holds; without it, a large matrix is spared holding
 // them. Over a spare tree, what is neither a job directory nor above one
 // is removed first.
-func (b *build) newTree(tmp string, spare bool, jobs []*job) (*treeWriter, error) {
+func (b *build) newTree(tmp string, spare bool, all []jobFiles) (*treeWriter, error) {
 	if b.cache == nil {
 		return nil, nil
 	}
@@ -146,7 +146,7 @@ func (b *build) newTree(tmp string, spare bool, jobs []*job) (*treeWriter, error
 	if b.prev != nil {
 		verified = b.prev.inodes
 	}
-	tw := newTreeWriter(spare, verified, jobs)
+	tw := newTreeWriter(spare, verified, all)
 	if spare {
 		if err := tw.pruneAbove(tmp); err != nil {
 			return nil, fmt.Errorf("output: %w", err)
@@ -334,7 +334,7 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (int64, error) {
 	var written int64
 	var jt *jobTree
 	if tw != nil {
-		jt = tw.job(b, j)
+		jt = tw.job(j)
 		if tw.spare {
 			if err := tw.prune(tmp, jt); err != nil {
 				return 0, err
