@@ -107,7 +107,7 @@ type prev struct {
 	// sha256 build.json gives it and its stat when verified: a file of the
 	// spare tree (see store_spare.go) that is one of these inodes holds those
 	// bytes, whatever path it is at.
-	inodes map[fstree.Inode]verified
+	inodes map[fstree.Inode]*verified
 	// memo holds the rewrites of the previous build (see cache_memo.go).
 	memo map[string]memoRec
 }
@@ -115,6 +115,9 @@ type prev struct {
 type verified struct {
 	sha string
 	st  fstree.Stat
+	// probed is set by the fingerprint of a tree written over the spare
+	// tree once a kept name of this inode has its probe (treeWriter).
+	probed bool
 }
 
 // has reports whether the verified previous output holds a content.
@@ -187,7 +190,11 @@ func encodeStateHead(st *outputState) ([]byte, error) {
 	if err := gob.NewEncoder(&buf).Encode(&head); err != nil {
 		return nil, err
 	}
-	e := &enc{b: make([]byte, 0, buf.Len()+binary.MaxVarintLen64+64*len(st.Probes)+256*len(st.Stat))}
+	files := 0
+	for _, p := range st.Probes {
+		files += len(p.Files)
+	}
+	e := &enc{b: make([]byte, 0, buf.Len()+binary.MaxVarintLen64+64*len(st.Probes)+64*files+256*len(st.Stat))}
 	e.bytes(buf.Bytes())
 	e.int(len(st.Probes))
 	for _, p := range st.Probes {
@@ -264,14 +271,16 @@ func decodeProbes(d *dec) ([]fstree.DirProbe, error) {
 // known once the tree is written; the other two are encoded before, by
 // encodeStateSide, and come as rest.
 func encodeStateBody(probes []fstree.DirProbe, sumsIn func(dir string) func(name string) string, rest []byte) []byte {
-	idx := map[string]int{}
-	var sums []string
 	n := 0
-	at := make([]int, 0, len(probes)) // per file probe: index of its digest + 1, 0 for none
+	for _, p := range probes {
+		n += len(p.Files)
+	}
+	idx := make(map[string]int, n/4)
+	var sums []string
+	at := make([]int, 0, n) // per file probe: index of its digest + 1, 0 for none
 	for _, p := range probes {
 		sumOf := sumsIn(p.Rel)
 		for _, f := range p.Files {
-			n++
 			sum := sumOf(f.Name)
 			if sum == "" {
 				at = append(at, 0)
@@ -625,7 +634,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	defer func() { <-packed }()
 	// (sized for contents and inodes, far fewer than paths: most are links)
 	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(sums)/2+len(files)/8),
-		inodes: make(map[fstree.Inode]verified, len(sums)+len(files)/4)}
+		inodes: make(map[fstree.Inode]*verified, len(sums)+len(files)/4)}
 	if chk.probed {
 		p.probed(st.Probes, sums)
 	} else if !p.walked(st, chk, files, b.inputs, b.log) {
@@ -718,7 +727,7 @@ func (p *prev) probed(probes []fstree.DirProbe, sums []string) {
 			if sum == "" {
 				continue
 			}
-			p.inodes[f.Node.Inode()] = verified{sha: sum, st: f.Node.Stat}
+			p.inodes[f.Node.Inode()] = &verified{sha: sum, st: f.Node.Stat}
 			if _, ok := p.byHash[sum]; !ok {
 				p.byHash[sum] = fstree.JoinRel(dp.Rel, f.Name)
 			}
@@ -743,10 +752,9 @@ func (p *prev) walked(st *outputState, chk *outputCheck, files map[string]manife
 		k := e.Inode()
 		if v, dup := p.inodes[k]; dup && v.sha != f.SHA256 {
 			v.sha = "" // one inode, two contents: trust neither
-			p.inodes[k] = v
 			continue
 		}
-		p.inodes[k] = verified{sha: f.SHA256, st: e.Stat}
+		p.inodes[k] = &verified{sha: f.SHA256, st: e.Stat}
 	}
 	if chk.fp != st.OutputFP {
 		// The times or inodes changed since the output was written: a
@@ -765,7 +773,7 @@ func (p *prev) walked(st *outputState, chk *outputCheck, files map[string]manife
 		if e.Kind != fstree.File || e.Mode != 0 {
 			continue
 		}
-		if v := p.inodes[e.Inode()]; v.sha != "" {
+		if v := p.inodes[e.Inode()]; v != nil && v.sha != "" {
 			// the first path in sorted order, whatever the walk's order
 			if have, ok := p.byHash[v.sha]; !ok || e.Rel < have {
 				p.byHash[v.sha] = e.Rel
@@ -842,7 +850,7 @@ func (c *outputCheck) stop() {
 // asRecorded reports whether the tree walked in dir is the one the build
 // bm describes: every file of bm.Files at its path with its bytes verified,
 // build.json as that build wrote it, and nothing else.
-func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, inodes map[fstree.Inode]verified) bool {
+func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, inodes map[fstree.Inode]*verified) bool {
 	dirs := map[string]bool{".": true}
 	for rel := range bm.Files {
 		addDirs(dirs, rel)
@@ -863,7 +871,7 @@ func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, inodes map[
 			buildFile = true
 		case e.Kind == fstree.File && e.Mode == 0:
 			f, ok := bm.Files[e.Rel]
-			if !ok || inodes[e.Inode()].sha != f.SHA256 {
+			if v := inodes[e.Inode()]; !ok || v == nil || v.sha != f.SHA256 {
 				return false
 			}
 			n++
@@ -878,7 +886,7 @@ func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, inodes map[
 // that has it, and keeps it only if its bytes have the recorded sha256 and
 // it did not change between the walk and the read; the others get no sha
 // and are not reused. It returns how many inodes it kept.
-func verifyContent(dir string, tree []fstree.Entry, inodes map[fstree.Inode]verified) int {
+func verifyContent(dir string, tree []fstree.Entry, inodes map[fstree.Inode]*verified) int {
 	type check struct {
 		k   fstree.Inode
 		rel string
@@ -919,7 +927,7 @@ func verifyContent(dir string, tree []fstree.Entry, inodes map[fstree.Inode]veri
 		if ok[n] {
 			kept++
 		} else {
-			inodes[c.k] = verified{} // untrusted
+			inodes[c.k].sha = "" // untrusted
 		}
 	}
 	return kept
@@ -997,17 +1005,20 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 			st.Result.Warnings = append(st.Result.Warnings, savedWarning{Msg: w.Error()})
 		}
 	}
+	if b.stateBody == nil {
+		b.startStateBody()
+	}
+	bodyDone := make(chan []byte, 1)
+	go func() { bodyDone <- encodeStateBody(probes, treeSums(b.outFiles), <-b.stateBody) }()
 	head, err := encodeStateHead(&st)
+	body := <-bodyDone
 	if err != nil {
 		b.log.Debug("cache: cannot encode state", "err", err)
 		return
 	}
-	if b.stateBody == nil {
-		b.startStateBody()
-	}
 	// The body first: a build killed in between leaves the last state,
 	// and a body no head names until the next build removes it.
-	b.cache.put(b.bodyKind(), st.Body, encodeStateBody(probes, treeSums(b.outFiles), <-b.stateBody))
+	b.cache.put(b.bodyKind(), st.Body, body)
 	b.cache.put("state", b.stateKey(), head)
 	b.pruneBodies(st.Body)
 	if stateSaved != nil {

@@ -84,10 +84,10 @@ func releaseTemp(dir, out string, keep bool) {
 // large matrix updates its spare tree on every worker and no map of the
 // whole tree's paths is built.
 type treeWriter struct {
-	spare    bool                      // the write directory holds the spare tree
-	verified map[fstree.Inode]verified // the previous output's files (read only)
-	jobs     map[string]*jobTree       // by job directory
-	above    map[string]bool           // the directories above job directories, "." included
+	spare    bool                       // the write directory holds the spare tree
+	verified map[fstree.Inode]*verified // the previous output's files (read only but for their probed flag)
+	jobs     map[string]*jobTree        // by job directory
+	above    map[string]bool            // the directories above job directories, "." included
 
 	mu      sync.Mutex
 	touched map[fstree.Inode]bool // inodes of the spare tree whose links this build changed
@@ -99,14 +99,21 @@ type jobTree struct {
 	dir   string          // relative to the tree
 	files []fileEntry     // what the build puts there, sorted by name (jobFileList)
 	dirs  map[string]bool // the directories in dir, "." included
-	// kept holds, for each of files, the inode of the spare tree's file
-	// that stays as it is there; the zero Inode where there is none.
-	kept []fstree.Inode
+	// kept holds, for each of files, the spare tree's file that stays as
+	// it is there; the zero keptFile where there is none.
+	kept []keptFile
+}
+
+// keptFile is a file of the spare tree that stays: one of the verified
+// output's inodes.
+type keptFile struct {
+	ino fstree.Inode
+	v   *verified
 }
 
 // newTreeWriter readies the update of a tree into the one all lists (the
 // job directories' files, listTree's).
-func newTreeWriter(spare bool, verified map[fstree.Inode]verified, all []jobFiles) *treeWriter {
+func newTreeWriter(spare bool, verified map[fstree.Inode]*verified, all []jobFiles) *treeWriter {
 	tw := &treeWriter{spare: spare, verified: verified, jobs: make(map[string]*jobTree, len(all)),
 		above: map[string]bool{".": true}, touched: map[fstree.Inode]bool{}}
 	for _, jf := range all {
@@ -150,7 +157,7 @@ func (tw *treeWriter) job(j *job) *jobTree {
 		}
 	}
 	if tw.spare {
-		jt.kept = make([]fstree.Inode, len(jt.files))
+		jt.kept = make([]keptFile, len(jt.files))
 	}
 	return jt
 }
@@ -262,9 +269,11 @@ func (tw *treeWriter) prune(dir string, jt *jobTree) error {
 			}
 			removed = e.Rel
 		default:
-			if i := jt.find(e.Rel); i >= 0 && e.Type == unix.DT_REG && tw.verified[e.Ino].sha == jt.files[i].f.SHA256 {
-				jt.kept[i] = e.Ino
-				continue
+			if i := jt.find(e.Rel); i >= 0 && e.Type == unix.DT_REG {
+				if v := tw.verified[e.Ino]; v != nil && v.sha == jt.files[i].f.SHA256 {
+					jt.kept[i] = keptFile{e.Ino, v}
+					continue
+				}
 			}
 			if err := os.Remove(filepath.Join(abs, filepath.FromSlash(e.Rel))); err != nil && !os.IsNotExist(err) {
 				return err
@@ -297,7 +306,7 @@ func (tw *treeWriter) keepAll(dir string, jt *jobTree, names []string) (bool, er
 	for _, name := range names {
 		i := jt.find(name)
 		idx = append(idx, i)
-		if i < 0 || jt.kept[i] == (fstree.Inode{}) {
+		if i < 0 || jt.kept[i].v == nil {
 			all = false
 		}
 	}
@@ -305,14 +314,14 @@ func (tw *treeWriter) keepAll(dir string, jt *jobTree, names []string) (bool, er
 		return true, nil
 	}
 	for k, i := range idx {
-		if i < 0 || jt.kept[i] == (fstree.Inode{}) {
+		if i < 0 || jt.kept[i].v == nil {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(jt.dir), filepath.FromSlash(names[k]))); err != nil {
 			return false, err
 		}
-		tw.touch([]fstree.Inode{jt.kept[i]})
-		jt.kept[i] = fstree.Inode{} // written again: among the created
+		tw.touch([]fstree.Inode{jt.kept[i].ino})
+		jt.kept[i] = keptFile{} // written again: among the created
 	}
 	return false, nil
 }
@@ -418,20 +427,23 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 	}
 	var again []string
 	for _, jt := range tw.jobs {
-		for i, ino := range jt.kept {
-			if ino == (fstree.Inode{}) {
+		for i, k := range jt.kept {
+			if k.v == nil {
 				continue
 			}
 			name := jt.files[i].name
-			if tw.touched[ino] {
+			if tw.touched[k.ino] {
 				again = append(again, fstree.JoinRel(jt.dir, name))
 				continue
 			}
-			n := fstree.Node{Kind: fstree.File, Stat: tw.verified[ino].st, Dev: ino.Dev}
+			n := fstree.Node{Kind: fstree.File, Stat: k.v.st, Dev: k.ino.Dev}
 			acc.AddIn(jt.dir, name, n)
-			if ps.seen[n.Inode()] {
+			// An untouched kept inode has no created name (a new link
+			// would have touched it): its kept names are all there is.
+			if k.v.probed {
 				continue // most kept names are links to an inode probed already
 			}
+			k.v.probed = true
 			if d, base := path.Split(name); d == "" {
 				ps.file(jt.dir, name, n)
 			} else {

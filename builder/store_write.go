@@ -142,7 +142,7 @@ func (b *build) newTree(tmp string, spare bool, all []jobFiles) (*treeWriter, er
 	if b.cache == nil {
 		return nil, nil
 	}
-	var verified map[fstree.Inode]verified
+	var verified map[fstree.Inode]*verified
 	if b.prev != nil {
 		verified = b.prev.inodes
 	}
