@@ -18,6 +18,7 @@ import (
 
 	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/diag"
+	"github.com/scdtool/scd/internal/par"
 	"github.com/scdtool/scd/manifest"
 )
 
@@ -163,9 +164,7 @@ func (b *build) newTree(tmp string, spare bool, all []jobFiles) (*treeWriter, er
 // content version too.
 func (b *build) listTree(jobs []*job) ([]jobFiles, []topFile, string, error) {
 	all := make([]jobFiles, len(jobs))
-	for i, j := range jobs {
-		all[i] = b.jobFileList(j)
-	}
+	par.For(len(jobs), b.opts.Threads, func(i int) { all[i] = b.jobFileList(jobs[i]) })
 	cv := b.opts.ContentVersion
 	var tops []topFile
 	if b.logicalNames {
