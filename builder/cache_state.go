@@ -697,22 +697,28 @@ func (b *build) recordProbes(st *outputState, fp string, probes []fstree.DirProb
 // (its digest, st.List): a walk, unlike the probes, does not know the
 // files as written.
 func (b *build) listed(st *outputState) (map[string]manifest.File, error) {
-	bm, err := manifest.ReadBuild(b.opts.Output)
+	_, list, err := manifest.ReadBuildList(b.opts.Output)
 	if err != nil {
 		return nil, err
 	}
-	sorted := func(yield func(string, manifest.File) bool) {
-		for _, rel := range slices.Sorted(maps.Keys(bm.Files)) {
-			if !yield(rel, bm.Files[rel]) {
+	inOrder := func(yield func(string, manifest.File) bool) {
+		for _, e := range list {
+			if !yield(e.Path, e.File) {
 				return
 			}
 		}
 	}
-	if st.List == "" || treeDigest(sorted) != st.List {
+	// (the list as the file has it: in any other order than the sorted
+	// one the build wrote, it is not that build's)
+	if st.List == "" || treeDigest(inOrder) != st.List {
 		return nil, errors.New("the output's build.json is not the one the last build wrote")
 	}
-	st.Build.Files = bm.Files
-	return bm.Files, nil
+	files := make(map[string]manifest.File, len(list))
+	for _, e := range list {
+		files[e.Path] = e.File
+	}
+	st.Build.Files = files
+	return files, nil
 }
 
 // probed fills p from an output its probes found as written: each probed

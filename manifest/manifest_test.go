@@ -8,7 +8,13 @@ import (
 // TestWriteBuildMatchesMarshal checks that the streamed build.json is
 // byte for byte what Marshal gives, for an empty and a filled build.
 func TestWriteBuildMatchesMarshal(t *testing.T) {
-	for name, b := range map[string]*Build{
+	for name, b := range sampleBuilds() {
+		t.Run(name, func(t *testing.T) { checkWriteBuild(t, b) })
+	}
+}
+
+func sampleBuilds() map[string]*Build {
+	return map[string]*Build{
 		"empty": {ID: "x", Files: map[string]File{}},
 		"files": {ID: "abc", ConfigDigest: "d", Version: "v", ContentVersion: "c",
 			Jobs: []Job{{Area: "frontend", Theme: "A/b", Locale: "en_US", Dir: "frontend/A/b/en_US", Files: 2, Bytes: 9}},
@@ -19,8 +25,6 @@ func TestWriteBuildMatchesMarshal(t *testing.T) {
 				"frontend/A/b/ja_JP/カート.js":                     {SHA256: "33cc", Size: 1},
 				"frontend/A/b/en_US/tab\tnl\n\u2028\x7f\xff.js": {SHA256: "44dd", Size: -1},
 			}},
-	} {
-		t.Run(name, func(t *testing.T) { checkWriteBuild(t, b) })
 	}
 }
 
