@@ -64,8 +64,8 @@ func scanBuild(data []byte) (_ *Build, _ []FileEntry, ok bool) {
 	}
 	// The fields before the list, closed: an object with at least one of
 	// them (else the comma before "files" would be the JSON's fault).
-	head := bytes.TrimSpace(data[:at])
-	if len(head) < 2 || head[len(head)-1] == '{' {
+	head := data[:at]
+	if h := bytes.TrimRight(head, " \t\r\n"); len(h) == 0 || h[len(h)-1] == '{' {
 		return nil, nil, false
 	}
 	var b Build
