@@ -679,17 +679,21 @@ func (b *build) recordProbes(st *outputState, fp string, probes []fstree.DirProb
 	}
 	fstree.SortProbes(probes)
 	rest := append(sectionOf(st.sideRaw), sectionOf(st.memoRaw)...)
-	body := encodeStateBody(probes, func(dir string) func(string) string {
-		return func(name string) string { return files[fstree.JoinRel(dir, name)].SHA256 }
-	}, rest)
-	st.OutputFP, st.Probes, st.Body = fp, probes, b.key("statebody", st.Build.ID, newNonce())
+	body := encodeStateBody(probes, filesSums(files), rest)
+	st.OutputFP, st.Probes, st.Body = fp, probes, b.bodyKey(st.Build.ID)
 	head, err := encodeStateHead(st)
 	if err != nil {
 		return
 	}
-	b.cache.put(b.bodyKind(), st.Body, body)
-	b.cache.put("state", b.stateKey(), head)
-	b.pruneBodies(st.Body)
+	b.putState(st.Body, head, body)
+}
+
+// filesSums gives the digests of files (build.json's list as a map)
+// directory by directory, as encodeStateBody asks for them.
+func filesSums(files map[string]manifest.File) func(dir string) func(name string) string {
+	return func(dir string) func(string) string {
+		return func(name string) string { return files[fstree.JoinRel(dir, name)].SHA256 }
+	}
 }
 
 // listed reads the list of the previous output's files from its
@@ -1001,7 +1005,7 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 		}
 	}
 	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build, Jobs: jobs, PrevJobs: b.jobsOld,
-		Probes: probes, Stat: b.statCache, Body: b.key("statebody", res.Build.ID, newNonce()), List: b.treeDigest}
+		Probes: probes, Stat: b.statCache, Body: b.bodyKey(res.Build.ID), List: b.treeDigest}
 	st.Result = savedResult{Jobs: res.Jobs, Stats: res.Stats, Missing: res.Missing}
 	for _, w := range res.Warnings {
 		var de *diag.Error
@@ -1022,16 +1026,29 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 		b.log.Debug("cache: cannot encode state", "err", err)
 		return
 	}
-	// The body first: a build killed in between leaves the last state,
-	// and a body no head names until the next build removes it.
-	b.cache.put(b.bodyKind(), st.Body, body)
-	b.cache.put("state", b.stateKey(), head)
-	b.pruneBodies(st.Body)
+	b.putState(st.Body, head, body)
 	if stateSaved != nil {
 		stateSaved(b.opts.Output, fp, probes)
 	}
 	b.pruneJobs(b.jobsOlder, append(slices.Clone(jobs), b.jobsOld...))
 }
+
+// putState writes a state: the body under key first, so that a build
+// killed in between leaves the last state and a body no head names, which
+// the next build removes; then the head, and the other bodies go.
+func (b *build) putState(key string, head, body []byte) {
+	b.cache.put(b.bodyKind(), key, body)
+	b.cache.put("state", b.stateKey(), head)
+	b.pruneBodies(key)
+}
+
+// bodyKey is a new key for a state body of the build id: one per state
+// written, never reused.
+func (b *build) bodyKey(id string) string { return b.key("statebody", id, newNonce()) }
+
+// stateSaved, when set (by tests), is told the fingerprint and probes a
+// build records of the output it swapped in.
+var stateSaved func(out, fp string, probes []fstree.DirProbe)
 
 // bodyKind is the cache kind of this output's state bodies: a directory
 // of their own (see encodeStateHead).

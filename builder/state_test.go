@@ -43,16 +43,8 @@ func sampleState() *outputState {
 	}
 }
 
-// sumsOf gives the digests of files (build.json's map) directory by
-// directory, as encodeStateBody asks for them.
-func sumsOf(files map[string]manifest.File) func(string) func(string) string {
-	return func(dir string) func(string) string {
-		return func(name string) string { return files[fstree.JoinRel(dir, name)].SHA256 }
-	}
-}
-
 func sampleBody(st *outputState) []byte {
-	return encodeStateBody(st.Probes, sumsOf(st.Build.Files), encodeStateSide(st))
+	return encodeStateBody(st.Probes, filesSums(st.Build.Files), encodeStateSide(st))
 }
 
 // TestStateRoundTrip checks that a state decodes to what was encoded:

@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/builder/precompress"
 	"github.com/scdtool/scd/diag"
 	"github.com/scdtool/scd/manifest"
@@ -458,10 +457,6 @@ func swapInto(tmp, out, spare string) error {
 	}
 	return dispose(old)
 }
-
-// stateSaved, when set (by tests), is told the fingerprint and probes a
-// build records of the output it swapped in.
-var stateSaved func(out, fp string, probes []fstree.DirProbe)
 
 // beforeSwap, when set (by tests), runs between writing the new tree and
 // the swap; an error fails the build there, as a build killed at that
