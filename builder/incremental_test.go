@@ -379,6 +379,26 @@ func TestIncrementalBuildJSONEdited(t *testing.T) {
 	}
 }
 
+// TestIncrementalOutputRestoredThenChanged: a restored copy of the output
+// is read back and found as written, which records its probes and the
+// contents of the probed files; the rebuild after a source change then
+// finds the output intact by those probes and takes what it can from it.
+func TestIncrementalOutputRestoredThenChanged(t *testing.T) {
+	dir, out, cache := builtSample(t)
+	restoreCopy(t, out, nil)
+	if res := cachedBuild(t, dir, out, cache, nil); !res.UpToDate || res.PreviousOutput != builder.PreviousReadBack {
+		t.Fatalf("a restored copy: up to date %v, previous output %q", res.UpToDate, res.PreviousOutput)
+	}
+	appendSrc(t, dir, baseDir+"/web/template/cart.html", "\n<p>changed after a restore</p>\n")
+	res := checkRebuild(t, dir, out, cache, "change after a restore")
+	if res.PreviousOutput != builder.PreviousIntact {
+		t.Errorf("previous output used as %q, want %q", res.PreviousOutput, builder.PreviousIntact)
+	}
+	if res.Stats.RewritesReused == 0 {
+		t.Errorf("rewrites: %d made, none reused: the recorded contents were not used", res.Stats.Rewrites)
+	}
+}
+
 // builtSample copies the sample (sources aged past the stat cache's racy
 // window) and builds it with a cache: the sources, the output and the
 // cache directory.
