@@ -320,6 +320,43 @@ func (b *build) keepTailwind(digest string, css []byte) {
 	})
 }
 
+// requireJSDigest identifies a theme's requirejs-config.js inputs: their
+// contents in merge order. The merge depends on nothing else (a file's
+// name only appears in its errors, and a merge that fails is not kept).
+func requireJSDigest(data [][]byte) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, d := range data {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(d)))
+		h.Write(n[:])
+		h.Write(d)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// recallRequireJS returns a theme's merged requirejs-config.js from the
+// pack, by requireJSDigest: a rebuild of a dirty theme would otherwise
+// minify each of its hundreds of inputs again.
+func (b *build) recallRequireJS(digest string) ([]byte, bool) {
+	packed, ok := b.packGet("requirejs", b.key("requirejs", digest))
+	if !ok {
+		return nil, false
+	}
+	d := &dec{b: packed}
+	out := d.bytes()
+	return out, !d.bad
+}
+
+// keepRequireJS keeps a theme's merged requirejs-config.js for the next
+// build.
+func (b *build) keepRequireJS(digest string, out []byte) {
+	b.packPutLazy("requirejs", b.key("requirejs", digest), func() []byte {
+		e := &enc{}
+		e.bytes(out)
+		return e.b
+	})
+}
+
 // leafKey is the cache key of a leaf: its content, kind and the options
 // that change how it is processed.
 func (b *build) leafKey(digest string, k kind) string {

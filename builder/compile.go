@@ -27,10 +27,15 @@ func (b *build) submitRequireJS(g pond.TaskGroup, themes map[string]*themeState)
 			continue
 		}
 		b.task(g, "requirejs-config.js of "+key, func() {
-			out, err := requirejs.MergeData(ts.requirejs, ts.rjsData)
-			if err != nil {
-				b.fail(diag.Scoped(ts.jobs[0].id, err))
-				return
+			digest := requireJSDigest(ts.rjsData)
+			out, ok := b.recallRequireJS(digest)
+			if !ok {
+				var err error
+				if out, err = requirejs.MergeData(ts.requirejs, ts.rjsData); err != nil {
+					b.fail(diag.Scoped(ts.jobs[0].id, err))
+					return
+				}
+				b.keepRequireJS(digest, out)
 			}
 			ts.rjsBlob = b.store.put(out, requireJSFile)
 		})
