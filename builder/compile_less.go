@@ -80,7 +80,7 @@ func (b *build) planStyles(ts *themeState, area string) {
 		return
 	}
 	d := st.StyleDirs(area, ts.chain)
-	dirs := less.Dirs{Area: area, Lib: d.Lib, Themes: d.Themes}
+	dirs := less.Dirs{Area: area, Lib: d.Lib, Themes: d.Themes, Exists: b.scanner.exists}
 	for _, m := range d.Modules {
 		dirs.Modules = append(dirs.Modules, less.ModuleDir{Name: m.Name, Dir: m.Dir})
 	}

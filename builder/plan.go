@@ -3,6 +3,7 @@ package builder
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/builder/i18n"
@@ -34,6 +37,12 @@ type layer map[string]source
 // scanner walks each directory once, whatever number of jobs use it.
 type scanner struct {
 	layers map[string]layer
+	// links are the layers with a link the scan did not follow (to a
+	// directory, or dangling): what is under it is not in the layer.
+	links map[string]bool
+	// absent memoizes, per directory exists was asked about and that
+	// was not scanned, whether it is missing (a func() bool).
+	absent sync.Map
 }
 
 // scan lists the files under dir, skipping subtree skip (relative, slash
@@ -43,18 +52,58 @@ func (s *scanner) scan(dir, skip string) (layer, error) {
 	if l, ok := s.layers[key]; ok {
 		return l, nil
 	}
-	l, err := scanDir(dir, skip)
+	l, links, err := scanDir(dir, skip)
 	if err != nil {
 		return nil, err
 	}
 	s.layers[key] = l
+	if links {
+		s.links[key] = true
+	}
 	return l, nil
 }
 
-// scanDir is scan without the scanner's memory.
-func scanDir(dir, skip string) (layer, error) {
-	l := layer{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+// exists answers less.Dirs.Exists from the directories scanned: whether
+// rel is a file of the layer scanned at dir. It cannot tell for a
+// directory not scanned, nor for one whose scan found nothing (missing,
+// or a link, which the scan does not follow) or passed a link it did not
+// follow, nor for a path the scan leaves out (hidden, or under the
+// layer's skipped subtree); a directory that is missing has none of the
+// paths. It reads the layers only: the plan has scanned everything when
+// the compile stage asks.
+func (s *scanner) exists(dir, rel string) (found, known bool) {
+	if rel == "" || rel[0] == '.' || strings.Contains(rel, "/.") || path.Clean(rel) != rel {
+		return false, false // hidden, or not a plain path under dir
+	}
+	for _, skip := range []string{"i18n", ""} {
+		key := layerKey(dir, skip)
+		l := s.layers[key]
+		if len(l) == 0 || s.links[key] {
+			continue
+		}
+		if skip != "" && (rel == skip || strings.HasPrefix(rel, skip+"/")) {
+			return false, false
+		}
+		_, found = l[rel]
+		return found, true
+	}
+	// Most of the module directories a collect asks about have no such
+	// web directory: one stat of the directory answers for every path.
+	missing, _ := s.absent.LoadOrStore(dir, sync.OnceValue(func() bool {
+		_, err := os.Stat(dir)
+		return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+	}))
+	if missing.(func() bool)() {
+		return false, true
+	}
+	return false, false
+}
+
+// scanDir is scan without the scanner's memory; links reports a link
+// it did not follow.
+func scanDir(dir, skip string) (l layer, links bool, err error) {
+	l = layer{}
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if os.IsNotExist(err) && p == dir {
 				return filepath.SkipDir
@@ -83,6 +132,7 @@ func scanDir(dir, skip string) (layer, error) {
 			// Follow symlinks to regular files; ignore the rest.
 			st, err := os.Stat(p)
 			if err != nil || !st.Mode().IsRegular() {
+				links = links || d.Type()&fs.ModeSymlink != 0
 				return nil
 			}
 			info = st
@@ -91,9 +141,9 @@ func scanDir(dir, skip string) (layer, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return l, nil
+	return l, links, nil
 }
 
 // fileset resolves logical paths for one job (or for a theme without a
@@ -156,10 +206,14 @@ func (s *scanner) prefetch(chains [][]sl.Layer) {
 		}
 	}
 	found := make([]layer, len(todo))
-	par.For(len(todo), 4, func(i int) { found[i], _ = scanDir(todo[i].Dir, todo[i].Skip) })
+	links := make([]bool, len(todo))
+	par.For(len(todo), 4, func(i int) { found[i], links[i], _ = scanDir(todo[i].Dir, todo[i].Skip) })
 	for i, ly := range todo {
 		if found[i] != nil {
 			s.layers[layerKey(ly.Dir, ly.Skip)] = found[i]
+			if links[i] {
+				s.links[layerKey(ly.Dir, ly.Skip)] = true
+			}
 		}
 	}
 }
@@ -254,7 +308,7 @@ func isEntry(logical string, globs []string) bool {
 // plan resolves every job's files and dictionaries. It runs before any
 // work starts, so that a configuration problem costs nothing.
 func (b *build) plan() ([]*job, map[string]*themeState, error) {
-	sc := &scanner{layers: map[string]layer{}}
+	sc := &scanner{layers: map[string]layer{}, links: map[string]bool{}}
 	b.scanner = sc
 	chains := make([][]sl.Layer, len(b.opts.Jobs))
 	for i, mj := range b.opts.Jobs {

@@ -57,6 +57,11 @@ type Dirs struct {
 	// Themes are the directories of the job's chain, the job's theme
 	// first, then its ancestors (matrix.Config.Chain's order).
 	Themes []string
+	// Exists, when set, tells whether rel (slash form) under dir is a
+	// regular file or a link to one, as a stat would; known is false when
+	// it cannot tell, and the file is stat'ed. A caller that has listed
+	// the directories already spares Collect a stat per module and path.
+	Exists func(dir, rel string) (found, known bool)
 }
 
 // ModuleDir is an enabled module and its directory (the one holding view/).
@@ -89,14 +94,27 @@ type ModuleDir struct {
 // is safe for concurrent use, and its result does not depend on the
 // locale, so a caller may memoize it per theme chain.
 func (d Dirs) Collect(p string) []Collected {
+	rel := p
 	p = filepath.FromSlash(p)
+	// file returns dir/p when it is a regular file, else "".
+	file := func(dir string) string {
+		f := filepath.Join(dir, p)
+		found, known := d.exists(dir, rel)
+		if !known {
+			found = isRegular(f)
+		}
+		if !found {
+			return ""
+		}
+		return f
+	}
 	var out []Collected
 	lib := ""
-	if d.Lib != "" && isRegular(filepath.Join(d.Lib, p)) {
-		lib = filepath.Join(d.Lib, p)
+	if d.Lib != "" {
+		lib = file(d.Lib)
 	}
 	for i := len(d.Themes) - 1; i >= 0; i-- {
-		if f := filepath.Join(d.Themes[i], "web", p); isRegular(f) {
+		if f := file(filepath.Join(d.Themes[i], "web")); f != "" {
 			lib = f
 		}
 	}
@@ -119,8 +137,8 @@ func (d Dirs) Collect(p string) []Collected {
 		// glob's order: of the whole matched paths.
 		sort.Slice(names, func(a, b int) bool { return names[a]+"/" < names[b]+"/" })
 		for _, n := range names {
-			f := filepath.Join(d.Themes[i], n, "web", p)
-			if !isRegular(f) {
+			f := file(filepath.Join(d.Themes[i], n, "web"))
+			if f == "" {
 				continue
 			}
 			for k := 0; k < len(overrides); k++ {
@@ -142,11 +160,11 @@ func (d Dirs) Collect(p string) []Collected {
 		if overridden[m.Name] {
 			continue
 		}
-		if f := filepath.Join(m.Dir, "view", "base", "web", p); isRegular(f) {
+		if f := file(filepath.Join(m.Dir, "view", "base", "web")); f != "" {
 			out = append(out, Collected{Module: m.Name, Abs: f})
 		}
 		if d.Area != "base" {
-			if f := filepath.Join(m.Dir, "view", d.Area, "web", p); isRegular(f) {
+			if f := file(filepath.Join(m.Dir, "view", d.Area, "web")); f != "" {
 				out = append(out, Collected{Module: m.Name, Abs: f})
 			}
 		}
@@ -157,6 +175,13 @@ func (d Dirs) Collect(p string) []Collected {
 		}
 	}
 	return out
+}
+
+func (d Dirs) exists(dir, rel string) (found, known bool) {
+	if d.Exists == nil {
+		return false, false
+	}
+	return d.Exists(dir, rel)
 }
 
 func isRegular(p string) bool {
