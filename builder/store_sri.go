@@ -102,7 +102,7 @@ func sriJSON(entries []sriEntry) ([]byte, error) {
 		if len(e.sum) != 2*len(raw) {
 			return nil, fmt.Errorf("%s: bad sha256 %q", e.path, e.sum)
 		}
-		if _, err := hex.Decode(raw[:], []byte(e.sum)); err != nil {
+		if _, err := hex.AppendDecode(raw[:0], []byte(e.sum)); err != nil {
 			return nil, fmt.Errorf("%s: bad sha256 %q", e.path, e.sum)
 		}
 		if i > 0 {
@@ -110,14 +110,25 @@ func sriJSON(entries []sriEntry) ([]byte, error) {
 		}
 		out = appendPHPJSONString(out, e.path)
 		out = append(out, ':')
-		out = appendPHPJSONString(out, sriValue(raw))
+		out = appendSRIValue(out, raw)
 	}
 	return append(out, '}'), nil
 }
 
-// sriValue is the integrity value of a content of sha256 sum.
-func sriValue(sum [32]byte) string {
-	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+// appendSRIValue appends the integrity value of a content of sha256 sum
+// ("sha256-" and its base64) as appendPHPJSONString would, without making
+// a string of it: of base64's characters, only '/' is escaped.
+func appendSRIValue(dst []byte, sum [32]byte) []byte {
+	var b64 [44]byte
+	base64.StdEncoding.Encode(b64[:], sum[:])
+	dst = append(dst, `"sha256-`...)
+	for _, c := range b64 {
+		if c == '/' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, c)
+	}
+	return append(dst, '"')
 }
 
 // appendPHPJSONString appends s as PHP's json_encode writes a string with

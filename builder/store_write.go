@@ -169,12 +169,22 @@ func (b *build) listTree(jobs []*job) ([]jobFiles, []topFile, string, error) {
 	var tops []topFile
 	if b.logicalNames {
 		sortJobFiles(all)
+		// Two passes over every file of the tree, side by side.
+		var (
+			sris   []topFile
+			sriErr error
+			done   = make(chan struct{})
+		)
+		go func() {
+			defer close(done)
+			sris, sriErr = sriFiles(treeFiles(all))
+		}()
 		if cv == "" {
 			cv = numericVersion(buildID(treeFiles(all)))
 		}
-		sris, err := sriFiles(treeFiles(all))
-		if err != nil {
-			return nil, nil, "", err
+		<-done
+		if sriErr != nil {
+			return nil, nil, "", sriErr
 		}
 		tops = append(sris, topFile{rel: manifest.VersionFile, data: []byte(cv)})
 	}
