@@ -110,6 +110,14 @@ func TestSampleBuild(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Written as encoding/json writes the map: keys sorted.
+			raw, err := os.ReadFile(filepath.Join(dir, manifest.ManifestFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if canon, err := manifest.Marshal(m); err != nil || !bytes.Equal(raw, canon) {
+				t.Errorf("manifest.json is not manifest.Marshal of itself (%v):\n%s", err, raw)
+			}
 			read := func(logical string) string {
 				a, ok := m[logical]
 				if !ok {

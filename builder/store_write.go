@@ -301,8 +301,8 @@ func (b *build) addStats(res *Result, all []jobFiles, written int64) {
 // read by servers, not browsers: no sidecars, and not registered for
 // compression (which has finished by now).
 func (b *build) jobManifest(j *job) {
-	mf := manifest.Manifest{}
-	for _, o := range j.outputs {
+	es := make([]manifest.Entry, 0, len(j.outputs))
+	for _, o := range j.outputs { // sorted by logical path
 		if o.logical == manifest.TranslationFile {
 			continue
 		}
@@ -311,10 +311,15 @@ func (b *build) jobManifest(j *job) {
 			encs = append(encs, string(e))
 		}
 		sum, _ := hex.DecodeString(o.blob.sum)
-		mf[o.logical] = manifest.Asset{File: o.name, Integrity: "sha256-" + base64.StdEncoding.EncodeToString(sum),
-			Size: o.blob.size, Encodings: encs}
+		e := manifest.Entry{Logical: o.logical, Asset: manifest.Asset{File: o.name,
+			Integrity: "sha256-" + base64.StdEncoding.EncodeToString(sum), Size: o.blob.size, Encodings: encs}}
+		if n := len(es); n > 0 && es[n-1].Logical == e.Logical {
+			es[n-1] = e // not expected: one output per logical path
+			continue
+		}
+		es = append(es, e)
 	}
-	j.manifest = b.store.putPlain(manifest.MarshalManifest(mf))
+	j.manifest = b.store.putPlain(manifest.MarshalEntries(es))
 	b.store.spill(j.manifest) // to disk now: hundreds of jobs' manifests add up
 }
 

@@ -12,8 +12,10 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // BuildFile is the name of the build description at the root of an output.
@@ -134,37 +136,58 @@ func Marshal(v any) ([]byte, error) {
 // MarshalManifest encodes m as Marshal does (the tests hold them to the
 // same bytes), several times faster: a build writes one per job.
 func MarshalManifest(m Manifest) []byte {
-	if len(m) == 0 {
+	es := make([]Entry, 0, len(m))
+	for k, a := range m {
+		es = append(es, Entry{Logical: k, Asset: a})
+	}
+	slices.SortFunc(es, func(x, y Entry) int { return strings.Compare(x.Logical, y.Logical) })
+	return MarshalEntries(es)
+}
+
+// Entry is an asset of a manifest under its logical path.
+type Entry struct {
+	Logical string
+	Asset
+}
+
+// MarshalEntries encodes the manifest of es, which must be sorted by
+// logical path with no path twice (a builder holds its outputs so), as
+// MarshalManifest encodes the map of them, without the map and the sort.
+func MarshalEntries(es []Entry) []byte {
+	if len(es) == 0 {
 		return []byte("{}\n")
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	// An entry's fixed parts take at most 90 bytes and its size 20, an
+	// encoding 10 more than its name; escapes, if any, grow the buffer.
+	size := 4
+	for _, e := range es {
+		size += 110 + len(e.Logical) + len(e.File) + len(e.Integrity)
+		for _, enc := range e.Encodings {
+			size += 10 + len(enc)
+		}
 	}
-	sort.Strings(keys)
-	out := make([]byte, 0, 160*len(m))
+	out := make([]byte, 0, size)
 	out = append(out, '{')
-	for i, k := range keys {
-		a := m[k]
+	for i, e := range es {
 		if i > 0 {
 			out = append(out, ',')
 		}
 		out = append(out, "\n  "...)
-		out = appendJSONString(out, k)
+		out = appendJSONString(out, e.Logical)
 		out = append(out, ": {\n    \"file\": "...)
-		out = appendJSONString(out, a.File)
+		out = appendJSONString(out, e.File)
 		out = append(out, ",\n    \"integrity\": "...)
-		out = appendJSONString(out, a.Integrity)
+		out = appendJSONString(out, e.Integrity)
 		out = append(out, ",\n    \"size\": "...)
-		out = strconv.AppendInt(out, a.Size, 10)
-		if len(a.Encodings) > 0 {
+		out = strconv.AppendInt(out, e.Size, 10)
+		if len(e.Encodings) > 0 {
 			out = append(out, ",\n    \"encodings\": ["...)
-			for j, e := range a.Encodings {
+			for j, enc := range e.Encodings {
 				if j > 0 {
 					out = append(out, ',')
 				}
 				out = append(out, "\n      "...)
-				out = appendJSONString(out, e)
+				out = appendJSONString(out, enc)
 			}
 			out = append(out, "\n    ]"...)
 		}
