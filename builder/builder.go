@@ -289,7 +289,11 @@ type build struct {
 	opts     Options
 	cfg      *matrix.Config
 	embedded bool
-	layout   sl.Layout
+	// leafSalts are the first parts of the leaves' pack keys, by kind
+	// (leafSalt).
+	leafSalts     [kindFont + 1]string
+	leafSaltsOnce sync.Once
+	layout        sl.Layout
 	// LESS (compile_less.go): the less.js workers, started on first use, and
 	// each expansion's compiled stylesheet by digest.
 	less        *less.Pool

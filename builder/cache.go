@@ -64,7 +64,7 @@ type cache struct {
 	dir string
 }
 
-const cacheFormat = "scd-cache-v9"
+const cacheFormat = "scd-cache-v10"
 
 var cacheMagic = []byte("SCDC2\x00\x00\x00")
 
@@ -357,10 +357,23 @@ func (b *build) keepRequireJS(digest string, out []byte) {
 	})
 }
 
-// leafKey is the cache key of a leaf: its content, kind and the options
-// that change how it is processed.
+// leafKey is the pack key of a leaf: its content's digest after a salt
+// of its kind and the options that change how it is processed. (The
+// pack's own key has the format and version; a rebuild asks thousands of
+// leaves, one digest of the key's parts each was measurable.)
 func (b *build) leafKey(digest string, k kind) string {
-	return b.key("leaf", digest, fmt.Sprint(int(k)), fmt.Sprint(b.embedded), fmt.Sprint(b.opts.Skip.NoHTMLMinify))
+	return b.leafSalt(k) + digest
+}
+
+// leafSalt is the first part of a leaf's key, made once per kind.
+func (b *build) leafSalt(k kind) string {
+	b.leafSaltsOnce.Do(func() {
+		for k := range b.leafSalts {
+			b.leafSalts[k] = b.key("leaf", strconv.Itoa(k), strconv.FormatBool(b.embedded),
+				strconv.FormatBool(b.opts.Skip.NoHTMLMinify))[:16] + ":"
+		}
+	})
+	return b.leafSalts[k]
 }
 
 func encodeLeaf(l *leaf) []byte {
