@@ -61,7 +61,8 @@ type ParseOptions struct {
 // them. On error the dictionary is nil.
 func ParseCSV(name string, data []byte, opts ParseOptions) (d *Dictionary, warnings []error, err error) {
 	data = bytes.TrimPrefix(data, utf8BOM)
-	d = &Dictionary{global: make(map[string]string)}
+	// A row a line, for most dictionaries: the map is made to size.
+	d = &Dictionary{global: make(map[string]string, bytes.Count(data, []byte{'\n'})+1)}
 	located := func(line, col int, format string, args ...any) *diag.Error {
 		e := diag.Buildf(name, line, max(col, 1), format, args...)
 		e.Source = diag.LineText(data, line)
