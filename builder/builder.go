@@ -181,6 +181,9 @@ type Options struct {
 	// Progress, when set, is called after each finished task. It must be
 	// cheap and safe for concurrent use.
 	Progress func(Progress)
+	// Prepared is the check of the previous output started by Prepare,
+	// which Build takes over (see Prepared); nil: Build starts it.
+	Prepared *Prepared
 }
 
 // Progress is a snapshot of a running build.
@@ -380,6 +383,7 @@ type build struct {
 // Build runs the build described by opts.
 func Build(ctx context.Context, opts Options) (*Result, error) {
 	start := time.Now()
+	defer opts.Prepared.Release() // unless taken over
 	if opts.Config == nil || len(opts.Jobs) == 0 {
 		return nil, &diag.Error{Kind: diag.Config, Msg: "no jobs to build"}
 	}

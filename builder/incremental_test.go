@@ -857,3 +857,77 @@ func TestIncrementalOutputProbed(t *testing.T) {
 		t.Errorf("state bodies after the rebuilds: %q", b)
 	}
 }
+
+// TestIncrementalPrepared: a check started by Prepare serves the build
+// when nothing moved since it began, and is set aside when the output,
+// its state or the options did: a check that ran before a change would
+// otherwise pass an output that no longer is the one recorded.
+func TestIncrementalPrepared(t *testing.T) {
+	dir, out, cache := builtSample(t)
+	var log strings.Builder
+	build := func(p *builder.Prepared) *builder.Result {
+		t.Helper()
+		log.Reset()
+		return cachedBuild(t, dir, out, cache, func(o *builder.Options) {
+			o.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			o.Prepared = p
+		})
+	}
+	prepare := func(version string) *builder.Prepared {
+		p := builder.Prepare(builder.Options{Output: out, CacheDir: cache, Version: version})
+		if p == nil {
+			t.Fatal("Prepare returned nil")
+		}
+		return p
+	}
+	const early, again = "check began before the build", "changed since the early check"
+
+	if res := build(prepare("test")); !res.UpToDate || !strings.Contains(log.String(), early) ||
+		!strings.Contains(log.String(), "checked_by=probes") {
+		t.Fatalf("nothing changed: up to date %v, the early check not used:\n%s", res.UpToDate, log.String())
+	}
+	want := treeDigest(t, out)
+
+	// The output changes after the early check found it intact.
+	p := prepare("test")
+	time.Sleep(20 * time.Millisecond) // the check is done, and past the time granularity
+	writeSrc(t, out, "stray.txt", "added after the check")
+	if res := build(p); res.UpToDate || !strings.Contains(log.String(), again) {
+		t.Errorf("output changed: up to date %v, the early check was used:\n%s", res.UpToDate, log.String())
+	}
+	if got := treeDigest(t, out); got != want {
+		t.Error("the output changed after the early check was not restored")
+	}
+
+	// A new state head (a build writes one by a rename).
+	p = prepare("test")
+	heads, _ := filepath.Glob(filepath.Join(cache, "v1", "state", "*", "*"))
+	if len(heads) != 1 {
+		t.Fatalf("state heads: %q", heads)
+	}
+	data, err := os.ReadFile(heads[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(heads[0]+".new", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(heads[0]+".new", heads[0]); err != nil {
+		t.Fatal(err)
+	}
+	if res := build(p); !res.UpToDate || !strings.Contains(log.String(), again) {
+		t.Errorf("new state head: up to date %v, the early check was used:\n%s", res.UpToDate, log.String())
+	}
+
+	// Options other than the check's.
+	if res := build(prepare("another version")); !res.UpToDate || !strings.Contains(log.String(), "for other options") {
+		t.Errorf("other version: up to date %v, the early check was used:\n%s", res.UpToDate, log.String())
+	}
+
+	// A Prepared no build takes is released, as often as asked.
+	p = prepare("test")
+	p.Release()
+	p.Release()
+	var none *builder.Prepared
+	none.Release()
+}

@@ -95,8 +95,11 @@ type themeState struct {
 func (b *build) run() (_ *Result, err error) {
 	if b.cache != nil {
 		// Loading the state and checking the previous output do not
-		// depend on the plan: they run side by side.
-		b.prevCheck = b.startOutputCheck()
+		// depend on the plan: they run side by side, or began before
+		// Build (Prepare).
+		if b.prevCheck = b.opts.Prepared.takeOver(b); b.prevCheck == nil {
+			b.prevCheck = b.startOutputCheck()
+		}
 		defer b.prevCheck.stop()
 	}
 	jobs, themes, upToDate, err := b.planStage()

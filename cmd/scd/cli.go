@@ -186,12 +186,16 @@ func envName(flag string) string {
 }
 
 func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
-	return loadBuildSettings(cmd, v, nil)
+	return loadBuildSettings(cmd, v, nil, nil)
 }
 
 // loadBuildSettings is loadSettings with the build's positional
 // arguments, locales that replace --language as in Magento.
-func loadBuildSettings(cmd *cobra.Command, v *viper.Viper, locales []string) (*settings, error) {
+// loadBuildSettings reads the build's settings from the flags, the
+// environment and the matrix file. early, when set, is called with the
+// output and cache directories as soon as they are known, before a
+// Magento project is loaded.
+func loadBuildSettings(cmd *cobra.Command, v *viper.Viper, locales []string, early func(output, cacheDir string)) (*settings, error) {
 	f := cmd.Flags()
 	// Flags win over the environment: a variable only fills a flag that
 	// was not given.
@@ -228,7 +232,29 @@ func loadBuildSettings(cmd *cobra.Command, v *viper.Viper, locales []string) (*s
 	}
 
 	s := &settings{matrixFile: v.GetString("matrix-file")}
-	cfg, layout, err := loadMatrix(s.matrixFile, v.GetString("magento-root"), f.Changed("matrix") || os.Getenv("SCD_MATRIX_FILE") != "")
+	cfg, err := loadMatrix(s.matrixFile, v.GetString("magento-root"), f.Changed("matrix") || os.Getenv("SCD_MATRIX_FILE") != "")
+	if err != nil {
+		return nil, err
+	}
+	output := cfg.Output
+	if o := v.GetString("output"); o != "" {
+		if output, err = filepath.Abs(o); err != nil {
+			return nil, err
+		}
+	}
+	cacheDir := ""
+	if !v.GetBool("no-cache") {
+		cacheDir = filepath.Join(cfg.Dir, ".scd-cache")
+		if d := v.GetString("cache-dir"); d != "" {
+			if cacheDir, err = filepath.Abs(d); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if early != nil {
+		early(output, cacheDir)
+	}
+	layout, err := loadLayout(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -239,13 +265,6 @@ func loadBuildSettings(cmd *cobra.Command, v *viper.Viper, locales []string) (*s
 	threads := v.GetInt("threads")
 	if threads < 0 {
 		return nil, &diag.Error{Kind: diag.Config, Msg: fmt.Sprintf("threads must be 0 (one per CPU) or more, not %d", threads)}
-	}
-
-	output := cfg.Output
-	if o := v.GetString("output"); o != "" {
-		if output, err = filepath.Abs(o); err != nil {
-			return nil, err
-		}
 	}
 
 	s.filter = matrix.Filter{
@@ -273,15 +292,6 @@ func loadBuildSettings(cmd *cobra.Command, v *viper.Viper, locales []string) (*s
 	case "auto", "bar", "lines", "none":
 	default:
 		return nil, &diag.Error{Kind: diag.Config, Msg: fmt.Sprintf("--progress must be auto, bar, lines or none, not %q", s.progress)}
-	}
-	cacheDir := ""
-	if !v.GetBool("no-cache") {
-		cacheDir = filepath.Join(cfg.Dir, ".scd-cache")
-		if d := v.GetString("cache-dir"); d != "" {
-			if cacheDir, err = filepath.Abs(d); err != nil {
-				return nil, err
-			}
-		}
 	}
 	wd, _ := os.Getwd()
 	s.opts = builder.Options{
@@ -317,30 +327,28 @@ func loadBuildSettings(cmd *cobra.Command, v *viper.Viper, locales []string) (*s
 }
 
 // loadMatrix reads the matrix file, or with --magento-root makes the
-// matrix of that Magento project; a matrix with magento_root is completed
-// from the project, whose layout the build then uses.
-func loadMatrix(file, magentoRoot string, fileGiven bool) (*matrix.Config, source.Layout, error) {
-	var cfg *matrix.Config
-	var err error
-	if magentoRoot != "" {
-		if fileGiven {
-			return nil, nil, &diag.Error{Kind: diag.Config, File: file,
-				Msg: "--magento-root builds a Magento project without a matrix file; give magento_root: in the matrix file instead"}
-		}
-		root, aerr := filepath.Abs(magentoRoot)
-		if aerr != nil {
-			return nil, nil, aerr
-		}
-		data := fmt.Appendf(nil, "magento_root: %q\n", root)
-		cfg, err = matrix.Parse("--magento-root", root, data)
-	} else {
-		cfg, err = matrix.Load(file)
+// matrix of that Magento project (which loadLayout completes).
+func loadMatrix(file, magentoRoot string, fileGiven bool) (*matrix.Config, error) {
+	if magentoRoot == "" {
+		return matrix.Load(file)
 	}
+	if fileGiven {
+		return nil, &diag.Error{Kind: diag.Config, File: file,
+			Msg: "--magento-root builds a Magento project without a matrix file; give magento_root: in the matrix file instead"}
+	}
+	root, err := filepath.Abs(magentoRoot)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	return matrix.Parse("--magento-root", root, fmt.Appendf(nil, "magento_root: %q\n", root))
+}
+
+// loadLayout loads the Magento project of a matrix with magento_root,
+// completes the matrix from it and returns it as the build's layout; nil
+// for any other matrix.
+func loadLayout(cfg *matrix.Config) (source.Layout, error) {
 	if cfg.MagentoRoot == "" {
-		return cfg, nil, nil
+		return nil, nil
 	}
 	m, err := source.LoadMagento(cfg.MagentoRoot)
 	if m != nil {
@@ -348,13 +356,13 @@ func loadMatrix(file, magentoRoot string, fileGiven bool) (*matrix.Config, sourc
 	}
 	if err != nil {
 		relativeFiles(err)
-		return nil, nil, err
+		return nil, err
 	}
 	if err := m.Configure(cfg); err != nil {
 		relativeFiles(err)
-		return nil, nil, err
+		return nil, err
 	}
-	return cfg, m, nil
+	return m, nil
 }
 
 // relativeFiles names the files of errs relative to the working
@@ -377,7 +385,14 @@ func relativeFiles(errs ...error) {
 }
 
 func runBuild(cmd *cobra.Command, v *viper.Viper, args []string, stdout, stderr io.Writer) error {
-	s, err := loadBuildSettings(cmd, v, args)
+	// The previous output is checked while the rest of the settings load
+	// (a Magento project's take about as long): see builder.Prepare.
+	var prep *builder.Prepared
+	defer func() { prep.Release() }()
+	s, err := loadBuildSettings(cmd, v, args, func(output, cacheDir string) {
+		prep = builder.Prepare(builder.Options{Output: output, CacheDir: cacheDir, CacheKey: cacheKey(),
+			Version: version, Logger: newLogger(stderr, v.GetBool("verbose"))})
+	})
 	if err != nil {
 		report(stderr, err, nil)
 		if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
@@ -392,13 +407,8 @@ func runBuild(cmd *cobra.Command, v *viper.Viper, args []string, stdout, stderr 
 	}
 	p := newProgress(stderr, s)
 	s.opts.Progress = p.update
-	// Warnings of the build itself (a cache that cannot be used) always
-	// show; --verbose adds its decisions.
-	level := slog.LevelWarn
-	if s.verbose {
-		level = slog.LevelDebug
-	}
-	s.opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: dropTime}))
+	s.opts.Logger = newLogger(stderr, s.verbose)
+	s.opts.Prepared = prep
 	if file, _ := cmd.Flags().GetString("cpuprofile"); file != "" {
 		stop, err := startProfile(file)
 		if err != nil {
@@ -435,6 +445,16 @@ func runBuild(cmd *cobra.Command, v *viper.Viper, args []string, stdout, stderr 
 		printSummary(stdout, s, res)
 	}
 	return nil
+}
+
+// newLogger is the build's logger: warnings of the build itself (a cache
+// that cannot be used) always show; verbose adds its decisions.
+func newLogger(stderr io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: dropTime}))
 }
 
 // report prints errors (with their source line) and warnings on stderr.
