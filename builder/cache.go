@@ -11,6 +11,7 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"sync"
 
 	"github.com/scdtool/scd/builder/i18n"
+	"golang.org/x/sys/unix"
 )
 
 // The persistent cache (Options.CacheDir) makes a rebuild redo only what
@@ -100,6 +102,41 @@ func (c *cache) get(kind, key string) ([]byte, bool) {
 	}
 	payload, ok := unframe(data)
 	if !ok {
+		_ = os.Remove(p)
+		return nil, false
+	}
+	return payload, true
+}
+
+// getMapped is get for the pack's shards, the largest entries a rebuild
+// reads: the file is mapped rather than read, so that its tens of
+// megabytes are not copied into memory the process must first fault in
+// (that copy was most of the cost of loading the pack). The mapping is
+// read-only and never unmapped: what the build takes from it may be held
+// to its end, and a replaced entry is a new file (put renames), so the
+// mapped one does not change under it. Where mapping fails, the file is
+// read.
+func (c *cache) getMapped(kind, key string) ([]byte, bool) {
+	if c == nil {
+		return nil, false
+	}
+	p := c.path(kind, key)
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() <= frameHeader || fi.Size() > math.MaxInt32 {
+		return c.get(kind, key)
+	}
+	data, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return c.get(kind, key)
+	}
+	payload, ok := unframe(data)
+	if !ok {
+		_ = unix.Munmap(data)
 		_ = os.Remove(p)
 		return nil, false
 	}
@@ -529,7 +566,7 @@ func (b *build) loadPack() {
 	var wg sync.WaitGroup
 	for i := range shards {
 		wg.Go(func() {
-			data, ok := b.cache.get("pack", b.packKey(i))
+			data, ok := b.cache.getMapped("pack", b.packKey(i))
 			if !ok {
 				return
 			}
