@@ -287,12 +287,7 @@ func (s *scanner) withLocale(base *fileset, layers []sl.Layer, locale string) (*
 // directory on its path starts with "_". Partials are bundled into other
 // files and never published on their own.
 func isPartial(logical string) bool {
-	for _, seg := range strings.Split(logical, "/") {
-		if strings.HasPrefix(seg, "_") {
-			return true
-		}
-	}
-	return false
+	return strings.HasPrefix(logical, "_") || strings.Contains(logical, "/_")
 }
 
 // isEntry reports whether logical matches one of the entry globs.

@@ -121,3 +121,14 @@ func TestScannerExistsAnswersAsStat(t *testing.T) {
 		}
 	}
 }
+
+func TestIsPartial(t *testing.T) {
+	for p, want := range map[string]bool{
+		"_module.less": true, "css/source/_module.less": true, "js/_lib/x.js": true, "_dir/a.js": true,
+		"css/styles.less": false, "Magento_Ui/js/a_b.js": false, "my_dir/x.js": false, "x_/_": true, "": false,
+	} {
+		if got := isPartial(p); got != want {
+			t.Errorf("isPartial(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
