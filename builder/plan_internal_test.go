@@ -1,11 +1,15 @@
 package builder
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/builder/less"
 )
 
@@ -130,5 +134,114 @@ func TestIsPartial(t *testing.T) {
 		if got := isPartial(p); got != want {
 			t.Errorf("isPartial(%q) = %v, want %v", p, got, want)
 		}
+	}
+}
+
+// walkScan is what scanDir does, written over filepath.WalkDir: the
+// oracle TestScanDir holds scanDir's getdents and fstatat to.
+func walkScan(dir, skip string) (layer, bool, error) {
+	l, links := layer{}, false
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) && p == dir {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), ".") || rel == skip {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if !info.Mode().IsRegular() {
+			st, err := os.Stat(p)
+			if err != nil || !st.Mode().IsRegular() {
+				links = links || d.Type()&fs.ModeSymlink != 0
+				return nil
+			}
+			info = st
+		}
+		l[rel] = source{Abs: p, Size: info.Size(), st: fstree.StatOf(info)}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return l, links, nil
+}
+
+// TestScanDir: a layer's scan finds what a walk finds — regular files
+// and links to them (with their target's stat), nothing hidden, nothing
+// under the skipped subtree (at the top only), no link to a directory
+// followed, and nothing for a root that is missing, a file or a link.
+func TestScanDir(t *testing.T) {
+	root := t.TempDir()
+	web := filepath.Join(root, "web")
+	for rel, data := range map[string]string{
+		"css/styles.less": "a", "css/source/_module.less": "bb", "js/app.js": "ccc",
+		".hidden.js": "x", ".git/config": "x", "js/.cache/x.js": "x",
+		"i18n/fr_FR/js/app.js": "fr", "js/i18n/keep.js": "kept", "i18n": "",
+		"../elsewhere/target.js": "target", "../elsewhere/dir/in.js": "in",
+	} {
+		if rel == "i18n" {
+			continue
+		}
+		p := filepath.Join(web, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for target, link := range map[string]string{
+		"../../elsewhere/target.js": "js/linked.js",
+		"../../elsewhere/dir":       "js/linkdir",
+		"missing.js":                "js/dangling.js",
+	} {
+		if err := os.Symlink(target, filepath.Join(web, filepath.FromSlash(link))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(web, "js", "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(web, filepath.Join(root, "weblink")); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range []struct{ dir, skip string }{
+		{web, "i18n"}, {web, ""}, {web + "/", "i18n"}, {filepath.Join(web, "js"), "i18n"},
+		{filepath.Join(root, "missing"), "i18n"}, {filepath.Join(web, "js", "app.js"), ""},
+		{filepath.Join(root, "weblink"), "i18n"},
+	} {
+		got, gotLinks, err := scanDir(c.dir, c.skip)
+		if err != nil {
+			t.Fatalf("scanDir(%s, %q): %v", c.dir, c.skip, err)
+		}
+		want, wantLinks, err := walkScan(c.dir, c.skip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) || gotLinks != wantLinks {
+			t.Errorf("scanDir(%s, %q) = %v links %v\nwant %v links %v", c.dir, c.skip, got, gotLinks, want, wantLinks)
+		}
+	}
+	l, links, _ := scanDir(web, "i18n")
+	if _, ok := l["js/linked.js"]; !ok || l["js/linked.js"].Size != int64(len("target")) || !links || len(l) != 5 {
+		t.Errorf("scan of web: %v, links %v", l, links)
 	}
 }

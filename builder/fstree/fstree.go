@@ -18,6 +18,8 @@ package fstree
 import (
 	"io/fs"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Inode identifies a file on the machine: its device and inode numbers.
@@ -41,6 +43,9 @@ func StatOf(fi fs.FileInfo) Stat {
 	}
 	return st
 }
+
+// StatOfSys is the Stat of a stat system call's result.
+func StatOfSys(st *unix.Stat_t) Stat { return statOf(st) }
 
 // DevOf is the device number of a file's fs.FileInfo, 0 when unknown.
 func DevOf(fi fs.FileInfo) uint64 {
