@@ -101,7 +101,8 @@
 // fingerprint as before, with the file list read from the output's
 // build.json and trusted only under the digest the state recorded; a walk
 // that finds the output as recorded records its own probes for the next
-// build.
+// build. The check may begin before Build (Prepare, prepare.go), while the
+// caller loads the rest of its settings.
 package builder
 
 import (
@@ -347,6 +348,7 @@ type build struct {
 	prevCheck *outputCheck      // the state and the previous output's check, started with the build
 	outFiles  []jobFiles        // the files of the tree written, for the cache's state
 	packOld   map[string][]byte // leaf and bundle entries of the last build
+	packMaps  [][]byte          // the pack's shards as mapped (see getMapped)
 	attic     map[string][]byte // entries of the builds before (atticGet)
 	atticOnce sync.Once
 	// packOldCount is the number of entries of each shard as loaded.

@@ -41,8 +41,10 @@ import (
 //     result, keyed by the entry and the fallback chain it was resolved
 //     through, holding every file the bundle looked up with its content
 //     digest; it is reused only when each still resolves to the same file
-//     with the same digest. The pack is split in shards, beside an attic of
-//     what recent builds let go (below).
+//     with the same digest. A theme's merged requirejs-config.js is kept
+//     under the digest of its inputs' contents. The pack is split in
+//     shards, mapped when read (getMapped), beside an attic of what recent
+//     builds let go (below).
 //
 // and per job, shared by every output: a job record (kind "job", keyed by
 // the digest of the job's inputs), the files the job published by content
@@ -111,36 +113,49 @@ func (c *cache) get(kind, key string) ([]byte, bool) {
 // getMapped is get for the pack's shards, the largest entries a rebuild
 // reads: the file is mapped rather than read, so that its tens of
 // megabytes are not copied into memory the process must first fault in
-// (that copy was most of the cost of loading the pack). The mapping is
-// read-only and never unmapped: what the build takes from it may be held
-// to its end, and a replaced entry is a new file (put renames), so the
-// mapped one does not change under it. Where mapping fails, the file is
-// read.
-func (c *cache) getMapped(kind, key string) ([]byte, bool) {
+// (that copy was most of the cost of loading the pack). The mapping
+// (returned as mapping; nil when the file was read instead, where mapping
+// fails) is read-only and never unmapped: what the build takes from it
+// may be held to its end, and a replaced entry is a new file (put
+// renames), so the mapped one does not change under it. Once the build is
+// done with the pack, release gives its pages back.
+func (c *cache) getMapped(kind, key string) (payload, mapping []byte, ok bool) {
 	if c == nil {
-		return nil, false
+		return nil, nil, false
 	}
 	p := c.path(kind, key)
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil || fi.Size() <= frameHeader || fi.Size() > math.MaxInt32 {
-		return c.get(kind, key)
+		payload, ok = c.get(kind, key)
+		return payload, nil, ok
 	}
 	data, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
 	if err != nil {
-		return c.get(kind, key)
+		payload, ok = c.get(kind, key)
+		return payload, nil, ok
 	}
-	payload, ok := unframe(data)
-	if !ok {
+	if payload, ok = unframe(data); !ok {
 		_ = unix.Munmap(data)
 		_ = os.Remove(p)
-		return nil, false
+		return nil, nil, false
 	}
-	return payload, true
+	return payload, data, true
+}
+
+// release gives back the pages of mappings made by getMapped, which stay
+// mapped: a later read faults them in again from the file, so a slice
+// into them that is still read reads the same bytes. (A rebuild of a
+// large matrix maps hundreds of megabytes of pack it is done with before
+// it writes the tree.)
+func release(mappings [][]byte) {
+	for _, m := range mappings {
+		_ = unix.Madvise(m, unix.MADV_DONTNEED)
+	}
 }
 
 // put stores an entry atomically (temporary file + rename). Failing to
@@ -566,9 +581,14 @@ func (b *build) loadPack() {
 	var wg sync.WaitGroup
 	for i := range shards {
 		wg.Go(func() {
-			data, ok := b.cache.getMapped("pack", b.packKey(i))
+			data, mapping, ok := b.cache.getMapped("pack", b.packKey(i))
 			if !ok {
 				return
+			}
+			if mapping != nil {
+				b.packMu.Lock()
+				b.packMaps = append(b.packMaps, mapping)
+				b.packMu.Unlock()
 			}
 			d := &dec{b: data}
 			n := d.count()

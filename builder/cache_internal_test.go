@@ -7,9 +7,10 @@ import (
 	"testing"
 )
 
-// TestCacheGetMapped: a mapped entry reads as get reads it, and one that
-// does not verify (a byte changed, cut short, empty) is refused and
-// removed, as get does.
+// TestCacheGetMapped: a mapped entry reads as get reads it, also once
+// its pages are released and the entry replaced, and one that does not
+// verify (a byte changed, cut short, empty) is refused and removed, as
+// get does.
 func TestCacheGetMapped(t *testing.T) {
 	c, err := openCache(t.TempDir())
 	if err != nil {
@@ -32,11 +33,18 @@ func TestCacheGetMapped(t *testing.T) {
 		if err := os.WriteFile(c.path("pack", key), damage(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		got, ok := c.getMapped("pack", key)
+		got, mapping, ok := c.getMapped("pack", key)
 		_, statErr := os.Stat(c.path("pack", key))
 		if what == "intact" {
-			if !ok || !bytes.Equal(got, payload) || statErr != nil {
-				t.Errorf("intact: ok %v, same bytes %v, file %v", ok, bytes.Equal(got, payload), statErr)
+			if !ok || !bytes.Equal(got, payload) || statErr != nil || mapping == nil {
+				t.Errorf("intact: ok %v, same bytes %v, file %v, mapped %v", ok, bytes.Equal(got, payload), statErr, mapping != nil)
+			}
+			// Its pages given back, and the entry replaced by a new file
+			// (as a build's put does), it still reads the same.
+			release([][]byte{mapping})
+			c.put("pack", key, []byte("another payload"))
+			if !bytes.Equal(got, payload) {
+				t.Error("intact: released, the mapping no longer reads the payload")
 			}
 			continue
 		}
@@ -44,7 +52,7 @@ func TestCacheGetMapped(t *testing.T) {
 			t.Errorf("%s: ok %v, the entry was not removed (%v)", what, ok, statErr)
 		}
 	}
-	if _, ok := c.getMapped("pack", strings.Repeat("cd", 32)); ok {
+	if _, _, ok := c.getMapped("pack", strings.Repeat("cd", 32)); ok {
 		t.Error("a missing entry was found")
 	}
 }
