@@ -331,7 +331,9 @@ func themeKey(j matrix.Job) string { return j.Area + "/" + j.Theme }
 func (b *build) dropWork(jobs []*job, themes map[string]*themeState) {
 	b.savePack(true)
 	b.packMu.Lock()
-	release(b.packMaps) // saved: its pages can go before the tree is written
+	if mapped(b.packMaps) >= releaseMin {
+		release(b.packMaps) // saved: its pages can go before the tree is written
+	}
 	b.packMu.Unlock()
 	b.srcMu.Lock()
 	b.srcs = nil
