@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/builder/i18n"
@@ -70,8 +69,9 @@ func (s *scanner) scan(dir, skip string) (layer, error) {
 // or a link, which the scan does not follow) or passed a link it did not
 // follow, nor for a path the scan leaves out (hidden, or under the
 // layer's skipped subtree); a directory that is missing has none of the
-// paths. It reads the layers only: the plan has scanned everything when
-// the compile stage asks.
+// paths. It only reads the layers (the plan has scanned everything when
+// the compile stage asks) and memoizes the missing directories: it is
+// safe for concurrent use.
 func (s *scanner) exists(dir, rel string) (found, known bool) {
 	if rel == "" || rel[0] == '.' || strings.Contains(rel, "/.") || path.Clean(rel) != rel {
 		return false, false // hidden, or not a plain path under dir
@@ -92,7 +92,7 @@ func (s *scanner) exists(dir, rel string) (found, known bool) {
 	// web directory: one stat of the directory answers for every path.
 	missing, _ := s.absent.LoadOrStore(dir, sync.OnceValue(func() bool {
 		_, err := os.Stat(dir)
-		return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+		return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR)
 	}))
 	if missing.(func() bool)() {
 		return false, true

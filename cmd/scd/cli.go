@@ -190,11 +190,9 @@ func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
 }
 
 // loadBuildSettings is loadSettings with the build's positional
-// arguments, locales that replace --language as in Magento.
-// loadBuildSettings reads the build's settings from the flags, the
-// environment and the matrix file. early, when set, is called with the
-// output and cache directories as soon as they are known, before a
-// Magento project is loaded.
+// arguments, locales that replace --language as in Magento. early, when
+// set, is called with the output and cache directories as soon as they
+// are known, before a Magento project is loaded.
 func loadBuildSettings(cmd *cobra.Command, v *viper.Viper, locales []string, early func(output, cacheDir string)) (*settings, error) {
 	f := cmd.Flags()
 	// Flags win over the environment: a variable only fills a flag that
