@@ -26,12 +26,12 @@
 // by their inputs' digests that a stage asks before doing the work and
 // hands its result to after (recallLeaf/keepLeaf, loadBundle/storeBundle,
 // recallStyle/recordStyle for LESS expansions, recallCompiledStyle/
-// keepCompiledStyle, recallTailwind/keepTailwind, the rewrite memo of
-// assemble), the job records (cache_job.go: a job a change does not reach
-// takes its files from the record of its inputs' digest, and skips
-// compile and assemble), and the state of the last build of each output,
-// which the plan stage's up-to-date check reads and the store stage
-// writes. The
+// keepCompiledStyle, recallBytes/keepBytes for Tailwind builds and the
+// requirejs merges, the rewrite memo of assemble), the job records
+// (cache_job.go: a job a change does not reach takes its files from the
+// record of its inputs' digest, and skips compile and assemble), and the
+// state of the last build of each output, which the plan stage's
+// up-to-date check reads and the store stage writes. The
 // stages never see the pack, its keys or its encodings. Package fstree
 // lists, fingerprints and probes trees for it.
 //

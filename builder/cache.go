@@ -366,30 +366,33 @@ func (b *build) keepLeaf(l *leafOnce) {
 	}
 }
 
-// recallTailwind returns a Tailwind build's stylesheet from the pack, by
-// the digest of the build's inputs.
-func (b *build) recallTailwind(digest string) ([]byte, bool) {
-	packed, ok := b.packGet("tailwind", b.key("tailwind", digest))
+// recallBytes returns the bytes kept in the pack under kind and the
+// digest of what made them (a Tailwind build's stylesheet by its inputs'
+// digest, a theme's merged requirejs-config.js by requireJSDigest).
+func (b *build) recallBytes(kind, digest string) ([]byte, bool) {
+	packed, ok := b.packGet(kind, b.key(kind, digest))
 	if !ok {
 		return nil, false
 	}
 	d := &dec{b: packed}
-	css := d.bytes()
-	return css, !d.bad
+	out := d.bytes()
+	return out, !d.bad
 }
 
-// keepTailwind keeps a Tailwind build's stylesheet for the next build.
-func (b *build) keepTailwind(digest string, css []byte) {
-	b.packPutLazy("tailwind", b.key("tailwind", digest), func() []byte {
+// keepBytes keeps out for the next build, for recallBytes.
+func (b *build) keepBytes(kind, digest string, out []byte) {
+	b.packPutLazy(kind, b.key(kind, digest), func() []byte {
 		e := &enc{}
-		e.bytes(css)
+		e.bytes(out)
 		return e.b
 	})
 }
 
 // requireJSDigest identifies a theme's requirejs-config.js inputs: their
 // contents in merge order. The merge depends on nothing else (a file's
-// name only appears in its errors, and a merge that fails is not kept).
+// name only appears in its errors, and a merge that fails is not kept);
+// kept, it spares a rebuild of a dirty theme minifying each of its
+// hundreds of inputs again.
 func requireJSDigest(data [][]byte) string {
 	h := sha256.New()
 	var n [8]byte
@@ -399,29 +402,6 @@ func requireJSDigest(data [][]byte) string {
 		h.Write(d)
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// recallRequireJS returns a theme's merged requirejs-config.js from the
-// pack, by requireJSDigest: a rebuild of a dirty theme would otherwise
-// minify each of its hundreds of inputs again.
-func (b *build) recallRequireJS(digest string) ([]byte, bool) {
-	packed, ok := b.packGet("requirejs", b.key("requirejs", digest))
-	if !ok {
-		return nil, false
-	}
-	d := &dec{b: packed}
-	out := d.bytes()
-	return out, !d.bad
-}
-
-// keepRequireJS keeps a theme's merged requirejs-config.js for the next
-// build.
-func (b *build) keepRequireJS(digest string, out []byte) {
-	b.packPutLazy("requirejs", b.key("requirejs", digest), func() []byte {
-		e := &enc{}
-		e.bytes(out)
-		return e.b
-	})
 }
 
 // leafKey is the pack key of a leaf: its content's digest after a salt

@@ -28,14 +28,14 @@ func (b *build) submitRequireJS(g pond.TaskGroup, themes map[string]*themeState)
 		}
 		b.task(g, "requirejs-config.js of "+key, func() {
 			digest := requireJSDigest(ts.rjsData)
-			out, ok := b.recallRequireJS(digest)
+			out, ok := b.recallBytes("requirejs", digest)
 			if !ok {
 				var err error
 				if out, err = requirejs.MergeData(ts.requirejs, ts.rjsData); err != nil {
 					b.fail(diag.Scoped(ts.jobs[0].id, err))
 					return
 				}
-				b.keepRequireJS(digest, out)
+				b.keepBytes("requirejs", digest, out)
 			}
 			ts.rjsBlob = b.store.put(out, requireJSFile)
 		})

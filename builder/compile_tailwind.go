@@ -174,7 +174,7 @@ func (b *build) runTailwind(tb *twBuild, owner string) {
 			Msg: fmt.Sprintf("tailwind %s: reading the build's inputs: %v", tb.name, tb.err)})
 		return
 	}
-	if css, ok := b.recallTailwind(tb.digest); ok {
+	if css, ok := b.recallBytes("tailwind", tb.digest); ok {
 		b.log.Debug("cache: tailwind stylesheet unchanged; npm not run", "theme", tb.name)
 		tb.out.blob = b.store.put(css, tailwindCSS)
 		return
@@ -194,7 +194,7 @@ func (b *build) runTailwind(tb *twBuild, owner string) {
 	} else {
 		css = min
 	}
-	b.keepTailwind(tb.digest, css)
+	b.keepBytes("tailwind", tb.digest, css)
 	tb.out.blob = b.store.put(css, tailwindCSS)
 }
 

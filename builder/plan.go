@@ -160,7 +160,7 @@ func (s *dirScan) dir(fd int, abs, rel string) error {
 			if err := unix.Fstatat(fd, e.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 				return &os.PathError{Op: "lstat", Path: p, Err: err}
 			}
-			typ = dtOf(st.Mode)
+			typ = fstree.DirentType(st.Mode)
 		}
 		switch typ {
 		case unix.DT_DIR:
@@ -185,19 +185,6 @@ func (s *dirScan) dir(fd int, abs, rel string) error {
 		s.l[r] = source{Abs: p, Size: st.Size, st: fstree.StatOfSys(&st)}
 	}
 	return nil
-}
-
-// dtOf is the directory entry type of a stat's mode.
-func dtOf(mode uint32) byte {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return unix.DT_DIR
-	case unix.S_IFREG:
-		return unix.DT_REG
-	case unix.S_IFLNK:
-		return unix.DT_LNK
-	}
-	return unix.DT_UNKNOWN
 }
 
 // fileset resolves logical paths for one job (or for a theme without a

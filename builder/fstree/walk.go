@@ -267,7 +267,7 @@ func (w *walker) read(d walkDir) error {
 				return &os.PathError{Op: "lstat", Path: filepath.Join(d.abs, string(name)), Err: err}
 			}
 			if typ == unix.DT_UNKNOWN { // file systems without d_type
-				typ = direntType(st.Mode)
+				typ = DirentType(st.Mode)
 			}
 			e.stated = typ == unix.DT_REG
 			if typ == unix.DT_REG && st.Ino == e.ino && uint64(st.Dev) == dev {
@@ -368,8 +368,8 @@ func (c *chunks[T]) appendTo(dst []T) []T {
 	return append(dst, c.cur...)
 }
 
-// direntType is the d_type of a stat mode.
-func direntType(mode uint32) byte {
+// DirentType is the d_type of a stat mode.
+func DirentType(mode uint32) byte {
 	switch mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		return unix.DT_DIR
