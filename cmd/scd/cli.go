@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"syscall"
@@ -150,6 +151,8 @@ func addBuildFlags(f *pflag.FlagSet) {
 	_ = f.MarkHidden("cpuprofile")
 	f.String("memprofile", "", "write a Go heap profile of the build, taken when the live heap peaks, to this file")
 	_ = f.MarkHidden("memprofile")
+	f.String("trace", "", "write a Go execution trace of the build to this file (go tool trace)")
+	_ = f.MarkHidden("trace")
 }
 
 // settings are the build settings after flags, environment and file have
@@ -383,6 +386,14 @@ func relativeFiles(errs ...error) {
 }
 
 func runBuild(cmd *cobra.Command, v *viper.Viper, args []string, stdout, stderr io.Writer) error {
+	// The profiles cover the whole command, the settings' load and the
+	// early check of the previous output included.
+	stopProfiles, err := startProfiles(cmd.Flags())
+	if err != nil {
+		report(stderr, err, nil)
+		return &exitError{code: exitConfig, err: err}
+	}
+	defer stopProfiles()
 	// The previous output is checked while the rest of the settings load
 	// (a Magento project's take about as long): see builder.Prepare.
 	var prep *builder.Prepared
@@ -407,16 +418,6 @@ func runBuild(cmd *cobra.Command, v *viper.Viper, args []string, stdout, stderr 
 	s.opts.Progress = p.update
 	s.opts.Logger = newLogger(stderr, s.verbose)
 	s.opts.Prepared = prep
-	if file, _ := cmd.Flags().GetString("cpuprofile"); file != "" {
-		stop, err := startProfile(file)
-		if err != nil {
-			return &exitError{code: exitConfig, err: err}
-		}
-		defer stop()
-	}
-	if file, _ := cmd.Flags().GetString("memprofile"); file != "" {
-		defer watchHeap(file)()
-	}
 	res, err := builder.Build(cmd.Context(), s.opts)
 	p.finish()
 	if err != nil {
@@ -591,14 +592,42 @@ func watchHeap(file string) (stop func()) {
 	return func() { close(done); <-finished }
 }
 
-func startProfile(file string) (func(), error) {
-	f, err := os.Create(file)
-	if err != nil {
+// startProfiles starts what the hidden flags --cpuprofile, --memprofile
+// and --trace ask for, and returns what stops them all.
+func startProfiles(f *pflag.FlagSet) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, s := range slices.Backward(stops) {
+			s()
+		}
+	}
+	start := func(flag string, begin func(io.Writer) error, end func()) error {
+		file, _ := f.GetString(flag)
+		if file == "" {
+			return nil
+		}
+		w, err := os.Create(file)
+		if err == nil {
+			if err = begin(w); err != nil {
+				w.Close()
+			}
+		}
+		if err != nil {
+			return &diag.Error{Kind: diag.Config, Msg: fmt.Sprintf("--%s: %v", flag, err)}
+		}
+		stops = append(stops, func() { end(); w.Close() })
+		return nil
+	}
+	if err := start("cpuprofile", pprof.StartCPUProfile, pprof.StopCPUProfile); err != nil {
+		stop()
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
+	if err := start("trace", trace.Start, trace.Stop); err != nil {
+		stop()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	if file, _ := f.GetString("memprofile"); file != "" {
+		stops = append(stops, watchHeap(file))
+	}
+	return stop, nil
 }
