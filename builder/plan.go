@@ -40,9 +40,16 @@ type scanner struct {
 	// links are the layers with a link the scan did not follow (to a
 	// directory, or dangling): what is under it is not in the layer.
 	links map[string]bool
+	// skips are the skipped subtree of each directory scanned, for
+	// exists; ambiguous when it was scanned with two.
+	skips map[string]string
 	// absent memoizes, per directory exists was asked about and that
 	// was not scanned, whether it is missing (a func() bool).
 	absent sync.Map
+}
+
+func newScanner() *scanner {
+	return &scanner{layers: map[string]layer{}, links: map[string]bool{}, skips: map[string]string{}}
 }
 
 // scan lists the files under dir, skipping subtree skip (relative, slash
@@ -56,11 +63,24 @@ func (s *scanner) scan(dir, skip string) (layer, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.add(dir, skip, l, links)
+	return l, nil
+}
+
+// ambiguous marks in scanner.skips a directory scanned with two skips.
+const ambiguous = "\x00"
+
+// add records a scanned layer.
+func (s *scanner) add(dir, skip string, l layer, links bool) {
+	key := layerKey(dir, skip)
 	s.layers[key] = l
 	if links {
 		s.links[key] = true
 	}
-	return l, nil
+	if was, ok := s.skips[dir]; ok && was != skip {
+		skip = ambiguous
+	}
+	s.skips[dir] = skip
 }
 
 // exists answers less.Dirs.Exists from the directories scanned: whether
@@ -76,17 +96,16 @@ func (s *scanner) exists(dir, rel string) (found, known bool) {
 	if rel == "" || rel[0] == '.' || strings.Contains(rel, "/.") || path.Clean(rel) != rel {
 		return false, false // hidden, or not a plain path under dir
 	}
-	for _, skip := range []string{"i18n", ""} {
+	if skip, ok := s.skips[dir]; ok {
 		key := layerKey(dir, skip)
-		l := s.layers[key]
-		if len(l) == 0 || s.links[key] {
-			continue
-		}
-		if skip != "" && (rel == skip || strings.HasPrefix(rel, skip+"/")) {
+		switch l := s.layers[key]; {
+		case skip == ambiguous || s.links[key] || skip != "" && (rel == skip || strings.HasPrefix(rel, skip+"/")):
 			return false, false
+		case len(l) > 0:
+			_, found = l[rel]
+			return found, true
 		}
-		_, found = l[rel]
-		return found, true
+		// Scanned empty: missing, a file or a link, asked below.
 	}
 	// Most of the module directories a collect asks about have no such
 	// web directory: one stat of the directory answers for every path.
@@ -251,10 +270,7 @@ func (s *scanner) prefetch(chains [][]sl.Layer) {
 	par.For(len(todo), 4, func(i int) { found[i], links[i], _ = scanDir(todo[i].Dir, todo[i].Skip) })
 	for i, ly := range todo {
 		if found[i] != nil {
-			s.layers[layerKey(ly.Dir, ly.Skip)] = found[i]
-			if links[i] {
-				s.links[layerKey(ly.Dir, ly.Skip)] = true
-			}
+			s.add(ly.Dir, ly.Skip, found[i], links[i])
 		}
 	}
 }
@@ -344,7 +360,7 @@ func isEntry(logical string, globs []string) bool {
 // plan resolves every job's files and dictionaries. It runs before any
 // work starts, so that a configuration problem costs nothing.
 func (b *build) plan() ([]*job, map[string]*themeState, error) {
-	sc := &scanner{layers: map[string]layer{}, links: map[string]bool{}}
+	sc := newScanner()
 	b.scanner = sc
 	chains := make([][]sl.Layer, len(b.opts.Jobs))
 	for i, mj := range b.opts.Jobs {

@@ -59,7 +59,7 @@ func TestScannerExistsAnswersAsStat(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sc := &scanner{layers: map[string]layer{}, links: map[string]bool{}}
+	sc := newScanner()
 	for _, ly := range []struct{ dir, skip string }{
 		{"lib/web", ""},
 		{"modA/view/frontend/web", "i18n"},
@@ -106,6 +106,13 @@ func TestScannerExistsAnswersAsStat(t *testing.T) {
 	}
 	if known == 0 {
 		t.Fatal("no answer known")
+	}
+	// A directory scanned with two skips is not answered from either.
+	if _, err := sc.scan(filepath.Join(root, "lib/web"), "i18n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sc.exists(filepath.Join(root, "lib/web"), "css/source/_module.less"); ok {
+		t.Error("lib/web, scanned with and without i18n: answered")
 	}
 
 	d := less.Dirs{
