@@ -194,9 +194,10 @@ func loadSettings(cmd *cobra.Command, v *viper.Viper) (*settings, error) {
 
 // loadBuildSettings is loadSettings with the build's positional
 // arguments, locales that replace --language as in Magento. early, when
-// set, is called with the output and cache directories as soon as they
-// are known, before a Magento project is loaded.
-func loadBuildSettings(cmd *cobra.Command, v *viper.Viper, locales []string, early func(output, cacheDir string)) (*settings, error) {
+// set, is called as soon as the output and cache directories are known,
+// before a Magento project is loaded, with the options that name them
+// and the cache's key (what builder.Prepare reads).
+func loadBuildSettings(cmd *cobra.Command, v *viper.Viper, locales []string, early func(builder.Options)) (*settings, error) {
 	f := cmd.Flags()
 	// Flags win over the environment: a variable only fills a flag that
 	// was not given.
@@ -252,8 +253,9 @@ func loadBuildSettings(cmd *cobra.Command, v *viper.Viper, locales []string, ear
 			}
 		}
 	}
+	key := cacheKey()
 	if early != nil {
-		early(output, cacheDir)
+		early(builder.Options{Output: output, CacheDir: cacheDir, CacheKey: key, Version: version})
 	}
 	layout, err := loadLayout(cfg)
 	if err != nil {
@@ -319,7 +321,7 @@ func loadBuildSettings(cmd *cobra.Command, v *viper.Viper, locales []string, ear
 		Version:          version,
 		WorkDir:          wd,
 		CacheDir:         cacheDir,
-		CacheKey:         cacheKey(),
+		CacheKey:         key,
 	}
 	if s.opts.Threads == 0 {
 		s.opts.Threads = runtime.NumCPU()
@@ -389,19 +391,18 @@ func runBuild(cmd *cobra.Command, v *viper.Viper, args []string, stdout, stderr 
 	// The profiles cover the whole command, the settings' load and the
 	// early check of the previous output included.
 	stopProfiles, err := startProfiles(cmd.Flags())
-	if err != nil {
-		report(stderr, err, nil)
-		return &exitError{code: exitConfig, err: err}
-	}
 	defer stopProfiles()
 	// The previous output is checked while the rest of the settings load
 	// (a Magento project's take about as long): see builder.Prepare.
 	var prep *builder.Prepared
 	defer func() { prep.Release() }()
-	s, err := loadBuildSettings(cmd, v, args, func(output, cacheDir string) {
-		prep = builder.Prepare(builder.Options{Output: output, CacheDir: cacheDir, CacheKey: cacheKey(),
-			Version: version, Logger: newLogger(stderr, v.GetBool("verbose"))})
-	})
+	var s *settings
+	if err == nil {
+		s, err = loadBuildSettings(cmd, v, args, func(o builder.Options) {
+			o.Logger = newLogger(stderr, v.GetBool("verbose"))
+			prep = builder.Prepare(o)
+		})
+	}
 	if err != nil {
 		report(stderr, err, nil)
 		if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
@@ -593,7 +594,8 @@ func watchHeap(file string) (stop func()) {
 }
 
 // startProfiles starts what the hidden flags --cpuprofile, --memprofile
-// and --trace ask for, and returns what stops them all.
+// and --trace ask for, and returns what stops them all (also what it
+// started before an error).
 func startProfiles(f *pflag.FlagSet) (stop func(), err error) {
 	var stops []func()
 	stop = func() {
@@ -619,12 +621,10 @@ func startProfiles(f *pflag.FlagSet) (stop func(), err error) {
 		return nil
 	}
 	if err := start("cpuprofile", pprof.StartCPUProfile, pprof.StopCPUProfile); err != nil {
-		stop()
-		return nil, err
+		return stop, err
 	}
 	if err := start("trace", trace.Start, trace.Stop); err != nil {
-		stop()
-		return nil, err
+		return stop, err
 	}
 	if file, _ := f.GetString("memprofile"); file != "" {
 		stops = append(stops, watchHeap(file))
