@@ -294,10 +294,9 @@ type build struct {
 	cfg      *matrix.Config
 	embedded bool
 	// leafSalts are the first parts of the leaves' pack keys, by kind
-	// (leafSalt).
-	leafSalts     [kindFont + 1]string
-	leafSaltsOnce sync.Once
-	layout        sl.Layout
+	// (leafKey).
+	leafSalts [kindFont + 1]string
+	layout    sl.Layout
 	// LESS (compile_less.go): the less.js workers, started on first use, and
 	// each expansion's compiled stylesheet by digest.
 	less        *less.Pool
@@ -452,6 +451,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		// Found when a stylesheet is first looked up, not by every build.
 		lessVersion: sync.OnceValue(func() string { return less.Version(less.Options{}) }),
 	}
+	b.leafSalts = b.makeLeafSalts()
 	if opts.CacheDir != "" {
 		c, err := openCache(opts.CacheDir)
 		if err != nil {

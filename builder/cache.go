@@ -409,18 +409,16 @@ func requireJSDigest(data [][]byte) string {
 // pack's own key has the format and version; a rebuild asks thousands of
 // leaves, one digest of the key's parts each was measurable.)
 func (b *build) leafKey(digest string, k kind) string {
-	return b.leafSalt(k) + digest
+	return b.leafSalts[k] + digest
 }
 
-// leafSalt is the first part of a leaf's key, made once per kind.
-func (b *build) leafSalt(k kind) string {
-	b.leafSaltsOnce.Do(func() {
-		for k := range b.leafSalts {
-			b.leafSalts[k] = b.key("leaf", strconv.Itoa(k), strconv.FormatBool(b.embedded),
-				strconv.FormatBool(b.opts.Skip.NoHTMLMinify))[:16] + ":"
-		}
-	})
-	return b.leafSalts[k]
+// makeLeafSalts makes the first part of a leaf's key for each kind.
+func (b *build) makeLeafSalts() (salts [kindFont + 1]string) {
+	for k := range salts {
+		salts[k] = b.key("leaf", strconv.Itoa(k), strconv.FormatBool(b.embedded),
+			strconv.FormatBool(b.opts.Skip.NoHTMLMinify))[:16] + ":"
+	}
+	return salts
 }
 
 func encodeLeaf(l *leaf) []byte {
