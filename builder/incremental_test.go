@@ -278,12 +278,18 @@ func TestIncrementalOutputRestored(t *testing.T) {
 	dir, out, cache := builtSample(t)
 	restoreCopy(t, out, func(copy string) { flipFirstJS(t, copy, false) })
 	appendSrc(t, dir, baseDir+"/web/template/cart.html", "\n<p>restored</p>\n")
-	res := checkRebuild(t, dir, out, cache, "restored output")
-	if res.PreviousOutput != builder.PreviousReadBack {
-		t.Errorf("previous output used as %q, want %q", res.PreviousOutput, builder.PreviousReadBack)
+	reusedFrom(t, checkRebuild(t, dir, out, cache, "restored output"), builder.PreviousReadBack)
+}
+
+// reusedFrom checks that a rebuild used the previous output as want and
+// linked rewrites from it.
+func reusedFrom(t *testing.T, res *builder.Result, want string) {
+	t.Helper()
+	if res.PreviousOutput != want {
+		t.Errorf("previous output used as %q, want %q", res.PreviousOutput, want)
 	}
 	if res.Stats.RewritesReused == 0 {
-		t.Errorf("rewrites: %d made, none reused: the restored output was not used", res.Stats.Rewrites)
+		t.Errorf("rewrites: %d made, none reused: the previous output was not used", res.Stats.Rewrites)
 	}
 }
 
@@ -390,13 +396,7 @@ func TestIncrementalOutputRestoredThenChanged(t *testing.T) {
 		t.Fatalf("a restored copy: up to date %v, previous output %q", res.UpToDate, res.PreviousOutput)
 	}
 	appendSrc(t, dir, baseDir+"/web/template/cart.html", "\n<p>changed after a restore</p>\n")
-	res := checkRebuild(t, dir, out, cache, "change after a restore")
-	if res.PreviousOutput != builder.PreviousIntact {
-		t.Errorf("previous output used as %q, want %q", res.PreviousOutput, builder.PreviousIntact)
-	}
-	if res.Stats.RewritesReused == 0 {
-		t.Errorf("rewrites: %d made, none reused: the recorded contents were not used", res.Stats.Rewrites)
-	}
+	reusedFrom(t, checkRebuild(t, dir, out, cache, "change after a restore"), builder.PreviousIntact)
 }
 
 // builtSample copies the sample (sources aged past the stat cache's racy
