@@ -651,6 +651,30 @@ func TestSpareTreeSeveralChanges(t *testing.T) {
 	}
 }
 
+// TestSpareTreeFileRemoved adds a file and a directory to directories of
+// the spare tree that get nothing else, then removes them: the directories
+// change all the same, and the rebuild's probes must have their stat as
+// it is after the change, not as the spare tree was listed (checkRebuild
+// checks that they hold).
+func TestSpareTreeFileRemoved(t *testing.T) {
+	dir, out, cache := builtSample(t)
+	extra := []string{baseDir + "/web/images/extra.svg", baseDir + "/web/fonts/more/extra.svg"}
+	for _, rel := range extra {
+		writeSrc(t, dir, rel, `<svg xmlns="http://www.w3.org/2000/svg"/>`)
+	}
+	checkRebuild(t, dir, out, cache, "files added") // written whole
+	appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const c1 = 1;\n")
+	checkRebuild(t, dir, out, cache, "another change") // added to the spare tree
+	if err := os.RemoveAll(filepath.Join(dir, baseDir, "web/fonts/more")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, extra[0])); err != nil {
+		t.Fatal(err)
+	}
+	checkRebuild(t, dir, out, cache, "file removed") // removed from the spare tree alone
+	checkRebuild(t, dir, out, cache, "nothing changed")
+}
+
 // TestSpareTreeDamaged damages the spare tree in the ways a hand or a
 // crash could; the rebuild must not take anything wrong from it.
 func TestSpareTreeDamaged(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"iter"
 	"maps"
 	"strings"
 	"testing"
@@ -46,7 +47,7 @@ func TestSRIFiles(t *testing.T) {
 	for p, c := range contents {
 		files[p] = manifest.File{SHA256: sumOf(c), Size: int64(len(c))}
 	}
-	got, err := sriFiles(maps.All(files))
+	got, err := sriFiles(byteKeys(files))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestSRINoJavaScript(t *testing.T) {
 		"frontend/Acme/shop/en_US/css/x.css": {SHA256: sumOf("x"), Size: 1},
 		"deployed_version.txt":               {SHA256: sumOf("1"), Size: 1},
 	}
-	got, err := sriFiles(maps.All(files))
+	got, err := sriFiles(byteKeys(files))
 	if err != nil || len(got) != 0 {
 		t.Fatalf("sriFiles = %v, %v; want none", got, err)
 	}
@@ -166,5 +167,16 @@ func TestSRIJSONSortsAndChecks(t *testing.T) {
 	}
 	if _, err := sriJSON([]sriEntry{{"f/a.js", sumOf("a")}, {"f/a.js", sumOf("b")}}); err == nil {
 		t.Error("a path listed twice is accepted")
+	}
+}
+
+// byteKeys yields m's entries with their keys as bytes, as treeFiles does.
+func byteKeys(m map[string]manifest.File) iter.Seq2[[]byte, manifest.File] {
+	return func(yield func([]byte, manifest.File) bool) {
+		for k, f := range m {
+			if !yield([]byte(k), f) {
+				return
+			}
+		}
 	}
 }

@@ -215,7 +215,8 @@ func TestTreeFilesSorted(t *testing.T) {
 	}
 	sortJobFiles(all)
 	var got []string
-	for p, f := range treeFiles(all) {
+	for b, f := range treeFiles(all) {
+		p := string(b)
 		if f.SHA256 != p {
 			t.Fatalf("%s carries the file of %s", p, f.SHA256)
 		}

@@ -102,6 +102,12 @@ type jobTree struct {
 	// kept holds, for each of files, the spare tree's file that stays as
 	// it is there; the zero keptFile where there is none.
 	kept []keptFile
+	// listed holds the directories of the spare tree's job directory as
+	// prune listed them, by path in it ("." for itself), and changed
+	// those this build has since added an entry to or removed one from:
+	// the others are as listed, and need no stat for their probes.
+	listed  map[string]fstree.Node
+	changed map[string]bool
 }
 
 // keptFile is a file of the spare tree that stays: one of the verified
@@ -158,8 +164,17 @@ func (tw *treeWriter) job(j *job) *jobTree {
 	}
 	if tw.spare {
 		jt.kept = make([]keptFile, len(jt.files))
+		jt.changed = map[string]bool{}
 	}
 	return jt
+}
+
+// changedIn records that this build added or removed rel, a path in the
+// job's directory (jt, of this build's task alone), in the spare tree.
+func (tw *treeWriter) changedIn(jt *jobTree, rel string) {
+	if tw != nil && tw.spare {
+		jt.changed[path.Dir(rel)] = true
+	}
 }
 
 // pruneAbove removes from the spare tree at dir everything that is neither
@@ -247,10 +262,11 @@ func (tw *treeWriter) prune(dir string, jt *jobTree) error {
 	if _, err := os.Lstat(abs); os.IsNotExist(err) {
 		return nil // a new job
 	}
-	entries, err := fstree.List(abs)
+	entries, listed, err := fstree.ListStat(abs)
 	if err != nil {
 		return err
 	}
+	jt.listed = listed
 	var touched []fstree.Inode
 	removed := "" // the last directory removed; its entries follow it
 	for _, e := range entries {
@@ -267,6 +283,7 @@ func (tw *treeWriter) prune(dir string, jt *jobTree) error {
 			if err := os.RemoveAll(filepath.Join(abs, filepath.FromSlash(e.Rel))); err != nil {
 				return err
 			}
+			tw.changedIn(jt, e.Rel)
 			removed = e.Rel
 		default:
 			if i := jt.find(e.Rel); i >= 0 && e.Type == unix.DT_REG {
@@ -278,6 +295,7 @@ func (tw *treeWriter) prune(dir string, jt *jobTree) error {
 			if err := os.Remove(filepath.Join(abs, filepath.FromSlash(e.Rel))); err != nil && !os.IsNotExist(err) {
 				return err
 			}
+			tw.changedIn(jt, e.Rel)
 			touched = append(touched, e.Ino)
 		}
 	}
@@ -320,6 +338,7 @@ func (tw *treeWriter) keepAll(dir string, jt *jobTree, names []string) (bool, er
 		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(jt.dir), filepath.FromSlash(names[k]))); err != nil {
 			return false, err
 		}
+		tw.changedIn(jt, names[k])
 		tw.touch([]fstree.Inode{jt.kept[i].ino})
 		jt.kept[i] = keptFile{} // written again: among the created
 	}
@@ -353,20 +372,24 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 		return fp, probes, err
 	}
 	var acc fstree.Fingerprint
-	var dirs []string
+	var dirs []fstree.DirProbe // Node.Kind set where the listing's node holds
 	for d := range tw.above {
 		acc.Add(d, fstree.Node{Kind: fstree.Dir})
-		dirs = append(dirs, d)
+		dirs = append(dirs, fstree.DirProbe{Rel: d})
 	}
 	for _, jt := range tw.jobs {
 		for d := range jt.dirs {
+			p := fstree.DirProbe{Rel: jt.dir}
 			if d == "." {
 				acc.Add(jt.dir, fstree.Node{Kind: fstree.Dir})
-				dirs = append(dirs, jt.dir)
 			} else {
 				acc.AddIn(jt.dir, d, fstree.Node{Kind: fstree.Dir})
-				dirs = append(dirs, fstree.JoinRel(jt.dir, d))
+				p.Rel = fstree.JoinRel(jt.dir, d)
 			}
+			if n, ok := jt.listed[d]; ok && !jt.changed[d] {
+				p.Node = n
+			}
+			dirs = append(dirs, p)
 		}
 	}
 	ps, err := newProbeSet(dir, dirs)
@@ -466,13 +489,15 @@ type probeSet struct {
 	stray bool // a file outside the directories: no probes
 }
 
-func newProbeSet(dir string, rels []string) (*probeSet, error) {
-	ps := &probeSet{dirs: make(map[string]*fstree.DirProbe, len(rels)), seen: map[fstree.Inode]bool{}}
-	probes := make([]fstree.DirProbe, len(rels))
-	errs := make([]error, len(rels))
-	par.For(len(rels), 4, func(i int) {
-		probes[i].Rel = rels[i]
-		probes[i].Node, errs[i] = fstree.StatDir(filepath.Join(dir, filepath.FromSlash(rels[i])))
+// newProbeSet starts the probes of the directories of the tree at dir:
+// those whose Node is not known yet (its Kind unset) are stat'ed.
+func newProbeSet(dir string, probes []fstree.DirProbe) (*probeSet, error) {
+	ps := &probeSet{dirs: make(map[string]*fstree.DirProbe, len(probes)), seen: map[fstree.Inode]bool{}}
+	errs := make([]error, len(probes))
+	par.For(len(probes), 4, func(i int) {
+		if probes[i].Node.Kind != fstree.Dir {
+			probes[i].Node, errs[i] = fstree.StatDir(filepath.Join(dir, filepath.FromSlash(probes[i].Rel)))
+		}
 	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -55,14 +56,15 @@ type sriEntry struct {
 
 // sriFiles makes the integrity file of each area from the tree's files
 // (paths relative to the tree, hex sha256), in area order.
-func sriFiles(files iter.Seq2[string, manifest.File]) ([]topFile, error) {
+func sriFiles(files iter.Seq2[[]byte, manifest.File]) ([]topFile, error) {
 	byArea := map[string][]sriEntry{}
 	for p, f := range files {
-		area, rest, ok := strings.Cut(p, "/")
-		if !ok || area == "" || rest == "" || !strings.HasSuffix(p, ".js") {
+		area, rest, ok := bytes.Cut(p, []byte("/"))
+		if !ok || len(area) == 0 || len(rest) == 0 || !bytes.HasSuffix(p, []byte(".js")) {
 			continue
 		}
-		byArea[area] = append(byArea[area], sriEntry{p, f.SHA256})
+		path := string(p)
+		byArea[path[:len(area)]] = append(byArea[path[:len(area)]], sriEntry{path, f.SHA256})
 	}
 	areas := make([]string, 0, len(byArea))
 	for a := range byArea {

@@ -365,7 +365,11 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (int64, error) {
 		if err := mkdir(filepath.Dir(d)); err != nil {
 			return err
 		}
-		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
+		if err := os.Mkdir(d, 0o755); err == nil {
+			if rel, ok := strings.CutPrefix(d, dir+string(filepath.Separator)); ok {
+				tw.changedIn(jt, filepath.ToSlash(rel))
+			}
+		} else if !os.IsExist(err) {
 			return err
 		}
 		made[d] = true
@@ -392,6 +396,7 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (int64, error) {
 		if err != nil {
 			return err
 		}
+		tw.changedIn(jt, name)
 		if tw != nil && tw.spare {
 			rels := make([]string, len(names))
 			for i, n := range names {
@@ -467,15 +472,21 @@ func numericVersion(id string) string {
 
 // treeFiles yields the files of every job, with their paths in the tree,
 // in sorted order when all is sorted by sortJobFiles: job directories do
-// not nest, so their files sort job by job.
-func treeFiles(all []jobFiles) iter.Seq2[string, manifest.File] {
-	return func(yield func(string, manifest.File) bool) {
+// not nest, so their files sort job by job. A path's bytes are valid
+// during its step only: the next one reuses them, so that a pass over a
+// large tree makes no string per file.
+func treeFiles(all []jobFiles) iter.Seq2[[]byte, manifest.File] {
+	return func(yield func([]byte, manifest.File) bool) {
+		var p []byte
 		for _, jf := range all {
+			p = p[:0]
+			if jf.dir != "" {
+				p = append(p, jf.dir...)
+				p = append(p, '/')
+			}
+			n := len(p)
 			for _, e := range jf.entries {
-				p := e.name
-				if jf.dir != "" {
-					p = jf.dir + "/" + e.name
-				}
+				p = append(p[:n], e.name...)
 				if !yield(p, e.f) {
 					return
 				}
@@ -486,13 +497,13 @@ func treeFiles(all []jobFiles) iter.Seq2[string, manifest.File] {
 
 // buildID digests the whole tree: same files, same id. files come in
 // sorted order.
-func buildID(files iter.Seq2[string, manifest.File]) string {
+func buildID(files iter.Seq2[[]byte, manifest.File]) string {
 	return treeDigest(files)[:20]
 }
 
 // treeDigest is the sha256 of the tree's file list, in hex: a line of
 // path, digest and size for each file, in sorted order.
-func treeDigest(files iter.Seq2[string, manifest.File]) string {
+func treeDigest[S string | []byte](files iter.Seq2[S, manifest.File]) string {
 	h := sha256.New()
 	var line []byte
 	for p, f := range files {
@@ -524,7 +535,7 @@ func (b *build) configDigest() string {
 
 // writeBuildFile streams build.json (it lists every file of the tree, and
 // a large matrix has millions) and returns its size.
-func writeBuildFile(name string, bm *manifest.Build, files iter.Seq2[string, manifest.File]) (int64, error) {
+func writeBuildFile(name string, bm *manifest.Build, files iter.Seq2[[]byte, manifest.File]) (int64, error) {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return 0, err

@@ -205,9 +205,9 @@ func WriteBuild(w io.Writer, b *Build) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return WriteBuildFiles(w, b, func(yield func(string, File) bool) {
+	return WriteBuildFiles(w, b, func(yield func([]byte, File) bool) {
 		for _, k := range keys {
-			if !yield(k, b.Files[k]) {
+			if !yield([]byte(k), b.Files[k]) {
 				return
 			}
 		}
@@ -216,8 +216,10 @@ func WriteBuild(w io.Writer, b *Build) error {
 
 // WriteBuildFiles writes build.json with the fields of b and, instead of
 // b.Files, the files files yields, which must come in sorted order: a
-// builder that knows its files job by job never holds them in one map.
-func WriteBuildFiles(w io.Writer, b *Build, files iter.Seq2[string, File]) error {
+// builder that knows its files job by job never holds them in one map,
+// nor a string of each path (a path's bytes are read during its step
+// only, and may be reused by the next).
+func WriteBuildFiles(w io.Writer, b *Build, files iter.Seq2[[]byte, File]) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	head := *b
 	head.Files = nil
@@ -261,7 +263,7 @@ func WriteBuildFiles(w io.Writer, b *Build, files iter.Seq2[string, File]) error
 // appendJSONString appends s as a JSON string as Marshal writes it (no
 // escaping of <, > and &). Plain printable ASCII, what paths and digests
 // are made of, is copied; anything else goes through encoding/json.
-func appendJSONString(dst []byte, s string) []byte {
+func appendJSONString[S string | []byte](dst []byte, s S) []byte {
 	plain := true
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
@@ -277,6 +279,6 @@ func appendJSONString(dst []byte, s string) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
+	_ = enc.Encode(string(s))
 	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }

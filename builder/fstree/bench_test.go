@@ -138,3 +138,20 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkCheck checks the tree's probes, as a build does with the
+// previous output before anything else.
+func BenchmarkCheck(b *testing.B) {
+	dir := benchTree(b)
+	_, _, probes, err := WalkProbes(context.Background(), dir, false, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	SortProbes(probes)
+	loop(b, func() error {
+		if !Check(context.Background(), dir, probes) {
+			return fmt.Errorf("the probes do not hold")
+		}
+		return nil
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -326,6 +327,41 @@ func TestList(t *testing.T) {
 	if _, err := List(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("List of a missing directory returned %v", err)
 	}
+}
+
+// TestListStat lists as List does, with the node of every directory
+// listed, the root's as ".", equal to StatDir's.
+func TestListStat(t *testing.T) {
+	dir := makeTree(t)
+	got, dirs, err := ListStat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := List(dir); !slices.Equal(got, want) {
+		t.Fatalf("ListStat listed\n%v\nList\n%v", got, want)
+	}
+	want := map[string]Node{}
+	for _, rel := range append([]string{"."}, direntsOf(got, unix.DT_DIR)...) {
+		n, err := StatDir(filepath.Join(dir, filepath.FromSlash(rel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[rel] = n
+	}
+	if !maps.Equal(dirs, want) {
+		t.Fatalf("ListStat gave the directories\n%v\nwant\n%v", dirs, want)
+	}
+}
+
+// direntsOf lists the paths of the entries of type typ.
+func direntsOf(es []Dirent, typ byte) []string {
+	var out []string
+	for _, e := range es {
+		if e.Type == typ {
+			out = append(out, e.Rel)
+		}
+	}
+	return out
 }
 
 // direntTypeOf is the d_type of an fs.FileMode type.

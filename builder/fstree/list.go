@@ -82,6 +82,17 @@ func List(root string) ([]Dirent, error) {
 	return l.out.appendTo(make([]Dirent, 0, l.out.n)), nil
 }
 
+// ListStat is List with, besides, the node of every directory it listed
+// (root's as "."), as it was when listed: what a caller that changes none
+// of them knows of them afterwards without a stat.
+func ListStat(root string) ([]Dirent, map[string]Node, error) {
+	l := &lister{buf: make([]byte, 64<<10), dirs: map[string]Node{}}
+	if err := l.list(root, "", 0); err != nil {
+		return nil, nil, err
+	}
+	return l.out.appendTo(make([]Dirent, 0, l.out.n)), l.dirs, nil
+}
+
 // lister is the state of a List, with what it reuses from one directory
 // to the next.
 type lister struct {
@@ -90,6 +101,7 @@ type lister struct {
 	ends   []int      // where each ends in rels
 	levels [][]Dirent // the entries of the directory being listed at each depth
 	out    chunks[Dirent]
+	dirs   map[string]Node // for ListStat: each directory listed, by Rel ("." for the root)
 }
 
 func (l *lister) list(abs, rel string, depth int) error {
@@ -103,6 +115,13 @@ func (l *lister) list(abs, rel string, depth int) error {
 		return &os.PathError{Op: "fstat", Path: abs, Err: err}
 	}
 	dev := uint64(st.Dev)
+	if l.dirs != nil {
+		r := rel
+		if r == "" {
+			r = "."
+		}
+		l.dirs[r] = Node{Kind: Dir, Dev: dev, Stat: statOf(&st)}
+	}
 	if depth == len(l.levels) {
 		l.levels = append(l.levels, nil)
 	}
