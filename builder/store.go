@@ -2,6 +2,7 @@ package builder
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -32,12 +33,15 @@ type blob struct {
 	side     map[precompress.Encoding][]byte // filled by the compress task
 	sideSum  map[precompress.Encoding]string
 	sideSize map[precompress.Encoding]int64
+	encs     []precompress.Encoding // the keys of sideSum in configured order (store.encodings)
+	encNames []string               // the same, for manifests
 	// prevSide is set when the sidecars are taken from the previous
 	// output instead of compressing again: each is linked from there, by
 	// its digest in sideSum (side then has no bytes).
 	prevSide bool
 
 	mu    sync.Mutex
+	sri   string // integrity()
 	first string // path of the first written copy
 	// spilled is set while first is in the spill directory: the first job
 	// to write the content moves it into place (one rename instead of a
@@ -242,6 +246,7 @@ func (s *store) compress(bl *blob) {
 	s.b.clock.since(stHash, t0)
 	bl.mu.Lock()
 	bl.side, bl.sideSum, bl.sideSize, bl.prevSide = side, sums, sizes, false
+	bl.encs, bl.encNames = s.ordered(sums)
 	if bl.first != "" && first != "" {
 		// Already spilled: add the sidecars beside it.
 		for e, d := range side {
@@ -284,6 +289,7 @@ func (s *store) fromPrev(bl *blob) bool {
 		sums[e], sizes[e] = r.SHA, r.Size
 	}
 	bl.sideSum, bl.sideSize, bl.prevSide = sums, sizes, true
+	bl.encs, bl.encNames = s.ordered(sums)
 	return true
 }
 
@@ -297,15 +303,33 @@ func (s *store) kept(bl *blob, dst string) {
 	bl.mu.Unlock()
 }
 
-// encodings lists the sidecars a blob has, in configured order.
-func (s *store) encodings(bl *blob) []precompress.Encoding {
-	var out []precompress.Encoding
+// encodings lists the sidecars a blob has, in configured order: a list
+// made once per blob, not per file of it (read by every job's manifest,
+// file list and write).
+func (s *store) encodings(bl *blob) []precompress.Encoding { return bl.encs }
+
+// ordered lists the encodings of sums in configured order, and their
+// names.
+func (s *store) ordered(sums map[precompress.Encoding]string) ([]precompress.Encoding, []string) {
+	var encs []precompress.Encoding
+	var names []string
 	for _, e := range s.b.comp.Encodings {
-		if _, ok := bl.sideSum[e]; ok {
-			out = append(out, e)
+		if _, ok := sums[e]; ok {
+			encs, names = append(encs, e), append(names, string(e))
 		}
 	}
-	return out
+	return encs, names
+}
+
+// integrity is the blob's Subresource Integrity value, made once.
+func (bl *blob) integrity() string {
+	bl.mu.Lock()
+	defer bl.mu.Unlock()
+	if bl.sri == "" {
+		sum, _ := hex.DecodeString(bl.sum)
+		bl.sri = "sha256-" + base64.StdEncoding.EncodeToString(sum)
+	}
+	return bl.sri
 }
 
 // write puts the blob's bytes (and sidecars) at dst: written the first time,

@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"iter"
@@ -306,13 +305,8 @@ func (b *build) jobManifest(j *job) {
 		if o.logical == manifest.TranslationFile {
 			continue
 		}
-		var encs []string
-		for _, e := range b.store.encodings(o.blob) {
-			encs = append(encs, string(e))
-		}
-		sum, _ := hex.DecodeString(o.blob.sum)
 		e := manifest.Entry{Logical: o.logical, Asset: manifest.Asset{File: o.name,
-			Integrity: "sha256-" + base64.StdEncoding.EncodeToString(sum), Size: o.blob.size, Encodings: encs}}
+			Integrity: o.blob.integrity(), Size: o.blob.size, Encodings: o.blob.encNames}}
 		if n := len(es); n > 0 && es[n-1].Logical == e.Logical {
 			es[n-1] = e // not expected: one output per logical path
 			continue
