@@ -268,7 +268,15 @@ func (e *enc) strs(ss []string) {
 type dec struct {
 	b   []byte
 	bad bool
+	// all, when set, holds the whole input as one string (sharedDec):
+	// str then returns substrings of it instead of a copy each.
+	all string
 }
+
+// sharedDec decodes data with its strings cut from one copy of it: one
+// allocation for a head of hundreds of thousands of names, which all live
+// as long as the decoded value anyway.
+func sharedDec(data []byte) *dec { return &dec{b: data, all: string(data)} }
 
 func (d *dec) uint() uint64 {
 	v, n := binary.Uvarint(d.b)
@@ -311,7 +319,18 @@ func (d *dec) bytes() []byte {
 	d.b = d.b[n:]
 	return p
 }
-func (d *dec) str() string { return string(d.bytes()) }
+func (d *dec) str() string {
+	if d.all == "" {
+		return string(d.bytes())
+	}
+	n := d.count()
+	if d.bad {
+		return ""
+	}
+	at := len(d.all) - len(d.b)
+	d.b = d.b[n:]
+	return d.all[at : at+n]
+}
 
 // section reads what enc.section wrote, without copying it.
 func (d *dec) section() []byte {

@@ -459,7 +459,7 @@ func (st *outputState) setBody(data []byte) error {
 // decodeState decodes a state's head (see encodeStateHead); the parts of
 // the body are decoded by contents, side and memo, when needed.
 func decodeState(data []byte) (*outputState, error) {
-	d := &dec{b: data}
+	d := sharedDec(data)
 	var st outputState
 	if err := gob.NewDecoder(bytes.NewReader(d.bytes())).Decode(&st); err != nil {
 		return nil, err
