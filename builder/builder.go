@@ -367,6 +367,7 @@ type build struct {
 	jobsOld, jobsOlder []string
 	stateBody          chan []byte // the state's sidecars and memo, being encoded (see saveState)
 	treeDigest         string      // of the new tree's file list (see treeDigest)
+	treeRecord         []byte      // of the new tree, when written over the spare tree (store_record.go)
 
 	errMu    sync.Mutex
 	errs     []error

@@ -17,3 +17,7 @@ func SetContextSourceBudget(n int) (restore func()) {
 	contextSourceBudget = n
 	return func() { contextSourceBudget = old }
 }
+
+// SetSpareJobs sets the hook told how the spare tree's job directories
+// were known (store_record.go); nil unsets it.
+func SetSpareJobs(f func(recorded, listed int64)) { spareJobs = f }

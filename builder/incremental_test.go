@@ -675,6 +675,90 @@ func TestSpareTreeFileRemoved(t *testing.T) {
 	checkRebuild(t, dir, out, cache, "nothing changed")
 }
 
+// TestSpareTreeRecord follows the spare tree's record (store_record.go):
+// once the spare tree is one a build wrote over a spare tree, its job
+// directories are known from the record, not listed; a job directory
+// changed since, or a record of another tree, is listed, and every output
+// equals a cold build.
+func TestSpareTreeRecord(t *testing.T) {
+	dir, out, cache := builtSample(t)
+	var recorded, listed int64
+	builder.SetSpareJobs(func(r, l int64) { recorded, listed = r, l })
+	t.Cleanup(func() { builder.SetSpareJobs(nil) })
+	n := 0
+	rebuild := func(what string) {
+		t.Helper()
+		n++
+		recorded, listed = -1, -1
+		appendSrc(t, dir, baseDir+"/web/js/_format.js", fmt.Sprintf("\nexport const c%d = %d;\n", n, n))
+		checkRebuild(t, dir, out, cache, what)
+	}
+	jobDirs := func(root string) []string {
+		var dirs []string
+		for _, area := range []string{"frontend", "adminhtml"} {
+			ds, _ := filepath.Glob(filepath.Join(root, area, "*", "*", "*"))
+			dirs = append(dirs, ds...)
+		}
+		if len(dirs) == 0 {
+			t.Fatalf("no job directories under %s", root)
+		}
+		return dirs
+	}
+	jobs := int64(len(jobDirs(out)))
+
+	rebuild("a tree written whole") // no spare tree yet
+	rebuild("over the cold tree")   // listed: written whole, no record
+	if recorded != 0 || listed != jobs {
+		t.Fatalf("over the cold tree: %d job directories recorded, %d listed; want 0, %d", recorded, listed, jobs)
+	}
+	rebuild("over a tree written whole") // listed: no record
+	rebuild("over a recorded tree")
+	if recorded != jobs || listed != 0 {
+		t.Fatalf("over a recorded tree: %d job directories recorded, %d listed; want %d, 0", recorded, listed, jobs)
+	}
+
+	// A file added to one job directory of the spare tree, deep down: that
+	// directory is listed (and the file removed), the others recorded.
+	victim := jobDirs(spareOf(out))[0]
+	if err := os.WriteFile(filepath.Join(victim, "js", "junk.js"), []byte("junk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rebuild("a job directory of the spare tree changed")
+	if recorded != jobs-1 || listed != 1 {
+		t.Fatalf("one job directory changed: %d recorded, %d listed; want %d, 1", recorded, listed, jobs-1)
+	}
+
+	// A file of the spare tree rewritten in place, under its name and
+	// inode: no directory changes, the record holds, and the file is not
+	// kept for all that (its inode is not the verified output's any more).
+	rebuild("once more")
+	p := filepath.Join(jobDirs(spareOf(out))[0], "manifest.json")
+	if err := os.WriteFile(p, []byte(`{"junk": true}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rebuild("a file of the spare tree rewritten in place")
+	if recorded != jobs || listed != 0 {
+		t.Fatalf("a file rewritten in place: %d recorded, %d listed; want %d, 0", recorded, listed, jobs)
+	}
+
+	// The spare tree's build.json written again: the record is of another
+	// tree, and the whole spare tree is listed.
+	rebuild("once more")
+	bj := filepath.Join(spareOf(out), "build.json")
+	data, err := os.ReadFile(bj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(bj)
+	if err := os.WriteFile(bj, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rebuild("the record of another tree")
+	if recorded != 0 || listed != jobs {
+		t.Fatalf("the record of another tree: %d recorded, %d listed; want 0, %d", recorded, listed, jobs)
+	}
+}
+
 // TestSpareTreeDamaged damages the spare tree in the ways a hand or a
 // crash could; the rebuild must not take anything wrong from it.
 func TestSpareTreeDamaged(t *testing.T) {

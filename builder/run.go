@@ -314,6 +314,7 @@ func (b *build) storeStage(jobs []*job, themes map[string]*themeState) (*Result,
 		// build killed in between leaves records missing, which only
 		// makes their jobs build, and none that no state lists.
 		b.saveState(res, fp, topProbed(probes, b.opts.Output), jobDigestList(jobs))
+		b.saveRecords(b.treeRecord)
 		b.phase("save cache state")
 		b.keepJobs(jobs, res)
 		b.phase("save job records")

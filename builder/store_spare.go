@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -89,6 +90,12 @@ type treeWriter struct {
 	jobs     map[string]*jobTree        // by job directory
 	above    map[string]bool            // the directories above job directories, "." included
 
+	rec    *treeRecord // the spare tree's record, when it is this spare tree's
+	probes *probeSet   // the new tree's, once fingerprint made them
+	jobsBy struct {    // how prune learnt what job directories held
+		recorded, listed atomic.Int64
+	}
+
 	mu      sync.Mutex
 	touched map[fstree.Inode]bool // inodes of the spare tree whose links this build changed
 	created []string              // paths this build wrote or linked
@@ -108,6 +115,9 @@ type jobTree struct {
 	// the others are as listed, and need no stat for their probes.
 	listed  map[string]fstree.Node
 	changed map[string]bool
+	// inos holds the inode of each of files once the tree is written
+	// (fingerprint), for its record (store_record.go).
+	inos []uint64
 }
 
 // keptFile is a file of the spare tree that stays: one of the verified
@@ -164,6 +174,7 @@ func (tw *treeWriter) job(j *job) *jobTree {
 	}
 	if tw.spare {
 		jt.kept = make([]keptFile, len(jt.files))
+		jt.inos = make([]uint64, len(jt.files))
 		jt.changed = map[string]bool{}
 	}
 	return jt
@@ -259,9 +270,16 @@ func (tw *treeWriter) remove(dir, rel string, typ byte, ino fstree.Inode) error 
 // the files that stay.
 func (tw *treeWriter) prune(dir string, jt *jobTree) error {
 	abs := filepath.Join(dir, filepath.FromSlash(jt.dir))
+	if tw.rec != nil {
+		if jr := tw.rec.jobs[jt.dir]; jr != nil && jr.holds(abs) {
+			tw.jobsBy.recorded.Add(1)
+			return tw.pruneRecorded(abs, jt, jr)
+		}
+	}
 	if _, err := os.Lstat(abs); os.IsNotExist(err) {
 		return nil // a new job
 	}
+	tw.jobsBy.listed.Add(1)
 	entries, listed, err := fstree.ListStat(abs)
 	if err != nil {
 		return err
@@ -286,11 +304,8 @@ func (tw *treeWriter) prune(dir string, jt *jobTree) error {
 			tw.changedIn(jt, e.Rel)
 			removed = e.Rel
 		default:
-			if i := jt.find(e.Rel); i >= 0 && e.Type == unix.DT_REG {
-				if v := tw.verified[e.Ino]; v != nil && v.sha == jt.files[i].f.SHA256 {
-					jt.kept[i] = keptFile{e.Ino, v}
-					continue
-				}
+			if i := jt.find(e.Rel); i >= 0 && e.Type == unix.DT_REG && tw.keep(jt, i, e.Ino) {
+				continue
 			}
 			if err := os.Remove(filepath.Join(abs, filepath.FromSlash(e.Rel))); err != nil && !os.IsNotExist(err) {
 				return err
@@ -301,6 +316,17 @@ func (tw *treeWriter) prune(dir string, jt *jobTree) error {
 	}
 	tw.touch(touched)
 	return nil
+}
+
+// keep records that the spare tree's file at the path of jt.files[i],
+// inode ino, stays when it is one of the verified output's inodes with
+// the bytes the new tree wants there, and reports whether it does.
+func (tw *treeWriter) keep(jt *jobTree, i int, ino fstree.Inode) bool {
+	if v := tw.verified[ino]; v != nil && v.sha == jt.files[i].f.SHA256 {
+		jt.kept[i] = keptFile{ino, v}
+		return true
+	}
+	return false
 }
 
 func (tw *treeWriter) touch(inos []fstree.Inode) {
@@ -396,6 +422,7 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 	if err != nil {
 		return nil, nil, err
 	}
+	tw.probes = ps
 	// A created file may be a new link to a kept inode, which changes
 	// that inode's change time: such kept files are stat'ed again. (Kept
 	// inodes are among the verified ones; marking another of those
@@ -441,6 +468,7 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 			for _, f := range found[w] {
 				d, name := path.Split(f.rel)
 				ps.file(strings.TrimSuffix(d, "/"), name, f.node)
+				tw.noteInode(f.rel, f.node.Stat.Ino)
 			}
 		}
 		return nil
@@ -461,6 +489,7 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 			}
 			n := fstree.Node{Kind: fstree.File, Stat: k.v.st, Dev: k.ino.Dev}
 			acc.AddIn(jt.dir, name, n)
+			jt.inos[i] = k.ino.Ino
 			// An untouched kept inode has no created name (a new link
 			// would have touched it): its kept names are all there is.
 			if k.v.probed {

@@ -93,6 +93,13 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, []f
 		return nil, "", nil, buildErr
 	}
 	b.phase("write: job directories and build.json")
+	if tw != nil && tw.spare {
+		rec, listed := tw.jobsBy.recorded.Load(), tw.jobsBy.listed.Load()
+		b.log.Debug("spare tree: job directories known from its record, and listed", "recorded", rec, "listed", listed)
+		if spareJobs != nil {
+			spareJobs(rec, listed)
+		}
+	}
 
 	// The tree is fingerprinted, all but build.json, while the summary
 	// is completed; build.json's stat is added last.
@@ -121,6 +128,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, []f
 				treeFP.Add(manifest.BuildFile, n)
 				fp = treeFP.String()
 				probes = withBuildFile(probes, n)
+				b.treeRecord = tw.record(n)
 			}
 		}
 		if fpErr != nil {
@@ -132,6 +140,10 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, []f
 	}
 	return res, fp, probes, nil
 }
+
+// spareJobs, when set (by tests), is told how many job directories of
+// the spare tree were known from its record and how many were listed.
+var spareJobs func(recorded, listed int64)
 
 // newTree readies the tree writer: only the cache needs the tree's
 // directories (for the fingerprint) and, to update a spare tree, what
@@ -148,6 +160,7 @@ func (b *build) newTree(tmp string, spare bool, all []jobFiles) (*treeWriter, er
 	}
 	tw := newTreeWriter(spare, verified, all)
 	if spare {
+		tw.rec = b.spareRecord(tmp) // before pruneAbove removes build.json
 		if err := tw.pruneAbove(tmp); err != nil {
 			return nil, fmt.Errorf("output: %w", err)
 		}

@@ -1,0 +1,80 @@
+package builder
+
+import (
+	"testing"
+
+	"github.com/scdtool/scd/builder/fstree"
+)
+
+// sampleRecord is the record of a tree of two job directories.
+func sampleRecord(t testing.TB) []byte {
+	node := func(k fstree.Kind, ino uint64) fstree.Node {
+		return fstree.Node{Kind: k, Dev: 7, Stat: fstree.Stat{Size: 4096, Mtime: int64(ino) * 1e9, Ctime: int64(ino)*1e9 + 5, Ino: ino}}
+	}
+	ps := &probeSet{dirs: map[string]*fstree.DirProbe{}}
+	tw := &treeWriter{spare: true, jobs: map[string]*jobTree{}, probes: ps}
+	ino := uint64(100)
+	for _, dir := range []string{"frontend/Acme/shop/en_US", "frontend/Acme/shop/de_DE"} {
+		jt := &jobTree{dir: dir, dirs: map[string]bool{".": true, "js": true, "js/widgets": true, "css": true}}
+		for _, name := range []string{"css/styles.css", "css/styles.css.gz", "js/app.js", "js/widgets/slider.js", "manifest.json"} {
+			jt.files = append(jt.files, fileEntry{name: name})
+			ino++
+			jt.inos = append(jt.inos, ino)
+		}
+		for d := range jt.dirs {
+			ino++
+			ps.dirs[fstree.JoinRel(dir, d)] = &fstree.DirProbe{Node: node(fstree.Dir, ino)}
+		}
+		ps.dirs[dir] = &fstree.DirProbe{Node: node(fstree.Dir, 1)}
+		tw.jobs[dir] = jt
+	}
+	data := tw.record(node(fstree.File, 99))
+	if data == nil {
+		t.Fatal("no record")
+	}
+	return data
+}
+
+// TestRecordRoundTrip decodes what record encodes: every directory with
+// its node ("." first), every file's name and inode in order.
+func TestRecordRoundTrip(t *testing.T) {
+	rec, err := decodeRecord(sampleRecord(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.build.Stat.Ino != 99 || len(rec.jobs) != 2 {
+		t.Fatalf("decoded %+v", rec)
+	}
+	jr := rec.jobs["frontend/Acme/shop/de_DE"]
+	if jr == nil || len(jr.dirs) != 4 || jr.dirs[0].rel != "." || jr.dirs[0].node.Stat.Ino != 1 ||
+		jr.dirs[1].rel != "css" || jr.dirs[3].rel != "js/widgets" {
+		t.Fatalf("directories %+v", jr)
+	}
+	want := []string{"css/styles.css", "css/styles.css.gz", "js/app.js", "js/widgets/slider.js", "manifest.json"}
+	for i, name := range want {
+		if jr.name(i) != name || jr.inos[i] == 0 {
+			t.Errorf("file %d: %q, inode %d; want %q", i, jr.name(i), jr.inos[i], name)
+		}
+	}
+	if jr.inos[0] == rec.jobs["frontend/Acme/shop/en_US"].inos[0] {
+		t.Error("two jobs' files have one inode")
+	}
+}
+
+// FuzzDecodeRecord feeds damaged records: an error, never a panic, and a
+// record that decodes has names within its bytes.
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add(sampleRecord(f))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rec, err := decodeRecord(data)
+		if err != nil {
+			return
+		}
+		for _, jr := range rec.jobs {
+			for i := range jr.inos {
+				_ = jr.name(i)
+			}
+		}
+	})
+}
