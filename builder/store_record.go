@@ -38,10 +38,11 @@ import (
 // back to being listed: a record that does not hold costs time, never
 // correctness.
 
-// treeRecord is a tree's record, decoded.
+// treeRecord is a tree's record, its job directories' parts decoded by
+// job (jobRecord), on the worker that updates that directory.
 type treeRecord struct {
-	build fstree.Node           // the tree's build.json
-	jobs  map[string]*jobRecord // by job directory
+	build fstree.Node       // the tree's build.json
+	jobs  map[string][]byte // by job directory, encoded
 }
 
 // jobRecord is a job directory as recorded.
@@ -79,8 +80,19 @@ func (tw *treeWriter) record(build fstree.Node) []byte {
 	})
 	e.int(len(dirs))
 	for _, d := range dirs {
-		jt := tw.jobs[d]
 		e.str(d)
+		if !tw.jobs[d].record(e, tw.probes) {
+			return nil
+		}
+	}
+	return e.b
+}
+
+// record encodes the job directory's part of the tree's record, as a
+// section of e; false when some inode is not known.
+func (jt *jobTree) record(e *enc, probes *probeSet) bool {
+	ok := true
+	e.section(func() {
 		rels := slices.Sorted(func(yield func(string) bool) {
 			for r := range jt.dirs {
 				if r != "." && !yield(r) {
@@ -90,12 +102,13 @@ func (tw *treeWriter) record(build fstree.Node) []byte {
 		})
 		e.int(len(rels) + 1)
 		for _, r := range append([]string{"."}, rels...) {
-			p := tw.probes.dirs[fstree.JoinRel(jt.dir, r)]
+			p := probes.dirs[fstree.JoinRel(jt.dir, r)]
 			if r == "." {
-				p = tw.probes.dirs[jt.dir]
+				p = probes.dirs[jt.dir]
 			}
 			if p == nil {
-				return nil
+				ok = false
+				return
 			}
 			e.str(r)
 			e.node(p.Node)
@@ -109,7 +122,8 @@ func (tw *treeWriter) record(build fstree.Node) []byte {
 		prev := ""
 		for i, f := range jt.files {
 			if jt.inos[i] == 0 {
-				return nil
+				ok = false
+				return
 			}
 			n := commonPrefix(prev, f.name)
 			e.int(n)
@@ -117,8 +131,8 @@ func (tw *treeWriter) record(build fstree.Node) []byte {
 			e.uint(jt.inos[i])
 			prev = f.name
 		}
-	}
-	return e.b
+	})
+	return ok
 }
 
 func commonPrefix(a, b string) int {
@@ -129,52 +143,58 @@ func commonPrefix(a, b string) int {
 	return n
 }
 
-// decodeRecord reads what record wrote.
+// decodeRecord reads what record wrote, all but the job directories'
+// parts (decodeJobRecord).
 func decodeRecord(data []byte) (*treeRecord, error) {
 	d := &dec{b: data}
 	if d.str() != recordMagic {
 		return nil, errors.New("not a tree record")
 	}
-	rec := &treeRecord{build: d.node(fstree.File), jobs: map[string]*jobRecord{}}
-	njobs := d.count()
-	for range njobs {
+	rec := &treeRecord{build: d.node(fstree.File), jobs: map[string][]byte{}}
+	for range d.count() {
+		dir := d.str()
+		rec.jobs[dir] = d.section()
 		if d.bad {
 			break
 		}
-		dir := d.str()
-		jr := &jobRecord{}
-		ndirs := d.count()
-		jr.dirs = make([]recordedDir, 0, ndirs)
-		for range ndirs {
-			jr.dirs = append(jr.dirs, recordedDir{rel: d.str(), node: d.node(fstree.Dir)})
-		}
-		nfiles := d.count()
-		jr.ends, jr.inos = make([]int, 0, nfiles), make([]uint64, 0, nfiles)
-		names := make([]byte, 0, min(d.int(), 64*len(d.b)))
-		last := 0 // where the previous name starts
-		for range nfiles {
-			n := d.int()
-			suffix := d.bytes()
-			if d.bad || n > len(names)-last {
-				return nil, errors.New("malformed tree record")
-			}
-			start := len(names)
-			names = append(names, names[last:last+n]...)
-			names = append(names, suffix...)
-			last = start
-			jr.ends = append(jr.ends, len(names))
-			jr.inos = append(jr.inos, d.uint())
-		}
-		jr.names = string(names)
-		if len(jr.dirs) == 0 || jr.dirs[0].rel != "." {
-			return nil, errors.New("malformed tree record")
-		}
-		rec.jobs[dir] = jr
 	}
 	if d.bad || len(d.b) != 0 {
 		return nil, errors.New("malformed tree record")
 	}
 	return rec, nil
+}
+
+// decodeJobRecord reads a job directory's part of a record.
+func decodeJobRecord(data []byte) (*jobRecord, error) {
+	d := &dec{b: data}
+	jr := &jobRecord{}
+	ndirs := d.count()
+	jr.dirs = make([]recordedDir, 0, ndirs)
+	for range ndirs {
+		jr.dirs = append(jr.dirs, recordedDir{rel: d.str(), node: d.node(fstree.Dir)})
+	}
+	nfiles := d.count()
+	jr.ends, jr.inos = make([]int, 0, nfiles), make([]uint64, 0, nfiles)
+	names := make([]byte, 0, min(d.int(), 64*len(d.b)))
+	last := 0 // where the previous name starts
+	for range nfiles {
+		n := d.int()
+		suffix := d.bytes()
+		if d.bad || n > len(names)-last {
+			return nil, errors.New("malformed job record")
+		}
+		start := len(names)
+		names = append(names, names[last:last+n]...)
+		names = append(names, suffix...)
+		last = start
+		jr.ends = append(jr.ends, len(names))
+		jr.inos = append(jr.inos, d.uint())
+	}
+	jr.names = string(names)
+	if d.bad || len(d.b) != 0 || len(jr.dirs) == 0 || jr.dirs[0].rel != "." {
+		return nil, errors.New("malformed job record")
+	}
+	return jr, nil
 }
 
 // name returns the i-th file's name.

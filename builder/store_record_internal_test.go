@@ -45,8 +45,15 @@ func TestRecordRoundTrip(t *testing.T) {
 	if rec.build.Stat.Ino != 99 || len(rec.jobs) != 2 {
 		t.Fatalf("decoded %+v", rec)
 	}
-	jr := rec.jobs["frontend/Acme/shop/de_DE"]
-	if jr == nil || len(jr.dirs) != 4 || jr.dirs[0].rel != "." || jr.dirs[0].node.Stat.Ino != 1 ||
+	job := func(dir string) *jobRecord {
+		jr, err := decodeJobRecord(rec.jobs[dir])
+		if err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		return jr
+	}
+	jr := job("frontend/Acme/shop/de_DE")
+	if len(jr.dirs) != 4 || jr.dirs[0].rel != "." || jr.dirs[0].node.Stat.Ino != 1 ||
 		jr.dirs[1].rel != "css" || jr.dirs[3].rel != "js/widgets" {
 		t.Fatalf("directories %+v", jr)
 	}
@@ -56,7 +63,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			t.Errorf("file %d: %q, inode %d; want %q", i, jr.name(i), jr.inos[i], name)
 		}
 	}
-	if jr.inos[0] == rec.jobs["frontend/Acme/shop/en_US"].inos[0] {
+	if jr.inos[0] == job("frontend/Acme/shop/en_US").inos[0] {
 		t.Error("two jobs' files have one inode")
 	}
 }
@@ -71,7 +78,11 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, jr := range rec.jobs {
+		for _, raw := range rec.jobs {
+			jr, err := decodeJobRecord(raw)
+			if err != nil {
+				continue
+			}
 			for i := range jr.inos {
 				_ = jr.name(i)
 			}

@@ -271,9 +271,11 @@ func (tw *treeWriter) remove(dir, rel string, typ byte, ino fstree.Inode) error 
 func (tw *treeWriter) prune(dir string, jt *jobTree) error {
 	abs := filepath.Join(dir, filepath.FromSlash(jt.dir))
 	if tw.rec != nil {
-		if jr := tw.rec.jobs[jt.dir]; jr != nil && jr.holds(abs) {
-			tw.jobsBy.recorded.Add(1)
-			return tw.pruneRecorded(abs, jt, jr)
+		if raw, ok := tw.rec.jobs[jt.dir]; ok {
+			if jr, err := decodeJobRecord(raw); err == nil && jr.holds(abs) {
+				tw.jobsBy.recorded.Add(1)
+				return tw.pruneRecorded(abs, jt, jr)
+			}
 		}
 	}
 	if _, err := os.Lstat(abs); os.IsNotExist(err) {
