@@ -62,7 +62,12 @@
 // anything edited, replaced or added by hand — is removed, and the missing
 // files are linked or written as in a full write. Updating costs what
 // changed since the build before last, plus a listing; not a link per
-// file and a removal per file of the whole tree.
+// file and a removal per file of the whole tree. The listing itself is
+// spared when the spare tree is one a build wrote this way: that build
+// recorded each job directory (store_record.go), and a job directory
+// whose directories all still have their recorded stat holds the
+// recorded names and inodes, so a stat per directory replaces the open,
+// getdents and close of each.
 //
 // The guarantees of a full write hold: the spare tree is renamed to a
 // .tmp-* name before it is touched, so a build killed while updating it

@@ -2,6 +2,7 @@ package builder
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -71,13 +72,7 @@ func (tw *treeWriter) record(build fstree.Node) []byte {
 	e := &enc{}
 	e.str(recordMagic)
 	e.node(build)
-	dirs := slices.Sorted(func(yield func(string) bool) {
-		for d := range tw.jobs {
-			if !yield(d) {
-				return
-			}
-		}
-	})
+	dirs := slices.Sorted(maps.Keys(tw.jobs))
 	e.int(len(dirs))
 	for _, d := range dirs {
 		e.str(d)
@@ -91,15 +86,12 @@ func (tw *treeWriter) record(build fstree.Node) []byte {
 // record encodes the job directory's part of the tree's record, as a
 // section of e; false when some inode is not known.
 func (jt *jobTree) record(e *enc, probes *probeSet) bool {
+	if len(jt.inos) != len(jt.files) {
+		return false // not written by this build
+	}
 	ok := true
 	e.section(func() {
-		rels := slices.Sorted(func(yield func(string) bool) {
-			for r := range jt.dirs {
-				if r != "." && !yield(r) {
-					return
-				}
-			}
-		})
+		rels := slices.DeleteFunc(slices.Sorted(maps.Keys(jt.dirs)), func(r string) bool { return r == "." })
 		e.int(len(rels) + 1)
 		for _, r := range append([]string{"."}, rels...) {
 			p := probes.dirs[fstree.JoinRel(jt.dir, r)]
