@@ -370,9 +370,9 @@ type build struct {
 	// jobsOld and jobsOlder are the records of the jobs of the last build
 	// and of the one before, as the state lists them.
 	jobsOld, jobsOlder []string
-	stateBody          chan []byte // the state's sidecars and memo, being encoded (see saveState)
-	treeDigest         string      // of the new tree's file list (see treeDigest)
-	treeRecord         []byte      // of the new tree, when written over the spare tree (store_record.go)
+	stateBody          chan []byte   // the state's sidecars and memo, being encoded (see saveState)
+	treeDigest         string        // of the new tree's file list (see treeDigest)
+	treeRecord         func() []byte // encodes the new tree's record (store_record.go); nil for none
 
 	errMu    sync.Mutex
 	errs     []error

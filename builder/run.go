@@ -313,8 +313,13 @@ func (b *build) storeStage(jobs []*job, themes map[string]*themeState) (*Result,
 		// The state lists the job records before they are written: a
 		// build killed in between leaves records missing, which only
 		// makes their jobs build, and none that no state lists.
+		recorded := make(chan struct{})
+		go func() {
+			defer close(recorded)
+			b.saveRecords(b.treeRecord)
+		}()
 		b.saveState(res, fp, topProbed(probes, b.opts.Output), jobDigestList(jobs))
-		b.saveRecords(b.treeRecord)
+		<-recorded
 		b.phase("save cache state")
 		b.keepJobs(jobs, res)
 		b.phase("save job records")

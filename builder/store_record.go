@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scdtool/scd/builder/fstree"
+	"github.com/scdtool/scd/internal/par"
 	"github.com/scdtool/scd/manifest"
 )
 
@@ -62,69 +63,73 @@ type recordedDir struct {
 const recordMagic = "scd-tree-record-1"
 
 // record encodes the record of the tree written over the spare tree,
-// whose build.json is build: nil for a tree written whole (its inodes
-// are not known without a walk), or when the inode of some file is not
-// known. It runs after fingerprint, which knows every inode.
-func (tw *treeWriter) record(build fstree.Node) []byte {
+// whose build.json is build, its job directories' parts on threads
+// workers: nil for a tree written whole (its inodes are not known without
+// a walk), or when the inode of some file is not known. It runs after
+// fingerprint, which knows every inode.
+func (tw *treeWriter) record(build fstree.Node, threads int) []byte {
 	if tw == nil || !tw.spare || tw.probes == nil {
 		return nil
 	}
-	e := &enc{}
-	e.str(recordMagic)
-	e.node(build)
 	dirs := slices.Sorted(maps.Keys(tw.jobs))
-	e.int(len(dirs))
-	for _, d := range dirs {
-		e.str(d)
-		if !tw.jobs[d].record(e, tw.probes) {
+	parts := make([]*enc, len(dirs))
+	par.For(len(dirs), threads, func(i int) { parts[i] = tw.jobs[dirs[i]].record(tw.probes) })
+	size := 0
+	for _, p := range parts {
+		if p == nil {
 			return nil
 		}
+		size += len(p.b)
+	}
+	e := &enc{b: make([]byte, 0, size+64*len(dirs)+256)}
+	e.str(recordMagic)
+	e.node(build)
+	e.int(len(dirs))
+	for i, d := range dirs {
+		e.str(d)
+		e.section(func() { e.b = append(e.b, parts[i].b...) })
 	}
 	return e.b
 }
 
-// record encodes the job directory's part of the tree's record, as a
-// section of e; false when some inode is not known.
-func (jt *jobTree) record(e *enc, probes *probeSet) bool {
+// record encodes the job directory's part of the tree's record; nil when
+// some inode is not known.
+func (jt *jobTree) record(probes *probeSet) *enc {
 	if len(jt.inos) != len(jt.files) {
-		return false // not written by this build
+		return nil // not written by this build
 	}
-	ok := true
-	e.section(func() {
-		rels := slices.DeleteFunc(slices.Sorted(maps.Keys(jt.dirs)), func(r string) bool { return r == "." })
-		e.int(len(rels) + 1)
-		for _, r := range append([]string{"."}, rels...) {
-			p := probes.dirs[fstree.JoinRel(jt.dir, r)]
-			if r == "." {
-				p = probes.dirs[jt.dir]
-			}
-			if p == nil {
-				ok = false
-				return
-			}
-			e.str(r)
-			e.node(p.Node)
+	size := 0
+	for _, f := range jt.files {
+		size += len(f.name)
+	}
+	e := &enc{b: make([]byte, 0, size/2+8*len(jt.files)+64*len(jt.dirs))}
+	rels := slices.DeleteFunc(slices.Sorted(maps.Keys(jt.dirs)), func(r string) bool { return r == "." })
+	e.int(len(rels) + 1)
+	for _, r := range append([]string{"."}, rels...) {
+		p := probes.dirs[fstree.JoinRel(jt.dir, r)]
+		if r == "." {
+			p = probes.dirs[jt.dir]
 		}
-		e.int(len(jt.files))
-		size := 0
-		for _, f := range jt.files {
-			size += len(f.name)
+		if p == nil {
+			return nil
 		}
-		e.int(size)
-		prev := ""
-		for i, f := range jt.files {
-			if jt.inos[i] == 0 {
-				ok = false
-				return
-			}
-			n := commonPrefix(prev, f.name)
-			e.int(n)
-			e.str(f.name[n:])
-			e.uint(jt.inos[i])
-			prev = f.name
+		e.str(r)
+		e.node(p.Node)
+	}
+	e.int(len(jt.files))
+	e.int(size)
+	prev := ""
+	for i, f := range jt.files {
+		if jt.inos[i] == 0 {
+			return nil
 		}
-	})
-	return ok
+		n := commonPrefix(prev, f.name)
+		e.int(n)
+		e.str(f.name[n:])
+		e.uint(jt.inos[i])
+		prev = f.name
+	}
+	return e
 }
 
 func commonPrefix(a, b string) int {
@@ -245,15 +250,18 @@ func (b *build) spareRecord(dir string) *treeRecord {
 }
 
 // saveRecords moves the current tree's record to the spare tree's, as the
-// swap moved the trees, and records the new current tree (rec; none when
-// nil).
-func (b *build) saveRecords(rec []byte) {
+// swap moved the trees, and records the new current tree with what
+// record encodes (none when record is nil or gives nil).
+func (b *build) saveRecords(record func() []byte) {
 	key := b.stateKey()
 	cur, spare := b.cache.path("treerec", key+"-cur"), b.cache.path("treerec", key+"-spare")
 	if os.Rename(cur, spare) != nil {
 		_ = os.Remove(spare)
 	}
-	if rec != nil {
+	if record == nil {
+		return
+	}
+	if rec := record(); rec != nil {
 		b.cache.put("treerec", key+"-cur", rec)
 	}
 }

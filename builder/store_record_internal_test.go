@@ -28,7 +28,7 @@ func sampleRecord(t testing.TB) []byte {
 		ps.dirs[dir] = &fstree.DirProbe{Node: node(fstree.Dir, 1)}
 		tw.jobs[dir] = jt
 	}
-	data := tw.record(node(fstree.File, 99))
+	data := tw.record(node(fstree.File, 99), 2)
 	if data == nil {
 		t.Fatal("no record")
 	}

@@ -128,7 +128,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, []f
 				treeFP.Add(manifest.BuildFile, n)
 				fp = treeFP.String()
 				probes = withBuildFile(probes, n)
-				b.treeRecord = tw.record(n)
+				b.treeRecord = func() []byte { return tw.record(n, b.opts.Threads) }
 			}
 		}
 		if fpErr != nil {
