@@ -101,7 +101,7 @@ type savedWarning struct {
 // content, when it is verified intact.
 type prev struct {
 	dir    string
-	byHash map[string]string // sha256 → a path (relative, slash) with those bytes
+	byHash map[string]prevPath // sha256 → a path with those bytes
 	side   map[string][]sideRec
 	// inodes holds every file of the verified output by inode, with the
 	// sha256 build.json gives it and its stat when verified: a file of the
@@ -133,12 +133,17 @@ func (p *prev) path(sum string) (string, bool) {
 	if p == nil {
 		return "", false
 	}
-	rel, ok := p.byHash[sum]
+	at, ok := p.byHash[sum]
 	if !ok {
 		return "", false
 	}
-	return filepath.Join(p.dir, filepath.FromSlash(rel)), true
+	return filepath.Join(p.dir, filepath.FromSlash(at.dir), filepath.FromSlash(at.name)), true
 }
+
+// prevPath is a path of the previous output, relative and with slashes,
+// as a directory ("" or "." for the top) and a name in it: a probe's
+// parts, joined only when a build links from it.
+type prevPath struct{ dir, name string }
 
 func (b *build) stateKey() string {
 	abs, err := filepath.Abs(b.opts.Output)
@@ -340,7 +345,7 @@ func (st *outputState) contents() ([]string, error) {
 	if err := st.body(); err != nil {
 		return nil, err
 	}
-	d := &dec{b: st.contentsRaw}
+	d := sharedDec(st.contentsRaw)
 	sums := d.strs()
 	n := d.count()
 	if d.bad {
@@ -377,7 +382,7 @@ func (st *outputState) side() (map[string][]sideRec, error) {
 	if err := st.body(); err != nil {
 		return nil, err
 	}
-	d := &dec{b: st.sideRaw}
+	d := sharedDec(st.sideRaw)
 	n := d.count()
 	if d.bad {
 		return nil, errors.New("bad sidecar list")
@@ -409,7 +414,7 @@ func (st *outputState) memo() (map[string]memoRec, error) {
 	if err := st.body(); err != nil {
 		return nil, err
 	}
-	d := &dec{b: st.memoRaw}
+	d := sharedDec(st.memoRaw)
 	n := d.count()
 	if d.bad {
 		return nil, errors.New("bad rewrite memo")
@@ -633,7 +638,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	go func() { b.loadPack(); close(packed) }()
 	defer func() { <-packed }()
 	// (sized for contents and inodes, far fewer than paths: most are links)
-	p := &prev{dir: b.opts.Output, byHash: make(map[string]string, len(sums)/2+len(files)/8),
+	p := &prev{dir: b.opts.Output, byHash: make(map[string]prevPath, len(sums)/2+len(files)/8),
 		inodes: make(map[fstree.Inode]*verified, len(sums)+len(files)/4)}
 	if chk.probed {
 		p.probed(st.Probes, sums)
@@ -739,7 +744,7 @@ func (p *prev) probed(probes []fstree.DirProbe, sums []string) {
 			}
 			p.inodes[f.Node.Inode()] = &verified{sha: sum, st: f.Node.Stat}
 			if _, ok := p.byHash[sum]; !ok {
-				p.byHash[sum] = fstree.JoinRel(dp.Rel, f.Name)
+				p.byHash[sum] = prevPath{dp.Rel, f.Name}
 			}
 		}
 	}
@@ -785,8 +790,8 @@ func (p *prev) walked(st *outputState, chk *outputCheck, files map[string]manife
 		}
 		if v := p.inodes[e.Inode()]; v != nil && v.sha != "" {
 			// the first path in sorted order, whatever the walk's order
-			if have, ok := p.byHash[v.sha]; !ok || e.Rel < have {
-				p.byHash[v.sha] = e.Rel
+			if have, ok := p.byHash[v.sha]; !ok || e.Rel < have.name {
+				p.byHash[v.sha] = prevPath{name: e.Rel} // (all of them from the top)
 			}
 		}
 	}
