@@ -64,6 +64,15 @@ type store struct {
 	blobs    map[string]*blob
 	spillDir string // "" until the build starts producing outputs
 	written  atomic.Int64
+	// encLists holds the lists ordered makes, by the set of encodings
+	// (bit i for the i-th configured one): few, shared by every blob.
+	encMu    sync.Mutex
+	encLists map[uint]encList
+}
+
+type encList struct {
+	encs  []precompress.Encoding
+	names []string
 }
 
 func newStore(b *build) *store {
@@ -309,16 +318,31 @@ func (s *store) kept(bl *blob, dst string) {
 func (s *store) encodings(bl *blob) []precompress.Encoding { return bl.encs }
 
 // ordered lists the encodings of sums in configured order, and their
-// names.
+// names: lists shared by the blobs with the same encodings (callers do not
+// change them).
 func (s *store) ordered(sums map[precompress.Encoding]string) ([]precompress.Encoding, []string) {
-	var encs []precompress.Encoding
-	var names []string
-	for _, e := range s.b.comp.Encodings {
+	var set uint
+	for i, e := range s.b.comp.Encodings {
 		if _, ok := sums[e]; ok {
-			encs, names = append(encs, e), append(names, string(e))
+			set |= 1 << i
 		}
 	}
-	return encs, names
+	s.encMu.Lock()
+	defer s.encMu.Unlock()
+	if l, ok := s.encLists[set]; ok {
+		return l.encs, l.names
+	}
+	var l encList
+	for i, e := range s.b.comp.Encodings {
+		if set&(1<<i) != 0 {
+			l.encs, l.names = append(l.encs, e), append(l.names, string(e))
+		}
+	}
+	if s.encLists == nil {
+		s.encLists = map[uint]encList{}
+	}
+	s.encLists[set] = l
+	return l.encs, l.names
 }
 
 // integrity is the blob's Subresource Integrity value, made once.
