@@ -7,7 +7,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -219,8 +218,7 @@ func (jr *jobRecord) holds(abs string) bool {
 		} else {
 			err = unix.Fstatat(fd, filepath.FromSlash(d.rel), &st, unix.AT_SYMLINK_NOFOLLOW)
 		}
-		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || uint64(st.Dev) != d.node.Dev ||
-			fstree.StatOfSys(&st) != d.node.Stat {
+		if err != nil || !d.node.Is(&st) {
 			return false
 		}
 	}
@@ -309,12 +307,7 @@ func (tw *treeWriter) pruneRecorded(abs string, jt *jobTree, jr *jobRecord) erro
 
 // underAny reports whether rel is under one of dirs.
 func underAny(rel string, dirs []string) bool {
-	for _, d := range dirs {
-		if strings.HasPrefix(rel, d) && len(rel) > len(d) && rel[len(d)] == '/' {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(dirs, func(d string) bool { return fstree.Under(rel, d) })
 }
 
 // noteInode records the inode of a file the build created at rel in the

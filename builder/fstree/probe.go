@@ -98,7 +98,7 @@ func (s *dirStack) probe(root int, p *DirProbe) bool {
 	if rel == "" {
 		rel = "."
 	}
-	for n := len(s.rels); n > 0 && !under(rel, s.rels[n-1]); n-- {
+	for n := len(s.rels); n > 0 && !Under(rel, s.rels[n-1]); n-- {
 		unix.Close(s.fds[n-1])
 		s.rels, s.fds = s.rels[:n-1], s.fds[:n-1]
 	}
@@ -115,22 +115,32 @@ func (s *dirStack) probe(root int, p *DirProbe) bool {
 	}
 	s.rels, s.fds = append(s.rels, rel), append(s.fds, fd)
 	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR ||
-		uint64(st.Dev) != p.Node.Dev || statOf(&st) != p.Node.Stat {
+	if unix.Fstat(fd, &st) != nil || !p.Node.Is(&st) {
 		return false
 	}
 	for i := range p.Files {
 		f := &p.Files[i]
-		if unix.Fstatat(fd, f.Name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG ||
-			uint64(st.Dev) != f.Node.Dev || statOf(&st) != f.Node.Stat {
+		if unix.Fstatat(fd, f.Name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || !f.Node.Is(&st) {
 			return false
 		}
 	}
 	return true
 }
 
-// under reports whether rel is strictly under dir ("." holds everything).
-func under(rel, dir string) bool {
+// Is reports whether st, a stat of an entry, is the node n recorded: a
+// directory or a regular file as n's kind says, on n's device, with n's
+// stat.
+func (n Node) Is(st *unix.Stat_t) bool {
+	mode := uint32(unix.S_IFREG)
+	if n.Kind == Dir {
+		mode = unix.S_IFDIR
+	}
+	return st.Mode&unix.S_IFMT == mode && uint64(st.Dev) == n.Dev && statOf(st) == n.Stat
+}
+
+// Under reports whether rel is strictly under dir, both slash paths
+// relative to one tree ("." holds everything).
+func Under(rel, dir string) bool {
 	if dir == "." {
 		return rel != "."
 	}
