@@ -1090,7 +1090,7 @@ func (b *build) startStateBody() {
 				continue
 			}
 			var recs []sideRec
-			for _, e := range b.store.encodings(bl) {
+			for _, e := range bl.encs {
 				recs = append(recs, sideRec{Enc: string(e), SHA: bl.sideSum[e], Size: bl.sideSize[e]})
 			}
 			st.Side[sum] = recs

@@ -33,8 +33,11 @@ type blob struct {
 	side     map[precompress.Encoding][]byte // filled by the compress task
 	sideSum  map[precompress.Encoding]string
 	sideSize map[precompress.Encoding]int64
-	encs     []precompress.Encoding // the keys of sideSum in configured order (store.encodings)
-	encNames []string               // the same, for manifests
+	// encs lists the sidecars the blob has (the keys of sideSum) in
+	// configured order, encNames their names for manifests: lists made
+	// once per set of encodings (store.ordered), not per file.
+	encs     []precompress.Encoding
+	encNames []string
 	// prevSide is set when the sidecars are taken from the previous
 	// output instead of compressing again: each is linked from there, by
 	// its digest in sideSum (side then has no bytes).
@@ -206,7 +209,7 @@ func (s *store) spill(bl *blob) {
 		return
 	}
 	s.written.Add(bl.size)
-	for _, e := range s.encodings(bl) {
+	for _, e := range bl.encs {
 		side := bl.side[e]
 		if side == nil {
 			continue // none yet: compress adds it beside dst
@@ -312,11 +315,6 @@ func (s *store) kept(bl *blob, dst string) {
 	bl.mu.Unlock()
 }
 
-// encodings lists the sidecars a blob has, in configured order: a list
-// made once per blob, not per file of it (read by every job's manifest,
-// file list and write).
-func (s *store) encodings(bl *blob) []precompress.Encoding { return bl.encs }
-
 // ordered lists the encodings of sums in configured order, and their
 // names: lists shared by the blobs with the same encodings (callers do not
 // change them).
@@ -362,7 +360,7 @@ func (bl *blob) integrity() string {
 func (s *store) write(bl *blob, dst string) (bool, error) {
 	bl.mu.Lock()
 	defer bl.mu.Unlock()
-	encs := s.encodings(bl)
+	encs := bl.encs
 	if bl.spilled {
 		if err := renameAll(bl.first, dst, encs); err != nil {
 			return false, err
@@ -407,7 +405,7 @@ func (s *store) relink(bl *blob, dst string) (bool, error) {
 	if bl.first == "" {
 		return false, fmt.Errorf("%s: no copy of the content to link", dst)
 	}
-	encs := s.encodings(bl)
+	encs := bl.encs
 	for _, p := range append([]string{dst}, extsOf(encs, dst)...) {
 		_ = os.Remove(p)
 	}

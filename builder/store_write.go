@@ -336,7 +336,7 @@ func (b *build) jobFileList(j *job) jobFiles {
 	files := jobFiles{dir: j.Dir(), entries: make([]fileEntry, 0, 4*len(j.outputs)+1)}
 	add := func(name string, bl *blob) {
 		files.add(name, manifest.File{SHA256: bl.sum, Size: bl.size})
-		for _, e := range b.store.encodings(bl) {
+		for _, e := range bl.encs {
 			files.add(name+e.Ext(), manifest.File{SHA256: bl.sideSum[e], Size: bl.sideSize[e]})
 		}
 	}
@@ -385,7 +385,7 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (int64, error) {
 	put := func(name string, bl *blob) error {
 		dst := filepath.Join(dir, filepath.FromSlash(name))
 		names := []string{name}
-		for _, e := range b.store.encodings(bl) {
+		for _, e := range bl.encs {
 			names = append(names, name+e.Ext())
 		}
 		keep, err := tw.keepAll(tmp, jt, names)
@@ -413,7 +413,7 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (int64, error) {
 		}
 		if fresh {
 			written += bl.size
-			for _, e := range b.store.encodings(bl) {
+			for _, e := range bl.encs {
 				written += bl.sideSize[e]
 			}
 		}
