@@ -205,9 +205,9 @@ func WriteBuild(w io.Writer, b *Build) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return WriteBuildFiles(w, b, func(yield func([]byte, File) bool) {
+	return WriteBuildFiles(w, b, func(yield func(string, File) bool) {
 		for _, k := range keys {
-			if !yield([]byte(k), b.Files[k]) {
+			if !yield(k, b.Files[k]) {
 				return
 			}
 		}
@@ -217,9 +217,9 @@ func WriteBuild(w io.Writer, b *Build) error {
 // WriteBuildFiles writes build.json with the fields of b and, instead of
 // b.Files, the files files yields, which must come in sorted order: a
 // builder that knows its files job by job never holds them in one map,
-// nor a string of each path (a path's bytes are read during its step
-// only, and may be reused by the next).
-func WriteBuildFiles(w io.Writer, b *Build, files iter.Seq2[[]byte, File]) error {
+// nor a string of each path (a path given as bytes is read during its
+// step only, and may be reused by the next).
+func WriteBuildFiles[S string | []byte](w io.Writer, b *Build, files iter.Seq2[S, File]) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	head := *b
 	head.Files = nil
