@@ -63,7 +63,7 @@
 // files are linked or written as in a full write. Updating costs what
 // changed since the build before last, plus a listing; not a link per
 // file and a removal per file of the whole tree. The listing itself is
-// spared when the spare tree is one a build wrote this way: that build
+// spared: the build that wrote the spare tree, whole or this way,
 // recorded each job directory (store_record.go), and a job directory
 // whose directories all still have their recorded stat holds the
 // recorded names and inodes, so a stat per directory replaces the open,

@@ -830,7 +830,7 @@ func (b *build) startOutputCheck() *outputCheck {
 			c.probed = true
 			return
 		}
-		if tree, fp, probes, err := fstree.WalkProbes(ctx, dir, true, ""); err == nil {
+		if tree, fp, probes, err := fstree.WalkProbes(ctx, dir, true, "", nil); err == nil {
 			c.tree, c.fp, c.probes = tree, fp.String(), probes
 		}
 	}()

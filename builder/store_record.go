@@ -7,6 +7,8 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"sort"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -18,16 +20,18 @@ import (
 // The tree's record. Updating the spare tree (store_spare.go) starts from
 // what each of its job directories holds; listing them costs an open, a
 // stat, two getdents and a close per directory, most of a rebuild's work
-// on a tree of thousands of directories. So the build that writes a tree
-// over the spare tree records it: for each job directory, the stat of
-// every directory in it and the inode of every file, by name. Two builds
-// later that tree is the spare tree again, and a job directory whose
-// directories all have their recorded stat holds the recorded names, at
-// the recorded inodes, and nothing else: a name added, removed or renamed
-// changes its directory's times. That is a stat per directory instead of
-// a listing. What a file holds is never taken from the record: as after a
-// listing, a file stays only when its inode is one of the verified
-// output's with the bytes wanted there (prune's rule).
+// on a tree of thousands of directories. So every build records the tree
+// it writes: for each job directory, the stat of every directory in it
+// and the inode of every file, by name (over the spare tree, from what
+// the update knows; a tree written whole, from its fingerprint's walk,
+// which reads every directory anyway). Two builds later that tree is the
+// spare tree again, and a job directory whose directories all have their
+// recorded stat holds the recorded names, at the recorded inodes, and
+// nothing else: a name added, removed or renamed changes its directory's
+// times. That is a stat per directory instead of a listing. What a file
+// holds is never taken from the record: as after a listing, a file stays
+// only when its inode is one of the verified output's with the bytes
+// wanted there (prune's rule).
 //
 // The cache holds two records per output, the current tree's and the
 // spare tree's; the swap makes the current tree the spare one, and the
@@ -61,13 +65,13 @@ type recordedDir struct {
 
 const recordMagic = "scd-tree-record-1"
 
-// record encodes the record of the tree written over the spare tree,
-// whose build.json is build, its job directories' parts on threads
-// workers: nil for a tree written whole (its inodes are not known without
-// a walk), or when the inode of some file is not known. It runs after
-// fingerprint, which knows every inode.
+// record encodes the record of the tree written, whose build.json is
+// build, its job directories' parts on threads workers: nil when the
+// inode of some file is not known, or a job directory holds what the
+// build did not put there. It runs after fingerprint, which knows every
+// inode.
 func (tw *treeWriter) record(build fstree.Node, threads int) []byte {
-	if tw == nil || !tw.spare || tw.probes == nil {
+	if tw == nil || tw.probes == nil || tw.odd.Load() {
 		return nil
 	}
 	dirs := slices.Sorted(maps.Keys(tw.jobs))
@@ -313,12 +317,70 @@ func underAny(rel string, dirs []string) bool {
 // noteInode records the inode of a file the build created at rel in the
 // tree, for the record, when rel is in a job directory.
 func (tw *treeWriter) noteInode(rel string, ino uint64) {
-	for d := path.Dir(rel); d != "."; d = path.Dir(d) {
+	if jt, name := tw.jobAt(rel); jt != nil && jt.inos != nil {
+		if i := jt.find(name); i >= 0 {
+			jt.inos[i] = ino
+		}
+	}
+}
+
+// jobAt returns the job directory rel is in (or is), and rel's path in
+// it ("." for the job directory itself); nil when rel is in none.
+func (tw *treeWriter) jobAt(rel string) (*jobTree, string) {
+	for d := rel; d != "."; d = path.Dir(d) {
 		if jt := tw.jobs[d]; jt != nil {
-			if i := jt.find(rel[len(d)+1:]); i >= 0 && jt.inos != nil {
-				jt.inos[i] = ino
+			if d == rel {
+				return jt, "."
 			}
+			return jt, rel[len(d)+1:]
+		}
+	}
+	return nil, ""
+}
+
+// walked takes from the walk of a tree written whole (fingerprint) the
+// inodes of the files of each directory in a job directory, for the
+// tree's record. A directory the build did not make there, or an entry
+// that is not one of the job's files, leaves the tree without a record.
+func (tw *treeWriter) walked(rel string, ents []fstree.Named) {
+	jt, sub := tw.jobAt(rel)
+	if jt == nil {
+		return // above the job directories
+	}
+	if jt.inos == nil || !jt.dirs[sub] {
+		tw.odd.Store(true)
+		return
+	}
+	// The job's files in this directory and below it are the names with
+	// its path as their prefix, one run of the sorted list.
+	files, prefix := jt.files, ""
+	if sub != "." {
+		prefix = sub + "/"
+	}
+	lo, _ := slices.BinarySearchFunc(files, prefix, func(e fileEntry, p string) int { return strings.Compare(e.name, p) })
+	n := sort.Search(len(files)-lo, func(i int) bool { return !strings.HasPrefix(files[lo+i].name, prefix) })
+	run := files[lo : lo+n]
+	for _, e := range ents {
+		switch {
+		case e.Node.Kind == fstree.Dir:
+			continue // read on its own
+		case e.Node.Kind != fstree.File || e.Node.Mode != 0:
+			tw.odd.Store(true)
 			return
 		}
+		i, ok := slices.BinarySearchFunc(run, e.Name, func(f fileEntry, name []byte) int {
+			switch s := f.name[len(prefix):]; {
+			case s == string(name):
+				return 0
+			case s < string(name):
+				return -1
+			}
+			return 1
+		})
+		if !ok {
+			tw.odd.Store(true)
+			return
+		}
+		jt.inos[lo+i] = e.Node.Stat.Ino
 	}
 }

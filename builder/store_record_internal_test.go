@@ -1,6 +1,8 @@
 package builder
 
 import (
+	"io/fs"
+	"slices"
 	"testing"
 
 	"github.com/scdtool/scd/builder/fstree"
@@ -88,4 +90,62 @@ func FuzzDecodeRecord(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWalkedTakesInodes gives walked the directories of a job written
+// whole, as a walk reads them (in no order): every file gets its inode,
+// and anything the build did not put there leaves the tree unrecorded.
+func TestWalkedTakesInodes(t *testing.T) {
+	file := func(name string, ino uint64) fstree.Named {
+		return fstree.Named{Name: []byte(name), Node: fstree.Node{Kind: fstree.File, Dev: 7, Stat: fstree.Stat{Ino: ino}}}
+	}
+	dir := func(name string) fstree.Named {
+		return fstree.Named{Name: []byte(name), Node: fstree.Node{Kind: fstree.Dir}}
+	}
+	const job = "frontend/Acme/shop/en_US"
+	setup := func() (*treeWriter, *jobTree) {
+		// Names chosen so that a directory's files do not follow one
+		// another in the sorted list ("js-x" sorts between "js" and "js/").
+		jt := &jobTree{dir: job, dirs: map[string]bool{".": true, "js": true, "js/w": true}, inos: make([]uint64, 6)}
+		for _, name := range []string{"js-x.js", "js/a.js", "js/a.js.gz", "js/w/b.js", "js/z.js", "manifest.json"} {
+			jt.files = append(jt.files, fileEntry{name: name})
+		}
+		return &treeWriter{jobs: map[string]*jobTree{job: jt}}, jt
+	}
+	reads := func(tw *treeWriter) {
+		tw.walked(".", []fstree.Named{dir("frontend")})
+		tw.walked("frontend/Acme/shop", []fstree.Named{dir("en_US")})
+		tw.walked(job+"/js/w", []fstree.Named{file("b.js", 4)})
+		tw.walked(job+"/js", []fstree.Named{file("z.js", 5), dir("w"), file("a.js.gz", 3), file("a.js", 2)})
+		tw.walked(job, []fstree.Named{file("manifest.json", 6), dir("js"), file("js-x.js", 1)})
+	}
+	tw, jt := setup()
+	reads(tw)
+	if tw.odd.Load() || !slices.Equal(jt.inos, []uint64{1, 2, 3, 4, 5, 6}) {
+		t.Fatalf("odd %v, inodes %v; want false, 1…6", tw.odd.Load(), jt.inos)
+	}
+	link := fstree.Named{Name: []byte("manifest.json"), Node: fstree.Node{Kind: fstree.Other, Mode: fs.ModeSymlink}}
+	for what, also := range map[string]struct {
+		rel  string
+		ents []fstree.Named
+	}{
+		"a file the job does not have": {job + "/js", []fstree.Named{file("junk.js", 9)}},
+		"a file of another directory":  {job, []fstree.Named{file("a.js", 9)}},
+		"a directory the job has not":  {job + "/css", nil},
+		"a link where a file goes":     {job, []fstree.Named{link}},
+	} {
+		tw, _ := setup()
+		reads(tw)
+		tw.walked(also.rel, also.ents)
+		if !tw.odd.Load() {
+			t.Errorf("%s: not odd", what)
+		}
+	}
+	// A tree with an odd job directory has no record.
+	tw, _ = setup()
+	tw.probes = &probeSet{dirs: map[string]*fstree.DirProbe{}}
+	tw.odd.Store(true)
+	if tw.record(fstree.Node{}, 1) != nil {
+		t.Error("an odd tree recorded")
+	}
 }

@@ -92,7 +92,10 @@ type treeWriter struct {
 
 	rec    *treeRecord // the spare tree's record, when it is this spare tree's
 	probes *probeSet   // the new tree's, once fingerprint made them
-	jobsBy struct {    // how prune learnt what job directories held
+	// odd is set when the walk of a tree written whole found in a job
+	// directory what the build did not put there: no record of it.
+	odd    atomic.Bool
+	jobsBy struct { // how prune learnt what job directories held
 		recorded, listed atomic.Int64
 	}
 
@@ -395,9 +398,18 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 	if !tw.spare {
 		// Every file was created: walking the tree stats each inode once
 		// (most files are links), where stat'ing each created path would
-		// not.
-		_, fp, probes, err := fstree.WalkProbes(context.Background(), dir, false, skip)
-		return fp, probes, err
+		// not. The walk also gives each file's inode, for the record.
+		for _, jt := range tw.jobs {
+			if jt.dirs != nil {
+				jt.inos = make([]uint64, len(jt.files))
+			}
+		}
+		_, fp, probes, err := fstree.WalkProbes(context.Background(), dir, false, skip, tw.walked)
+		if err != nil {
+			return nil, nil, err
+		}
+		tw.probes = probeSetOf(slices.Clone(probes)) // the caller sorts its list
+		return fp, probes, nil
 	}
 	var acc fstree.Fingerprint
 	var dirs []fstree.DirProbe // Node.Kind set where the listing's node holds
@@ -523,7 +535,6 @@ type probeSet struct {
 // newProbeSet starts the probes of the directories of the tree at dir:
 // those whose Node is not known yet (its Kind unset) are stat'ed.
 func newProbeSet(dir string, probes []fstree.DirProbe) (*probeSet, error) {
-	ps := &probeSet{dirs: make(map[string]*fstree.DirProbe, len(probes)), seen: map[fstree.Inode]bool{}}
 	errs := make([]error, len(probes))
 	par.For(len(probes), 4, func(i int) {
 		if probes[i].Node.Kind != fstree.Dir {
@@ -533,10 +544,16 @@ func newProbeSet(dir string, probes []fstree.DirProbe) (*probeSet, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	return probeSetOf(probes), nil
+}
+
+// probeSetOf gathers probes whose directories have their Node.
+func probeSetOf(probes []fstree.DirProbe) *probeSet {
+	ps := &probeSet{dirs: make(map[string]*fstree.DirProbe, len(probes)), seen: map[fstree.Inode]bool{}}
 	for i := range probes {
 		ps.dirs[probes[i].Rel] = &probes[i]
 	}
-	return ps, nil
+	return ps
 }
 
 // file adds a file of directory dir ("" or "." for the top), unless its

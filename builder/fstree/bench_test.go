@@ -143,7 +143,7 @@ func cpuTime() time.Duration {
 // previous output before anything else.
 func BenchmarkCheck(b *testing.B) {
 	dir := benchTree(b)
-	_, _, probes, err := WalkProbes(context.Background(), dir, false, "")
+	_, _, probes, err := WalkProbes(context.Background(), dir, false, "", nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,8 +2,10 @@ package fstree
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -13,7 +15,7 @@ import (
 // fingerprint sees makes Check fail, with no directory read.
 func TestProbes(t *testing.T) {
 	dir := makeTree(t)
-	list, fp, probes, err := WalkProbes(context.Background(), dir, true, "build.json")
+	list, fp, probes, err := WalkProbes(context.Background(), dir, true, "build.json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +98,7 @@ func TestProbes(t *testing.T) {
 	for _, c := range changes {
 		t.Run(c.name, func(t *testing.T) {
 			dir = makeTree(t)
-			_, _, probes, err := WalkProbes(context.Background(), dir, false, "build.json")
+			_, _, probes, err := WalkProbes(context.Background(), dir, false, "build.json", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,5 +111,42 @@ func TestProbes(t *testing.T) {
 				t.Error("Check passes after the change")
 			}
 		})
+	}
+}
+
+// TestWalkProbesRead checks what a walk tells its Read: every directory
+// once, each of its entries with the node a walk by the standard library
+// finds (a directory's without its stat), the skipped name left out.
+func TestWalkProbesRead(t *testing.T) {
+	dir := makeTree(t)
+	var mu sync.Mutex
+	got := map[string]Node{}
+	reads := map[string]int{}
+	_, _, _, err := WalkProbes(context.Background(), dir, false, "build.json", func(rel string, ents []Named) {
+		mu.Lock()
+		defer mu.Unlock()
+		reads[rel]++
+		for _, e := range ents {
+			got[JoinRel(rel, string(e.Name))] = e.Node
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Node{}
+	for _, e := range walkRef(t, dir) {
+		if e.Rel == "." || e.Rel == "build.json" {
+			continue
+		}
+		want[e.Rel] = e.Node
+		if e.Kind == Dir && reads[e.Rel] != 1 {
+			t.Errorf("directory %s read %d times", e.Rel, reads[e.Rel])
+		}
+	}
+	if reads["."] != 1 {
+		t.Errorf("the top read %d times", reads["."])
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("entries read:\n%v\nwant\n%v", got, want)
 	}
 }

@@ -35,18 +35,31 @@ func FingerprintDir(dir string) (string, error) {
 // A file's inode is stat'ed once, through the first of its names read,
 // whatever number of names it has in the tree.
 func Walk(ctx context.Context, dir string, list bool, skip string) ([]Entry, *Fingerprint, error) {
-	all, fp, _, err := walk(ctx, dir, list, false, skip)
+	all, fp, _, err := walk(ctx, dir, list, false, skip, nil)
 	return all, fp, err
 }
 
 // WalkProbes is Walk with the tree's probes (see DirProbe): every
 // directory, and each file inode through the name the walk stat'ed it by.
-// The probe of the top of the tree has no files named skip.
-func WalkProbes(ctx context.Context, dir string, list bool, skip string) ([]Entry, *Fingerprint, []DirProbe, error) {
-	return walk(ctx, dir, list, true, skip)
+// The probe of the top of the tree has no files named skip. When each is
+// not nil, it is called with every directory read (see Read).
+func WalkProbes(ctx context.Context, dir string, list bool, skip string, each Read) ([]Entry, *Fingerprint, []DirProbe, error) {
+	return walk(ctx, dir, list, true, skip, each)
 }
 
-func walk(ctx context.Context, dir string, list, probe bool, skip string) ([]Entry, *Fingerprint, []DirProbe, error) {
+// Read is told of a directory a walk read: its path ("." for the top of
+// the tree) and its entries, each named by a slice valid during the call
+// alone, with its node (a directory's without its stat). It is called by
+// the walk's workers, each with the directories it read, concurrently.
+type Read func(rel string, ents []Named)
+
+// Named is an entry of a directory, for Read.
+type Named struct {
+	Name []byte
+	Node Node
+}
+
+func walk(ctx context.Context, dir string, list, probe bool, skip string, each Read) ([]Entry, *Fingerprint, []DirProbe, error) {
 	q := &walkQueue{ctx: ctx, dirs: []walkDir{{abs: dir}}}
 	q.cond.L = &q.mu
 	stats := &inodeStats{m: map[uint64]map[uint64]Stat{}}
@@ -54,7 +67,7 @@ func walk(ctx context.Context, dir string, list, probe bool, skip string) ([]Ent
 	var wg sync.WaitGroup
 	for i := range workers {
 		w := &workers[i]
-		w.list, w.probe, w.skip, w.stats = list, probe, skip, stats
+		w.list, w.probe, w.skip, w.stats, w.each = list, probe, skip, stats, each
 		wg.Go(func() { w.run(q) })
 	}
 	wg.Wait()
@@ -169,12 +182,14 @@ type walker struct {
 	probe bool // collect the tree's probes
 	skip  string
 	stats *inodeStats
+	each  Read
 
 	buf     []byte       // for getdents
 	names   []byte       // the names of the directory being read
 	ents    []walkDirent // its entries
 	rels    []byte       // their paths, before they are made one string
 	subdirs []walkDir
+	named   []Named // the entries, for each
 
 	fp     Fingerprint      // of the entries this worker read
 	out    chunks[Entry]    // the entries (if listing)
@@ -332,6 +347,18 @@ func (w *walker) read(d walkDir) error {
 			}
 		}
 		w.probes.add(p)
+	}
+	if w.each != nil {
+		w.named = w.named[:0]
+		for i := range w.ents {
+			e := &w.ents[i]
+			w.named = append(w.named, Named{w.names[e.name[0]:e.name[1]], e.node})
+		}
+		rel := d.rel
+		if rel == "" {
+			rel = "."
+		}
+		w.each(rel, w.named)
 	}
 	return nil
 }
