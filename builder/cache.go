@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"unsafe"
 
 	"github.com/scdtool/scd/builder/i18n"
 	"golang.org/x/sys/unix"
@@ -273,10 +274,16 @@ type dec struct {
 	all string
 }
 
-// sharedDec decodes data with its strings cut from one copy of it: one
-// allocation for a head of hundreds of thousands of names, which all live
-// as long as the decoded value anyway.
-func sharedDec(data []byte) *dec { return &dec{b: data, all: string(data)} }
+// sharedDec decodes data with its strings cut from data itself: no copy
+// and no allocation for a head of hundreds of thousands of names, which
+// all live as long as the decoded value anyway. The decoder takes data
+// over: nothing may write to it afterwards (its callers decode what
+// cache.get read for them alone).
+func sharedDec(data []byte) *dec { return &dec{b: data, all: frozen(data)} }
+
+// frozen returns b's bytes as a string without copying them; b must never
+// be written to again.
+func frozen(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func (d *dec) uint() uint64 {
 	v, n := binary.Uvarint(d.b)

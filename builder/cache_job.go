@@ -397,8 +397,8 @@ func decodeJobRec(data []byte) (*jobRec, error) {
 		return recFile{size: int64(d.uint())}
 	}
 	sums := func() func(i int) string { // the i-th digest of the list since the last call
-		all := string(digits)
-		digits = digits[:0]
+		all := frozen(digits)
+		digits = digits[len(digits):] // the next list goes after this one
 		return func(i int) string {
 			if (i+1)*2*sha256.Size > len(all) {
 				return ""

@@ -190,7 +190,7 @@ func decodeJobRecord(data []byte) (*jobRecord, error) {
 		jr.ends = append(jr.ends, len(names))
 		jr.inos = append(jr.inos, d.uint())
 	}
-	jr.names = string(names)
+	jr.names = frozen(names)
 	if d.bad || len(d.b) != 0 || len(jr.dirs) == 0 || jr.dirs[0].rel != "." {
 		return nil, errors.New("malformed job record")
 	}
