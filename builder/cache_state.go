@@ -1090,8 +1090,8 @@ func (b *build) startStateBody() {
 				continue
 			}
 			var recs []sideRec
-			for _, e := range bl.encs {
-				recs = append(recs, sideRec{Enc: string(e), SHA: bl.sideSum[e], Size: bl.sideSize[e]})
+			for i, e := range bl.encs {
+				recs = append(recs, sideRec{Enc: string(e), SHA: bl.sides[i].sum, Size: bl.sides[i].size})
 			}
 			st.Side[sum] = recs
 		}

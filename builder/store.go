@@ -31,16 +31,16 @@ type blob struct {
 
 	compress bool
 	side     map[precompress.Encoding][]byte // filled by the compress task
-	sideSum  map[precompress.Encoding]string
-	sideSize map[precompress.Encoding]int64
-	// encs lists the sidecars the blob has (the keys of sideSum) in
-	// configured order, encNames their names for manifests: lists made
-	// once per set of encodings (store.ordered), not per file.
+	// encs lists the sidecars the blob has in configured order, encNames
+	// their names for manifests: lists made once per set of encodings
+	// (store.ordered), not per file. sides holds each one's digest and
+	// size, in that order.
 	encs     []precompress.Encoding
 	encNames []string
+	sides    []sidecar
 	// prevSide is set when the sidecars are taken from the previous
 	// output instead of compressing again: each is linked from there, by
-	// its digest in sideSum (side then has no bytes).
+	// its digest (side then has no bytes).
 	prevSide bool
 
 	mu    sync.Mutex
@@ -50,6 +50,12 @@ type blob struct {
 	// to write the content moves it into place (one rename instead of a
 	// link now and an unlink when the spill directory goes).
 	spilled bool
+}
+
+// sidecar is a compressed copy of a blob's content.
+type sidecar struct {
+	sum  string // hex sha256
+	size int64
 }
 
 // store deduplicates outputs by content.
@@ -247,18 +253,23 @@ func (s *store) compress(bl *blob) {
 		}
 	}
 	side := s.b.comp.Compress(data)
-	sums := map[precompress.Encoding]string{}
-	sizes := map[precompress.Encoding]int64{}
+	var set uint
+	for i, e := range s.b.comp.Encodings {
+		if _, ok := side[e]; ok {
+			set |= 1 << i
+		}
+	}
+	encs, names := s.ordered(set)
+	sides := make([]sidecar, len(encs))
 	t0 := time.Now()
-	for e, d := range side {
-		h := sha256.Sum256(d)
-		sums[e] = hex.EncodeToString(h[:])
-		sizes[e] = int64(len(d))
+	for i, e := range encs {
+		h := sha256.Sum256(side[e])
+		sides[i] = sidecar{hex.EncodeToString(h[:]), int64(len(side[e]))}
 	}
 	s.b.clock.since(stHash, t0)
 	bl.mu.Lock()
-	bl.side, bl.sideSum, bl.sideSize, bl.prevSide = side, sums, sizes, false
-	bl.encs, bl.encNames = s.ordered(sums)
+	bl.side, bl.sides, bl.prevSide = side, sides, false
+	bl.encs, bl.encNames = encs, names
 	if bl.first != "" && first != "" {
 		// Already spilled: add the sidecars beside it.
 		for e, d := range side {
@@ -291,17 +302,22 @@ func (s *store) fromPrev(bl *blob) bool {
 	if !ok {
 		return false
 	}
-	sums := make(map[precompress.Encoding]string, len(recs))
-	sizes := make(map[precompress.Encoding]int64, len(recs))
-	for _, r := range recs {
-		if !p.has(r.SHA) {
-			return false
+	var set uint
+	sides := make([]sidecar, 0, len(recs))
+	for i, e := range s.b.comp.Encodings { // (the state's options are these)
+		for _, r := range recs {
+			if precompress.Encoding(r.Enc) != e {
+				continue
+			}
+			if !p.has(r.SHA) {
+				return false
+			}
+			set |= 1 << i
+			sides = append(sides, sidecar{r.SHA, r.Size})
 		}
-		e := precompress.Encoding(r.Enc)
-		sums[e], sizes[e] = r.SHA, r.Size
 	}
-	bl.sideSum, bl.sideSize, bl.prevSide = sums, sizes, true
-	bl.encs, bl.encNames = s.ordered(sums)
+	bl.sides, bl.prevSide = sides, true
+	bl.encs, bl.encNames = s.ordered(set)
 	return true
 }
 
@@ -315,16 +331,10 @@ func (s *store) kept(bl *blob, dst string) {
 	bl.mu.Unlock()
 }
 
-// ordered lists the encodings of sums in configured order, and their
-// names: lists shared by the blobs with the same encodings (callers do not
-// change them).
-func (s *store) ordered(sums map[precompress.Encoding]string) ([]precompress.Encoding, []string) {
-	var set uint
-	for i, e := range s.b.comp.Encodings {
-		if _, ok := sums[e]; ok {
-			set |= 1 << i
-		}
-	}
+// ordered lists the configured encodings whose bits set has (bit i for
+// the i-th), in configured order, and their names: lists shared by the
+// blobs with the same encodings (callers do not change them).
+func (s *store) ordered(set uint) ([]precompress.Encoding, []string) {
 	s.encMu.Lock()
 	defer s.encMu.Unlock()
 	if l, ok := s.encLists[set]; ok {
@@ -379,9 +389,9 @@ func (s *store) write(bl *blob, dst string) (bool, error) {
 	} else if err := writeFile(dst, bl.data); err != nil {
 		return false, err
 	}
-	for _, e := range encs {
+	for i, e := range encs {
 		if bl.prevSide {
-			if from, ok := s.b.prev.path(bl.sideSum[e]); ok && os.Link(from, dst+e.Ext()) == nil {
+			if from, ok := s.b.prev.path(bl.sides[i].sum); ok && os.Link(from, dst+e.Ext()) == nil {
 				continue
 			}
 			// The previous output lost a sidecar since it was checked:

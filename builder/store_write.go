@@ -297,12 +297,12 @@ func (b *build) addStats(res *Result, all []jobFiles, written int64) {
 	st.JobsReused = b.stats.jobsReused.Load()
 	st.UniqueBlobs = int64(len(b.store.blobs))
 	for _, bl := range b.store.blobs {
-		if len(bl.sideSum) == 0 {
+		if len(bl.sides) == 0 {
 			continue
 		}
 		smallest := bl.size
-		for _, n := range bl.sideSize {
-			smallest = min(smallest, n)
+		for _, sc := range bl.sides {
+			smallest = min(smallest, sc.size)
 		}
 		st.Compressible += bl.size
 		st.CompressedMin += int64(smallest)
@@ -336,8 +336,8 @@ func (b *build) jobFileList(j *job) jobFiles {
 	files := jobFiles{dir: j.Dir(), entries: make([]fileEntry, 0, 4*len(j.outputs)+1)}
 	add := func(name string, bl *blob) {
 		files.add(name, manifest.File{SHA256: bl.sum, Size: bl.size})
-		for _, e := range bl.encs {
-			files.add(name+e.Ext(), manifest.File{SHA256: bl.sideSum[e], Size: bl.sideSize[e]})
+		for i, e := range bl.encs {
+			files.add(name+e.Ext(), manifest.File{SHA256: bl.sides[i].sum, Size: bl.sides[i].size})
 		}
 	}
 	for _, o := range j.outputs {
@@ -413,8 +413,8 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (int64, error) {
 		}
 		if fresh {
 			written += bl.size
-			for _, e := range bl.encs {
-				written += bl.sideSize[e]
+			for _, sc := range bl.sides {
+				written += sc.size
 			}
 		}
 		return nil
