@@ -259,6 +259,18 @@ func (e *enc) section(fill func()) {
 	binary.LittleEndian.PutUint64(e.b[at:], uint64(len(e.b)-at-8))
 }
 func (e *enc) str(s string) { e.int(len(s)); e.b = append(e.b, s...) }
+
+// strLen is the length of s as str encodes it.
+func strLen(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
+
+// uvarintLen is the length of v as uint encodes it.
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
 func (e *enc) strs(ss []string) {
 	e.int(len(ss))
 	for _, s := range ss {

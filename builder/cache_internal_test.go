@@ -2,6 +2,8 @@ package builder
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -54,5 +56,34 @@ func TestCacheGetMapped(t *testing.T) {
 	}
 	if _, _, ok := c.getMapped("pack", strings.Repeat("cd", 32)); ok {
 		t.Error("a missing entry was found")
+	}
+}
+
+// TestUvarintLen checks the encoded lengths the encoders size their
+// buffers with against the encoding itself.
+func TestUvarintLen(t *testing.T) {
+	for _, v := range []uint64{0, 1, 127, 128, 300, 16383, 16384, 1<<32 - 1, 1 << 35, 1<<63 + 5, ^uint64(0)} {
+		if got, want := uvarintLen(v), len(binary.AppendUvarint(nil, v)); got != want {
+			t.Errorf("uvarintLen(%d) = %d, want %d", v, got, want)
+		}
+	}
+}
+
+// TestEncodeStateSideSized checks that the sidecars' table is encoded
+// into a buffer made to its size: at 20 × 30 it is tens of megabytes,
+// which growing would copy again and again.
+func TestEncodeStateSideSized(t *testing.T) {
+	st := &outputState{Side: map[string][]sideRec{}, Memo: map[string]memoRec{}}
+	for i := range 2000 {
+		sum := fmt.Sprintf("%064x", i)
+		st.Side[sum] = []sideRec{{Enc: "gzip", SHA: sum, Size: int64(i) << 20}, {Enc: "br", SHA: sum, Size: 3}}
+		st.Memo[fmt.Sprintf("memo key %d", i)] = memoRec{Sum: sum, Size: int64(i)}
+	}
+	var out []byte
+	if n := testing.AllocsPerRun(5, func() { out = encodeStateSide(st) }); n > 2 {
+		t.Errorf("%v allocations; want the buffer and its encoder", n)
+	}
+	if slack := cap(out) - len(out); slack > 2*(8+binary.MaxVarintLen64) {
+		t.Errorf("buffer of %d bytes for %d", cap(out), len(out))
 	}
 }

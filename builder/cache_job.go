@@ -398,7 +398,7 @@ func decodeJobRec(data []byte) (*jobRec, error) {
 	}
 	sums := func() func(i int) string { // the i-th digest of the list since the last call
 		all := frozen(digits)
-		digits = digits[len(digits):] // the next list goes after this one
+		digits = nil // all holds its bytes: the next list gets a buffer of its own
 		return func(i int) string {
 			if (i+1)*2*sha256.Size > len(all) {
 				return ""
@@ -433,6 +433,7 @@ func decodeJobRec(data []byte) (*jobRec, error) {
 	if d.bad {
 		return nil, errors.New("truncated job record")
 	}
+	digits = make([]byte, 0, n*2*sha256.Size)
 	for range n {
 		key := d.str()
 		f := file()

@@ -315,7 +315,19 @@ func encodeStateBody(probes []fstree.DirProbe, sumsIn func(dir string) func(name
 // encodeStateSide encodes the sidecars and the rewrite memo, the sections
 // of the body that follow the probes' contents.
 func encodeStateSide(st *outputState) []byte {
-	e := &enc{b: make([]byte, 0, 16+256*len(st.Side)+112*len(st.Memo))}
+	// The buffer is made to its size: the table of a large matrix is tens
+	// of megabytes, which growing would copy several times.
+	size := 2*(8+binary.MaxVarintLen64) + strLen("") // (sections, counts)
+	for sum, recs := range st.Side {
+		size += strLen(sum) + uvarintLen(uint64(len(recs)))
+		for _, r := range recs {
+			size += strLen(r.Enc) + strLen(r.SHA) + uvarintLen(uint64(r.Size))
+		}
+	}
+	for key, r := range st.Memo {
+		size += strLen(key) + strLen(r.Sum) + uvarintLen(uint64(r.Size))
+	}
+	e := &enc{b: make([]byte, 0, size)}
 	e.section(func() {
 		e.int(len(st.Side))
 		for sum, recs := range st.Side {

@@ -322,11 +322,12 @@ func (s *store) fromPrev(bl *blob) bool {
 }
 
 // kept records that dst, kept from the spare tree, holds the blob and its
-// sidecars: later copies can be linked from it.
-func (s *store) kept(bl *blob, dst string) {
+// sidecars: later copies can be linked from it (dst is asked for only when
+// there is no copy yet).
+func (s *store) kept(bl *blob, dst func() string) {
 	bl.mu.Lock()
 	if bl.first == "" {
-		bl.first = dst
+		bl.first = dst()
 	}
 	bl.mu.Unlock()
 }

@@ -369,13 +369,7 @@ func (tw *treeWriter) walked(rel string, ents []fstree.Named) {
 			return
 		}
 		i, ok := slices.BinarySearchFunc(run, e.Name, func(f fileEntry, name []byte) int {
-			switch s := f.name[len(prefix):]; {
-			case s == string(name):
-				return 0
-			case s < string(name):
-				return -1
-			}
-			return 1
+			return compareBytes(f.name[len(prefix):], name)
 		})
 		if !ok {
 			tw.odd.Store(true)

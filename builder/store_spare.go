@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scdtool/scd/builder/fstree"
+	"github.com/scdtool/scd/builder/precompress"
 	"github.com/scdtool/scd/internal/par"
 )
 
@@ -153,6 +154,26 @@ func (jt *jobTree) find(name string) int {
 		return -1
 	}
 	return i
+}
+
+// findBytes is find for a name held in bytes.
+func (jt *jobTree) findBytes(name []byte) int {
+	i, ok := slices.BinarySearchFunc(jt.files, name, func(e fileEntry, n []byte) int { return compareBytes(e.name, n) })
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+// compareBytes is strings.Compare(s, string(b)) without converting b.
+func compareBytes(s string, b []byte) int {
+	switch {
+	case s == string(b):
+		return 0
+	case s < string(b):
+		return -1
+	}
+	return 1
 }
 
 // addDirs records the directories above rel.
@@ -342,18 +363,24 @@ func (tw *treeWriter) touch(inos []fstree.Inode) {
 	tw.mu.Unlock()
 }
 
-// keepAll reports whether every one of names stays from the job's spare
-// directory; when not, it removes those that are there, so they can be
-// written.
-func (tw *treeWriter) keepAll(dir string, jt *jobTree, names []string) (bool, error) {
+// keepAll reports whether the file name and its sidecars (encs) all stay
+// from the job's spare directory; when not, it removes those that are
+// there, so they can be written.
+func (tw *treeWriter) keepAll(dir string, jt *jobTree, name string, encs []precompress.Encoding) (bool, error) {
 	if tw == nil || !tw.spare {
 		return false, nil // no spare tree
 	}
 	var at [4]int // a file and its sidecars
 	idx := at[:0]
+	var buf [256]byte // a sidecar's name
 	all := true
-	for _, name := range names {
-		i := jt.find(name)
+	for k := -1; k < len(encs); k++ {
+		i := -1
+		if k < 0 {
+			i = jt.find(name)
+		} else {
+			i = jt.findBytes(append(append(buf[:0], name...), encs[k].Ext()...))
+		}
 		idx = append(idx, i)
 		if i < 0 || jt.kept[i].v == nil {
 			all = false
@@ -362,14 +389,15 @@ func (tw *treeWriter) keepAll(dir string, jt *jobTree, names []string) (bool, er
 	if all {
 		return true, nil
 	}
-	for k, i := range idx {
+	for _, i := range idx {
 		if i < 0 || jt.kept[i].v == nil {
 			continue
 		}
-		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(jt.dir), filepath.FromSlash(names[k]))); err != nil {
+		n := jt.files[i].name
+		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(jt.dir), filepath.FromSlash(n))); err != nil {
 			return false, err
 		}
-		tw.changedIn(jt, names[k])
+		tw.changedIn(jt, n)
 		tw.touch([]fstree.Inode{jt.kept[i].ino})
 		jt.kept[i] = keptFile{} // written again: among the created
 	}

@@ -383,19 +383,15 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (int64, error) {
 		return nil
 	}
 	put := func(name string, bl *blob) error {
-		dst := filepath.Join(dir, filepath.FromSlash(name))
-		names := []string{name}
-		for _, e := range bl.encs {
-			names = append(names, name+e.Ext())
-		}
-		keep, err := tw.keepAll(tmp, jt, names)
+		keep, err := tw.keepAll(tmp, jt, name, bl.encs)
 		if err != nil {
 			return err
 		}
 		if keep {
-			b.store.kept(bl, dst)
+			b.store.kept(bl, func() string { return filepath.Join(dir, filepath.FromSlash(name)) })
 			return nil
 		}
+		dst := filepath.Join(dir, filepath.FromSlash(name))
 		if err := mkdir(filepath.Dir(dst)); err != nil {
 			return err
 		}
@@ -405,9 +401,9 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (int64, error) {
 		}
 		tw.changedIn(jt, name)
 		if tw != nil && tw.spare {
-			rels := make([]string, len(names))
-			for i, n := range names {
-				rels[i] = fstree.JoinRel(j.Dir(), n)
+			rels := []string{fstree.JoinRel(j.Dir(), name)}
+			for _, e := range bl.encs {
+				rels = append(rels, fstree.JoinRel(j.Dir(), name+e.Ext()))
 			}
 			tw.addCreated(rels...)
 		}
