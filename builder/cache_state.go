@@ -280,7 +280,7 @@ func encodeStateBody(probes []fstree.DirProbe, sumsIn func(dir string) func(name
 	for _, p := range probes {
 		n += len(p.Files)
 	}
-	idx := make(map[string]int, n/4)
+	idx := make(map[string]int, n) // (most probed inodes are contents of their own)
 	var sums []string
 	at := make([]int, 0, n) // per file probe: index of its digest + 1, 0 for none
 	for _, p := range probes {
@@ -649,8 +649,9 @@ func (b *build) prepareIncremental() (*Result, error) {
 	packed := make(chan struct{})
 	go func() { b.loadPack(); close(packed) }()
 	defer func() { <-packed }()
-	// (sized for contents and inodes, far fewer than paths: most are links)
-	p := &prev{dir: b.opts.Output, byHash: make(map[string]prevPath, len(sums)/2+len(files)/8),
+	// (sized for contents and inodes, far fewer than paths: most are links;
+	// a probed inode is mostly a content of its own)
+	p := &prev{dir: b.opts.Output, byHash: make(map[string]prevPath, len(sums)+len(files)/8),
 		inodes: make(map[fstree.Inode]*verified, len(sums)+len(files)/4)}
 	if chk.probed {
 		p.probed(st.Probes, sums)
@@ -672,6 +673,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 		b.log.Debug("cache: cannot decode state's rewrites; they are made again", "err", err)
 	}
 	b.prev = p
+	b.store.expect(len(p.byHash)) // a rebuild's contents are mostly the previous output's
 	if intact {
 		b.log.Debug("cache: the previous output is intact; its files and sidecars are reused where the bytes match",
 			"output", b.opts.Output, "contents", len(p.byHash), "checked_by", chk.how())
@@ -747,6 +749,7 @@ func (b *build) listed(st *outputState) (map[string]manifest.File, error) {
 // order), and is found at its probe's path.
 func (p *prev) probed(probes []fstree.DirProbe, sums []string) {
 	k := 0
+	vs := make([]verified, 0, len(sums)) // one allocation, not one per inode
 	for _, dp := range probes {
 		for _, f := range dp.Files {
 			sum := sums[k]
@@ -754,7 +757,8 @@ func (p *prev) probed(probes []fstree.DirProbe, sums []string) {
 			if sum == "" {
 				continue
 			}
-			p.inodes[f.Node.Inode()] = &verified{sha: sum, st: f.Node.Stat}
+			vs = append(vs, verified{sha: sum, st: f.Node.Stat})
+			p.inodes[f.Node.Inode()] = &vs[len(vs)-1]
 			if _, ok := p.byHash[sum]; !ok {
 				p.byHash[sum] = prevPath{dp.Rel, f.Name}
 			}
@@ -1096,7 +1100,7 @@ func (b *build) startStateBody() {
 	ch := make(chan []byte, 1)
 	b.stateBody = ch
 	go func() {
-		st := &outputState{Side: map[string][]sideRec{}, Memo: b.memoNew}
+		st := &outputState{Side: make(map[string][]sideRec, len(b.store.blobs)), Memo: b.memoNew}
 		for sum, bl := range b.store.blobs {
 			if !bl.compress {
 				continue

@@ -88,6 +88,15 @@ func newStore(b *build) *store {
 	return &store{b: b, blobs: map[string]*blob{}}
 }
 
+// expect sizes the store for about n contents, before any is put.
+func (s *store) expect(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.blobs) == 0 {
+		s.blobs = make(map[string]*blob, n)
+	}
+}
+
 // put registers data as the content of a file named name (used to decide
 // whether it is worth compressing) and returns its blob. A new blob that
 // deserves sidecars is compressed on the pool right away.
