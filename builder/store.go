@@ -323,6 +323,7 @@ func (s *store) fromPrev(bl *blob) bool {
 			}
 			set |= 1 << i
 			sides = append(sides, sidecar{r.SHA, r.Size})
+			break // one per encoding: sides follows encs
 		}
 	}
 	bl.sides, bl.prevSide = sides, true

@@ -375,7 +375,7 @@ func (tw *treeWriter) keepAll(dir string, jt *jobTree, name string, encs []preco
 	var buf [256]byte // a sidecar's name
 	all := true
 	for k := -1; k < len(encs); k++ {
-		i := -1
+		var i int
 		if k < 0 {
 			i = jt.find(name)
 		} else {
