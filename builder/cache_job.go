@@ -382,9 +382,10 @@ func encodeJobRec(r *jobRec) ([]byte, error) {
 }
 
 func decodeJobRec(data []byte) (*jobRec, error) {
-	// Its strings are cut from one copy of the record, and its digests,
-	// each 64 hex digits, from one string of them per list: a record
-	// of thousands of files is a few allocations, not three per file.
+	// Its strings are cut from the record's bytes (sharedDec), and its
+	// digests, each 64 hex digits, from one string of them per list: a
+	// record of thousands of files is a few allocations, not three per
+	// file.
 	d := sharedDec(data)
 	var digits []byte
 	file := func() recFile {

@@ -317,7 +317,7 @@ func encodeStateBody(probes []fstree.DirProbe, sumsIn func(dir string) func(name
 func encodeStateSide(st *outputState) []byte {
 	// The buffer is made to its size: the table of a large matrix is tens
 	// of megabytes, which growing would copy several times.
-	size := 2*(8+binary.MaxVarintLen64) + strLen("") // (sections, counts)
+	size := 2 * (8 + binary.MaxVarintLen64) // the two sections' lengths and counts
 	for sum, recs := range st.Side {
 		size += strLen(sum) + uvarintLen(uint64(len(recs)))
 		for _, r := range recs {
