@@ -171,7 +171,7 @@ func TestTreeSums(t *testing.T) {
 			}
 		}
 		if dir == "" {
-			all = append(all, jobFiles{entries: []fileEntry{{rel, manifest.File{SHA256: sum}}}})
+			all = append(all, jobFiles{entries: []fileEntry{{name: rel, f: manifest.File{SHA256: sum}}}})
 			continue
 		}
 		if jobs[dir] == nil {

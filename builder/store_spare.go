@@ -17,7 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scdtool/scd/builder/fstree"
-	"github.com/scdtool/scd/builder/precompress"
 	"github.com/scdtool/scd/internal/par"
 )
 
@@ -109,6 +108,7 @@ type treeWriter struct {
 type jobTree struct {
 	dir   string          // relative to the tree
 	files []fileEntry     // what the build puts there, sorted by name (jobFileList)
+	at    []int32         // where each of files is in it, in the order writeJob puts them
 	dirs  map[string]bool // the directories in dir, "." included
 	// kept holds, for each of files, the spare tree's file that stays as
 	// it is there; the zero keptFile where there is none.
@@ -140,7 +140,7 @@ func newTreeWriter(spare bool, verified map[fstree.Inode]*verified, all []jobFil
 		if jf.dir == "" {
 			continue // a file outside the job directories
 		}
-		tw.jobs[jf.dir] = &jobTree{dir: jf.dir, files: jf.entries}
+		tw.jobs[jf.dir] = &jobTree{dir: jf.dir, files: jf.entries, at: jf.at}
 		addDirs(tw.above, jf.dir)
 	}
 	return tw
@@ -150,15 +150,6 @@ func newTreeWriter(spare bool, verified map[fstree.Inode]*verified, all []jobFil
 // nothing there.
 func (jt *jobTree) find(name string) int {
 	i, ok := slices.BinarySearchFunc(jt.files, name, func(e fileEntry, n string) int { return strings.Compare(e.name, n) })
-	if !ok {
-		return -1
-	}
-	return i
-}
-
-// findBytes is find for a name held in bytes.
-func (jt *jobTree) findBytes(name []byte) int {
-	i, ok := slices.BinarySearchFunc(jt.files, name, func(e fileEntry, n []byte) int { return compareBytes(e.name, n) })
 	if !ok {
 		return -1
 	}
@@ -363,34 +354,25 @@ func (tw *treeWriter) touch(inos []fstree.Inode) {
 	tw.mu.Unlock()
 }
 
-// keepAll reports whether the file name and its sidecars (encs) all stay
-// from the job's spare directory; when not, it removes those that are
-// there, so they can be written.
-func (tw *treeWriter) keepAll(dir string, jt *jobTree, name string, encs []precompress.Encoding) (bool, error) {
+// keepAll reports whether a file and its sidecars, at (their indexes in
+// jt.files), all stay from the job's spare directory; when not, it
+// removes those that are there, so they can be written.
+func (tw *treeWriter) keepAll(dir string, jt *jobTree, at []int32) (bool, error) {
 	if tw == nil || !tw.spare {
 		return false, nil // no spare tree
 	}
-	var at [4]int // a file and its sidecars
-	idx := at[:0]
-	var buf [256]byte // a sidecar's name
 	all := true
-	for k := -1; k < len(encs); k++ {
-		var i int
-		if k < 0 {
-			i = jt.find(name)
-		} else {
-			i = jt.findBytes(append(append(buf[:0], name...), encs[k].Ext()...))
-		}
-		idx = append(idx, i)
-		if i < 0 || jt.kept[i].v == nil {
+	for _, i := range at {
+		if jt.kept[i].v == nil {
 			all = false
+			break
 		}
 	}
 	if all {
 		return true, nil
 	}
-	for _, i := range idx {
-		if i < 0 || jt.kept[i].v == nil {
+	for _, i := range at {
+		if jt.kept[i].v == nil {
 			continue
 		}
 		n := jt.files[i].name

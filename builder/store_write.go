@@ -202,7 +202,7 @@ func (b *build) listTree(jobs []*job) ([]jobFiles, []topFile, string, error) {
 	}
 	for i, f := range tops {
 		tops[i].blob = b.store.putPlain(f.data)
-		all = append(all, jobFiles{entries: []fileEntry{{f.rel, manifest.File{SHA256: tops[i].blob.sum, Size: tops[i].blob.size}}}})
+		all = append(all, jobFiles{entries: []fileEntry{{name: f.rel, f: manifest.File{SHA256: tops[i].blob.sum, Size: tops[i].blob.size}}}, at: []int32{0}})
 	}
 	sortJobFiles(all)
 	b.outFiles = all
@@ -331,13 +331,31 @@ func (b *build) jobManifest(j *job) {
 }
 
 // jobFileList lists the files writeJob puts in the job's directory, for
-// build.json: each output, its sidecars and the manifest, sorted.
+// build.json: each output, its sidecars and the manifest, sorted. Where
+// each one went in the sorted list is kept (jobFiles.at), in the order
+// writeJob puts them, so that it finds them without a search.
 func (b *build) jobFileList(j *job) jobFiles {
-	files := jobFiles{dir: j.Dir(), entries: make([]fileEntry, 0, 4*len(j.outputs)+1)}
+	n, size := 0, 0 // entries, and bytes of the sidecars' names
+	count := func(name string, bl *blob) {
+		n += 1 + len(bl.encs)
+		for _, e := range bl.encs {
+			size += len(name) + len(e.Ext())
+		}
+	}
+	for _, o := range j.outputs {
+		count(o.name, o.blob)
+	}
+	count(manifest.ManifestFile, j.manifest)
+	// The sidecars' names share one buffer, allocated once at its size;
+	// bytes appended to it are never written again.
+	names := make([]byte, 0, size)
+	files := jobFiles{dir: j.Dir(), entries: make([]fileEntry, 0, n)}
 	add := func(name string, bl *blob) {
 		files.add(name, manifest.File{SHA256: bl.sum, Size: bl.size})
 		for i, e := range bl.encs {
-			files.add(name+e.Ext(), manifest.File{SHA256: bl.sides[i].sum, Size: bl.sides[i].size})
+			start := len(names)
+			names = append(append(names, name...), e.Ext()...)
+			files.add(frozen(names[start:]), manifest.File{SHA256: bl.sides[i].sum, Size: bl.sides[i].size})
 		}
 	}
 	for _, o := range j.outputs {
@@ -345,6 +363,10 @@ func (b *build) jobFileList(j *job) jobFiles {
 	}
 	add(manifest.ManifestFile, j.manifest)
 	slices.SortFunc(files.entries, func(x, y fileEntry) int { return strings.Compare(x.name, y.name) })
+	files.at = make([]int32, len(files.entries))
+	for i, e := range files.entries {
+		files.at[e.src] = int32(i)
+	}
 	return files
 }
 
@@ -382,8 +404,14 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (int64, error) {
 		made[d] = true
 		return nil
 	}
+	next := 0 // in the order of jobFileList's entries, before their sort
 	put := func(name string, bl *blob) error {
-		keep, err := tw.keepAll(tmp, jt, name, bl.encs)
+		var at []int32 // where name and its sidecars are in jt.files
+		if jt != nil {
+			at = jt.at[next : next+1+len(bl.encs)]
+			next += len(at)
+		}
+		keep, err := tw.keepAll(tmp, jt, at)
 		if err != nil {
 			return err
 		}
@@ -427,19 +455,23 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (int64, error) {
 }
 
 // jobFiles lists the files of one job directory for build.json, named
-// relative to it; writeJob sorts them.
+// relative to it, sorted (jobFileList).
 type jobFiles struct {
 	dir     string
 	entries []fileEntry
+	// at holds, for each file in the order it was added, its index in
+	// entries.
+	at []int32
 }
 
 type fileEntry struct {
 	name string
 	f    manifest.File
+	src  int32 // the order it was added in
 }
 
 func (jf *jobFiles) add(name string, f manifest.File) {
-	jf.entries = append(jf.entries, fileEntry{name, f})
+	jf.entries = append(jf.entries, fileEntry{name, f, int32(len(jf.entries))})
 }
 
 // sortJobFiles sorts job file lists so that treeFiles yields sorted paths:

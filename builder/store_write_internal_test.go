@@ -1,0 +1,62 @@
+package builder
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/scdtool/scd/builder/precompress"
+	"github.com/scdtool/scd/manifest"
+	"github.com/scdtool/scd/matrix"
+)
+
+// TestJobFileListAt checks that jobFileList tells where each file went in
+// its sorted list, in the order writeJob puts them: each output, its
+// sidecars, then the manifest. The names are chosen so that sorting moves
+// a file's sidecars away from it ("a.js-x.js" sorts between "a.js" and
+// "a.js.br") and puts the manifest among the outputs.
+func TestJobFileListAt(t *testing.T) {
+	both := []precompress.Encoding{precompress.Brotli, precompress.Gzip}
+	blobOf := func(sum string, encs []precompress.Encoding) *blob {
+		bl := &blob{sum: sum, size: int64(len(sum)), encs: encs}
+		for _, e := range encs {
+			bl.sides = append(bl.sides, sidecar{sum: sum + string(e), size: 1})
+		}
+		return bl
+	}
+	j := &job{Job: matrix.Job{Area: "frontend", Theme: "Acme/shop", Locale: "en_US"}}
+	j.outputs = []output{
+		{name: "z.css", blob: blobOf("z", both)},
+		{name: "a.js", blob: blobOf("a", both)},
+		{name: "a.js-x.js", blob: blobOf("x", nil)},
+		{name: "n/b.js", blob: blobOf("b", both[1:])},
+	}
+	j.manifest = blobOf("m", both[:1])
+	jf := (&build{}).jobFileList(j)
+
+	var want []string // the names in writeJob's order
+	for _, o := range j.outputs {
+		want = append(want, o.name)
+		for _, e := range o.blob.encs {
+			want = append(want, o.name+e.Ext())
+		}
+	}
+	want = append(want, manifest.ManifestFile, manifest.ManifestFile+".br")
+	if len(jf.entries) != len(want) || len(jf.at) != len(want) {
+		t.Fatalf("%d entries and %d positions for %d files", len(jf.entries), len(jf.at), len(want))
+	}
+	if !slices.IsSortedFunc(jf.entries, func(x, y fileEntry) int { return strings.Compare(x.name, y.name) }) {
+		t.Fatalf("entries not sorted: %v", jf.entries)
+	}
+	for k, name := range want {
+		e := jf.entries[jf.at[k]]
+		if e.name != name {
+			t.Errorf("file %d (%s) is at %d, which holds %s", k, name, jf.at[k], e.name)
+		}
+	}
+	for _, e := range jf.entries {
+		if e.name == "a.js.gz" && (e.f.SHA256 != "a"+string(precompress.Gzip) || e.f.Size != 1) {
+			t.Errorf("a.js.gz has %+v, not its sidecar's digest and size", e.f)
+		}
+	}
+}
