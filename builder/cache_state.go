@@ -107,7 +107,7 @@ type prev struct {
 	// sha256 build.json gives it and its stat when verified: a file of the
 	// spare tree (see store_spare.go) that is one of these inodes holds those
 	// bytes, whatever path it is at.
-	inodes map[fstree.Inode]*verified
+	inodes *fstree.InodeMap[*verified]
 	// memo holds the rewrites of the previous build (see cache_memo.go).
 	memo map[string]memoRec
 }
@@ -652,7 +652,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	// (sized for contents and inodes, far fewer than paths: most are links;
 	// a probed inode is mostly a content of its own)
 	p := &prev{dir: b.opts.Output, byHash: make(map[string]prevPath, len(sums)+len(files)/8),
-		inodes: make(map[fstree.Inode]*verified, len(sums)+len(files)/4)}
+		inodes: fstree.NewInodeMap[*verified](len(sums) + len(files)/4)}
 	if chk.probed {
 		p.probed(st.Probes, sums)
 	} else if !p.walked(st, chk, files, b.inputs, b.log) {
@@ -758,7 +758,7 @@ func (p *prev) probed(probes []fstree.DirProbe, sums []string) {
 				continue
 			}
 			vs = append(vs, verified{sha: sum, st: f.Node.Stat})
-			p.inodes[f.Node.Inode()] = &vs[len(vs)-1]
+			p.inodes.Put(f.Node.Inode(), &vs[len(vs)-1])
 			if _, ok := p.byHash[sum]; !ok {
 				p.byHash[sum] = prevPath{dp.Rel, f.Name}
 			}
@@ -781,11 +781,11 @@ func (p *prev) walked(st *outputState, chk *outputCheck, files map[string]manife
 			continue
 		}
 		k := e.Inode()
-		if v, dup := p.inodes[k]; dup && v.sha != f.SHA256 {
+		if v, dup := p.inodes.Get(k); dup && v.sha != f.SHA256 {
 			v.sha = "" // one inode, two contents: trust neither
 			continue
 		}
-		p.inodes[k] = &verified{sha: f.SHA256, st: e.Stat}
+		p.inodes.Put(k, &verified{sha: f.SHA256, st: e.Stat})
 	}
 	if chk.fp != st.OutputFP {
 		// The times or inodes changed since the output was written: a
@@ -804,7 +804,7 @@ func (p *prev) walked(st *outputState, chk *outputCheck, files map[string]manife
 		if e.Kind != fstree.File || e.Mode != 0 {
 			continue
 		}
-		if v := p.inodes[e.Inode()]; v != nil && v.sha != "" {
+		if v, _ := p.inodes.Get(e.Inode()); v != nil && v.sha != "" {
 			// the first path in sorted order, whatever the walk's order
 			if have, ok := p.byHash[v.sha]; !ok || e.Rel < have.name {
 				p.byHash[v.sha] = prevPath{name: e.Rel} // (all of them from the top)
@@ -881,7 +881,7 @@ func (c *outputCheck) stop() {
 // asRecorded reports whether the tree walked in dir is the one the build
 // bm describes: every file of bm.Files at its path with its bytes verified,
 // build.json as that build wrote it, and nothing else.
-func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, inodes map[fstree.Inode]*verified) bool {
+func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, inodes *fstree.InodeMap[*verified]) bool {
 	dirs := map[string]bool{".": true}
 	for rel := range bm.Files {
 		addDirs(dirs, rel)
@@ -902,7 +902,7 @@ func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, inodes map[
 			buildFile = true
 		case e.Kind == fstree.File && e.Mode == 0:
 			f, ok := bm.Files[e.Rel]
-			if v := inodes[e.Inode()]; !ok || v == nil || v.sha != f.SHA256 {
+			if v, _ := inodes.Get(e.Inode()); !ok || v == nil || v.sha != f.SHA256 {
 				return false
 			}
 			n++
@@ -917,7 +917,7 @@ func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, inodes map[
 // that has it, and keeps it only if its bytes have the recorded sha256 and
 // it did not change between the walk and the read; the others get no sha
 // and are not reused. It returns how many inodes it kept.
-func verifyContent(dir string, tree []fstree.Entry, inodes map[fstree.Inode]*verified) int {
+func verifyContent(dir string, tree []fstree.Entry, inodes *fstree.InodeMap[*verified]) int {
 	type check struct {
 		k   fstree.Inode
 		rel string
@@ -925,10 +925,10 @@ func verifyContent(dir string, tree []fstree.Entry, inodes map[fstree.Inode]*ver
 		sha string
 	}
 	var todo []check
-	seen := make(map[fstree.Inode]bool, len(inodes))
+	seen := make(map[fstree.Inode]bool, inodes.Len())
 	for _, e := range tree {
 		k := e.Inode()
-		if v, ok := inodes[k]; ok && v.sha != "" && !seen[k] && e.Kind == fstree.File && e.Mode == 0 {
+		if v, ok := inodes.Get(k); ok && v.sha != "" && !seen[k] && e.Kind == fstree.File && e.Mode == 0 {
 			seen[k] = true
 			todo = append(todo, check{k, e.Rel, e.Stat, v.sha})
 		}
@@ -958,7 +958,8 @@ func verifyContent(dir string, tree []fstree.Entry, inodes map[fstree.Inode]*ver
 		if ok[n] {
 			kept++
 		} else {
-			inodes[c.k].sha = "" // untrusted
+			v, _ := inodes.Get(c.k)
+			v.sha = "" // untrusted
 		}
 	}
 	return kept

@@ -85,10 +85,10 @@ func releaseTemp(dir, out string, keep bool) {
 // large matrix updates its spare tree on every worker and no map of the
 // whole tree's paths is built.
 type treeWriter struct {
-	spare    bool                       // the write directory holds the spare tree
-	verified map[fstree.Inode]*verified // the previous output's files (read only but for their probed flag)
-	jobs     map[string]*jobTree        // by job directory
-	above    map[string]bool            // the directories above job directories, "." included
+	spare    bool                        // the write directory holds the spare tree
+	verified *fstree.InodeMap[*verified] // the previous output's files (read only but for their probed flag); nil: none
+	jobs     map[string]*jobTree         // by job directory
+	above    map[string]bool             // the directories above job directories, "." included
 
 	rec    *treeRecord // the spare tree's record, when it is this spare tree's
 	probes *probeSet   // the new tree's, once fingerprint made them
@@ -100,7 +100,7 @@ type treeWriter struct {
 	}
 
 	mu      sync.Mutex
-	touched map[fstree.Inode]bool // inodes of the spare tree whose links this build changed
+	touched fstree.InodeMap[bool] // inodes of the spare tree whose links this build changed
 	created []string              // paths this build wrote or linked
 }
 
@@ -133,9 +133,9 @@ type keptFile struct {
 
 // newTreeWriter readies the update of a tree into the one all lists (the
 // job directories' files, listTree's).
-func newTreeWriter(spare bool, verified map[fstree.Inode]*verified, all []jobFiles) *treeWriter {
+func newTreeWriter(spare bool, verified *fstree.InodeMap[*verified], all []jobFiles) *treeWriter {
 	tw := &treeWriter{spare: spare, verified: verified, jobs: make(map[string]*jobTree, len(all)),
-		above: map[string]bool{".": true}, touched: map[fstree.Inode]bool{}}
+		above: map[string]bool{".": true}}
 	for _, jf := range all {
 		if jf.dir == "" {
 			continue // a file outside the job directories
@@ -264,7 +264,7 @@ func (tw *treeWriter) remove(dir, rel string, typ byte, ino fstree.Inode) error 
 			tw.mu.Lock()
 			for _, e := range entries {
 				if e.Type != unix.DT_DIR {
-					tw.touched[e.Ino] = true
+					tw.touched.Put(e.Ino, true)
 				}
 			}
 			tw.mu.Unlock()
@@ -275,7 +275,7 @@ func (tw *treeWriter) remove(dir, rel string, typ byte, ino fstree.Inode) error 
 		return err
 	}
 	tw.mu.Lock()
-	tw.touched[ino] = true
+	tw.touched.Put(ino, true)
 	tw.mu.Unlock()
 	return nil
 }
@@ -339,17 +339,27 @@ func (tw *treeWriter) prune(dir string, jt *jobTree) error {
 // inode ino, stays when it is one of the verified output's inodes with
 // the bytes the new tree wants there, and reports whether it does.
 func (tw *treeWriter) keep(jt *jobTree, i int, ino fstree.Inode) bool {
-	if v := tw.verified[ino]; v != nil && v.sha == jt.files[i].f.SHA256 {
+	if v := tw.verifiedAt(ino); v != nil && v.sha == jt.files[i].f.SHA256 {
 		jt.kept[i] = keptFile{ino, v}
 		return true
 	}
 	return false
 }
 
+// verifiedAt returns the verified output's file of inode ino, nil when
+// it is not one.
+func (tw *treeWriter) verifiedAt(ino fstree.Inode) *verified {
+	if tw.verified == nil {
+		return nil
+	}
+	v, _ := tw.verified.Get(ino)
+	return v
+}
+
 func (tw *treeWriter) touch(inos []fstree.Inode) {
 	tw.mu.Lock()
 	for _, ino := range inos {
-		tw.touched[ino] = true
+		tw.touched.Put(ino, true)
 	}
 	tw.mu.Unlock()
 }
@@ -475,7 +485,7 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 					accs[w].Add(rels[i], e)
 					found[w] = append(found[w], statted{rels[i], e})
 					if ino := (e.Inode()); linksChange {
-						if _, ok := tw.verified[ino]; ok {
+						if tw.verifiedAt(ino) != nil {
 							touched[w] = append(touched[w], ino)
 						}
 					}
@@ -507,7 +517,7 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 				continue
 			}
 			name := jt.files[i].name
-			if tw.touched[k.ino] {
+			if touched, _ := tw.touched.Get(k.ino); touched {
 				again = append(again, fstree.JoinRel(jt.dir, name))
 				continue
 			}
@@ -538,7 +548,7 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 // directories, stat'ed once written, and one name of each file inode.
 type probeSet struct {
 	dirs  map[string]*fstree.DirProbe
-	seen  map[fstree.Inode]bool
+	seen  fstree.InodeMap[bool]
 	stray bool // a file outside the directories: no probes
 }
 
@@ -559,7 +569,7 @@ func newProbeSet(dir string, probes []fstree.DirProbe) (*probeSet, error) {
 
 // probeSetOf gathers probes whose directories have their Node.
 func probeSetOf(probes []fstree.DirProbe) *probeSet {
-	ps := &probeSet{dirs: make(map[string]*fstree.DirProbe, len(probes)), seen: map[fstree.Inode]bool{}}
+	ps := &probeSet{dirs: make(map[string]*fstree.DirProbe, len(probes))}
 	for i := range probes {
 		ps.dirs[probes[i].Rel] = &probes[i]
 	}
@@ -572,7 +582,7 @@ func (ps *probeSet) file(dir, name string, n fstree.Node) {
 	if dir == "" {
 		dir = "."
 	}
-	if n.Mode != 0 || ps.seen[n.Inode()] {
+	if _, seen := ps.seen.Get(n.Inode()); n.Mode != 0 || seen {
 		return
 	}
 	p, ok := ps.dirs[dir]
@@ -580,7 +590,7 @@ func (ps *probeSet) file(dir, name string, n fstree.Node) {
 		ps.stray = true
 		return
 	}
-	ps.seen[n.Inode()] = true
+	ps.seen.Put(n.Inode(), true)
 	p.Files = append(p.Files, fstree.FileProbe{Name: name, Node: n})
 }
 

@@ -154,7 +154,7 @@ func (b *build) newTree(tmp string, spare bool, all []jobFiles) (*treeWriter, er
 	if b.cache == nil {
 		return nil, nil
 	}
-	var verified map[fstree.Inode]*verified
+	var verified *fstree.InodeMap[*verified]
 	if b.prev != nil {
 		verified = b.prev.inodes
 	}

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -58,5 +59,27 @@ func TestJobFileListAt(t *testing.T) {
 		if e.name == "a.js.gz" && (e.f.SHA256 != "a"+string(precompress.Gzip) || e.f.Size != 1) {
 			t.Errorf("a.js.gz has %+v, not its sidecar's digest and size", e.f)
 		}
+	}
+}
+
+// BenchmarkJobFileList lists a job of 2,500 outputs, most with two
+// sidecars, as a Magento job has.
+func BenchmarkJobFileList(b *testing.B) {
+	both := []precompress.Encoding{precompress.Brotli, precompress.Gzip}
+	j := &job{Job: matrix.Job{Area: "frontend", Theme: "Acme/shop", Locale: "en_US"}}
+	for i := range 2500 {
+		bl := &blob{sum: strings.Repeat("ab", 32), size: int64(i)}
+		if i%5 != 0 {
+			bl.encs = both
+			bl.sides = []sidecar{{sum: bl.sum, size: 1}, {sum: bl.sum, size: 2}}
+		}
+		name := fmt.Sprintf("Magento_Module%02d/js/view/component-%04d.js", i%60, i)
+		j.outputs = append(j.outputs, output{name: name, blob: bl})
+	}
+	j.manifest = &blob{sum: "m"}
+	bd := &build{}
+	b.ReportAllocs()
+	for b.Loop() {
+		bd.jobFileList(j)
 	}
 }
