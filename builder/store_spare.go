@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -466,8 +467,8 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 		rel  string
 		node fstree.Node
 	}
+	workers := min(4, max(1, runtime.NumCPU()))
 	stat := func(rels []string) error {
-		workers := min(4, max(1, runtime.NumCPU()))
 		accs := make([]fstree.Fingerprint, workers)
 		touched := make([][]fstree.Inode, workers)
 		found := make([][]statted, workers)
@@ -510,38 +511,69 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 	if err := stat(tw.created); err != nil {
 		return nil, nil, err
 	}
-	var again []string
-	for _, jt := range tw.jobs {
+	// The kept files: their part of the fingerprint job by job, on the
+	// workers; then their probes, one name per inode, which jobs share
+	// (an inode is often kept under names of several jobs).
+	jts := slices.Collect(maps.Values(tw.jobs))
+	accs := make([]fstree.Fingerprint, len(jts))
+	agains := make([][]string, len(jts))
+	par.For(len(jts), workers, func(x int) {
+		jt := jts[x]
 		for i, k := range jt.kept {
 			if k.v == nil {
 				continue
 			}
 			name := jt.files[i].name
 			if touched, _ := tw.touched.Get(k.ino); touched {
-				again = append(again, fstree.JoinRel(jt.dir, name))
+				agains[x] = append(agains[x], fstree.JoinRel(jt.dir, name))
 				continue
 			}
-			n := fstree.Node{Kind: fstree.File, Stat: k.v.st, Dev: k.ino.Dev}
-			acc.AddIn(jt.dir, name, n)
+			accs[x].AddIn(jt.dir, name, fstree.Node{Kind: fstree.File, Stat: k.v.st, Dev: k.ino.Dev})
 			jt.inos[i] = k.ino.Ino
-			// An untouched kept inode has no created name (a new link
-			// would have touched it): its kept names are all there is.
-			if k.v.probed {
-				continue // most kept names are links to an inode probed already
-			}
-			k.v.probed = true
-			if d, base := path.Split(name); d == "" {
-				ps.file(jt.dir, name, n)
-			} else {
-				ps.file(fstree.JoinRel(jt.dir, strings.TrimSuffix(d, "/")), base, n)
-			}
 		}
+	})
+	var again []string
+	for x, jt := range jts {
+		acc.Merge(&accs[x])
+		again = append(again, agains[x]...)
+		tw.probeKept(ps, jt)
 	}
 	linksChange = false // the files stat'ed again are not links of a kept file any more
 	if err := stat(again); err != nil {
 		return nil, nil, err
 	}
 	return &acc, ps.list(), nil
+}
+
+// probeKept adds to ps the probes of the job's kept files that keep
+// their stat (not touched), one name for each inode that has none yet. An
+// untouched kept inode has no created name (a new link would have touched
+// it): its kept names are all there is.
+func (tw *treeWriter) probeKept(ps *probeSet, jt *jobTree) {
+	var (
+		dir   string           // the directory of the last file, as path.Split gives it
+		probe *fstree.DirProbe // its probe
+		known bool             // whether dir and probe are set
+	)
+	for i, k := range jt.kept {
+		if k.v == nil || k.v.probed {
+			continue // most kept names are links to an inode probed already
+		}
+		if touched, _ := tw.touched.Get(k.ino); touched {
+			continue // stat'ed again, and probed then
+		}
+		k.v.probed = true
+		d, base := path.Split(jt.files[i].name)
+		if !known || d != dir {
+			// (sorted names: the files of a directory mostly follow one another)
+			rel := jt.dir
+			if d != "" {
+				rel = fstree.JoinRel(jt.dir, d[:len(d)-1])
+			}
+			dir, probe, known = d, ps.dirs[rel], true
+		}
+		ps.fileIn(probe, base, fstree.Node{Kind: fstree.File, Stat: k.v.st, Dev: k.ino.Dev})
+	}
 }
 
 // probeSet gathers the probes of a tree written over a spare tree: its
@@ -582,11 +614,16 @@ func (ps *probeSet) file(dir, name string, n fstree.Node) {
 	if dir == "" {
 		dir = "."
 	}
+	ps.fileIn(ps.dirs[dir], name, n)
+}
+
+// fileIn is file for the directory whose probe is p, nil when the tree
+// has no such directory.
+func (ps *probeSet) fileIn(p *fstree.DirProbe, name string, n fstree.Node) {
 	if _, seen := ps.seen.Get(n.Inode()); n.Mode != 0 || seen {
 		return
 	}
-	p, ok := ps.dirs[dir]
-	if !ok {
+	if p == nil {
 		ps.stray = true
 		return
 	}
