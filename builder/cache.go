@@ -174,9 +174,10 @@ func mapped(mappings [][]byte) int {
 	return n
 }
 
-// put stores an entry atomically (temporary file + rename). Failing to
-// write the cache never fails the build.
-func (c *cache) put(kind, key string, payload []byte) {
+// put stores an entry atomically (temporary file + rename), its payload
+// given in parts that are stored one after the other. Failing to write
+// the cache never fails the build.
+func (c *cache) put(kind, key string, payload ...[]byte) {
 	if c == nil {
 		return
 	}
@@ -191,13 +192,22 @@ func (c *cache) put(kind, key string, payload []byte) {
 	if err != nil {
 		return
 	}
-	// The frame's header, then the payload: no copy of a large payload.
+	// The frame's header, then the payload's parts: no copy of a large
+	// payload, nor of its parts into one.
+	var sum uint32
+	var size uint64
+	for _, part := range payload {
+		sum = crc32.Update(sum, crc32c, part)
+		size += uint64(len(part))
+	}
 	hdr := append(slices.Clip(cacheMagic), make([]byte, frameHeader-len(cacheMagic))...)
-	binary.LittleEndian.PutUint32(hdr[8:], crc32.Checksum(payload, crc32c))
-	binary.LittleEndian.PutUint64(hdr[12:], uint64(len(payload)))
+	binary.LittleEndian.PutUint32(hdr[8:], sum)
+	binary.LittleEndian.PutUint64(hdr[12:], size)
 	_, err = f.Write(hdr)
-	if err == nil {
-		_, err = f.Write(payload)
+	for _, part := range payload {
+		if err == nil {
+			_, err = f.Write(part)
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -5,8 +5,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/scdtool/scd/builder/fstree"
 )
 
 // TestCacheGetMapped: a mapped entry reads as get reads it, also once
@@ -85,5 +88,58 @@ func TestEncodeStateSideSized(t *testing.T) {
 	}
 	if slack := cap(out) - len(out); slack > 2*(8+binary.MaxVarintLen64) {
 		t.Errorf("buffer of %d bytes for %d", cap(out), len(out))
+	}
+}
+
+// TestEncodeStateBodyContents encodes the contents of many probes, some
+// files without a content and two with the same one, and decodes them
+// back in order; the buffer is made at its size.
+func TestEncodeStateBodyContents(t *testing.T) {
+	var probes []fstree.DirProbe
+	sums := map[string]string{} // by directory and name
+	var want []string
+	for d := range 300 {
+		p := fstree.DirProbe{Rel: fmt.Sprintf("frontend/A/b/en_US/d%03d", d)}
+		for f := range d % 7 {
+			name := fmt.Sprintf("f%d.js", f)
+			p.Files = append(p.Files, fstree.FileProbe{Name: name})
+			sum := ""
+			switch {
+			case f == 3:
+				// no content known
+			case d == 20 && f == 1:
+				sum = fmt.Sprintf("%064x", 10*1000+1) // as d010/f1.js
+			default:
+				sum = fmt.Sprintf("%064x", d*1000+f)
+			}
+			sums[p.Rel+"/"+name] = sum
+			want = append(want, sum)
+		}
+		probes = append(probes, p)
+	}
+	byDir := map[string]func(string) string{} // made before, not per call
+	for _, p := range probes {
+		byDir[p.Rel] = func(name string) string { return sums[p.Rel+"/"+name] }
+	}
+	sumsIn := func(dir string) func(string) string { return byDir[dir] }
+	var body []byte
+	// The starts, the contents, the buffer and its encoder, the workers:
+	// a few, not one per probe or per file.
+	if n := testing.AllocsPerRun(3, func() { body = encodeStateBody(probes, sumsIn, 2) }); n > 16 {
+		t.Errorf("%v allocations for %d probes", n, len(probes))
+	}
+	if slack := cap(body) - len(body); slack > 2*binary.MaxVarintLen64 {
+		t.Errorf("buffer of %d bytes for %d", cap(body), len(body))
+	}
+	st := &outputState{Probes: probes, bodyRead: true}
+	if err := st.setBody(append(body, encodeStateSide(&outputState{})...)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.contents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("decoded %d contents, not the %d encoded (or not in order)", len(got), len(want))
 	}
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/scdtool/scd/builder/fstree"
 	"github.com/scdtool/scd/diag"
+	"github.com/scdtool/scd/internal/par"
 	"github.com/scdtool/scd/manifest"
 )
 
@@ -270,45 +271,56 @@ func decodeProbes(d *dec) ([]fstree.DirProbe, error) {
 	return probes, nil
 }
 
-// encodeStateBody encodes the body: the content of each file probe, the
-// sidecars and the rewrite memo, each a section of its own (enc.section),
-// so that a build decodes only those it needs. The probes' contents are
-// known once the tree is written; the other two are encoded before, by
-// encodeStateSide, and come as rest.
-func encodeStateBody(probes []fstree.DirProbe, sumsIn func(dir string) func(name string) string, rest []byte) []byte {
-	n := 0
-	for _, p := range probes {
-		n += len(p.Files)
+// encodeStateBody encodes the first section of the body (enc.section):
+// the content of each file probe. The sidecars and the rewrite memo, the
+// sections that follow it, are encoded before, by encodeStateSide; the
+// body is the two one after the other. A section of its own each, so that
+// a build decodes only those it needs.
+//
+// The contents are looked up on threads workers, and each probe gets a
+// digest of its own in the table: the probes are one per inode, and an
+// inode is mostly the one copy of its content.
+func encodeStateBody(probes []fstree.DirProbe, sumsIn func(dir string) func(name string) string, threads int) []byte {
+	start := make([]int, len(probes)+1) // where each probe's files start in sums
+	for i, p := range probes {
+		start[i+1] = start[i] + len(p.Files)
 	}
-	idx := make(map[string]int, n) // (most probed inodes are contents of their own)
-	var sums []string
-	at := make([]int, 0, n) // per file probe: index of its digest + 1, 0 for none
-	for _, p := range probes {
-		sumOf := sumsIn(p.Rel)
-		for _, f := range p.Files {
-			sum := sumOf(f.Name)
-			if sum == "" {
-				at = append(at, 0)
-				continue
-			}
-			i, ok := idx[sum]
-			if !ok {
-				i = len(sums)
-				idx[sum] = i
-				sums = append(sums, sum)
-			}
-			at = append(at, i+1)
-		}
-	}
-	e := &enc{b: make([]byte, 0, 16+(len(sums)+1)*72+len(at)*binary.MaxVarintLen32+len(rest))}
-	e.section(func() {
-		e.strs(sums)
-		e.int(n)
-		for _, i := range at {
-			e.int(i)
+	n := start[len(probes)]
+	sums := make([]string, n) // per file probe, "" for none
+	par.For(len(probes), threads, func(i int) {
+		sumOf := sumsIn(probes[i].Rel)
+		for k, f := range probes[i].Files {
+			sums[start[i]+k] = sumOf(f.Name)
 		}
 	})
-	e.b = append(e.b, rest...)
+	known, size := 0, 0 // the digests in the table, and their encoding's length with the indexes'
+	for _, sum := range sums {
+		if sum != "" {
+			known++
+			size += strLen(sum) + uvarintLen(uint64(known))
+		} else {
+			size++
+		}
+	}
+	e := &enc{b: make([]byte, 0, 8+2*binary.MaxVarintLen64+size)}
+	e.section(func() {
+		e.int(known)
+		for _, sum := range sums {
+			if sum != "" {
+				e.str(sum)
+			}
+		}
+		e.int(n)
+		i := 0 // the table's digests, from 1; 0 for none
+		for _, sum := range sums {
+			if sum != "" {
+				i++
+				e.int(i)
+			} else {
+				e.int(0)
+			}
+		}
+	})
 	return e.b
 }
 
@@ -697,14 +709,13 @@ func (b *build) recordProbes(st *outputState, fp string, probes []fstree.DirProb
 		return
 	}
 	fstree.SortProbes(probes)
-	rest := append(sectionOf(st.sideRaw), sectionOf(st.memoRaw)...)
-	body := encodeStateBody(probes, filesSums(files), rest)
+	contents := encodeStateBody(probes, filesSums(files), b.opts.Threads)
 	st.OutputFP, st.Probes, st.Body = fp, probes, b.bodyKey(st.Build.ID)
 	head, err := encodeStateHead(st)
 	if err != nil {
 		return
 	}
-	b.putState(st.Body, head, body)
+	b.putState(st.Body, head, contents, sectionOf(st.sideRaw), sectionOf(st.memoRaw))
 }
 
 // filesSums gives the digests of files (build.json's list as a map)
@@ -1040,26 +1051,28 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 	if b.stateBody == nil {
 		b.startStateBody()
 	}
-	bodyDone := make(chan []byte, 1)
-	go func() { bodyDone <- encodeStateBody(probes, treeSums(b.outFiles), <-b.stateBody) }()
+	contentsDone := make(chan []byte, 1)
+	go func() { contentsDone <- encodeStateBody(probes, treeSums(b.outFiles), b.opts.Threads) }()
 	head, err := encodeStateHead(&st)
-	body := <-bodyDone
+	contents := <-contentsDone
+	rest := <-b.stateBody
 	if err != nil {
 		b.log.Debug("cache: cannot encode state", "err", err)
 		return
 	}
-	b.putState(st.Body, head, body)
+	b.putState(st.Body, head, contents, rest)
 	if stateSaved != nil {
 		stateSaved(b.opts.Output, fp, probes)
 	}
 	b.pruneJobs(b.jobsOlder, append(slices.Clone(jobs), b.jobsOld...))
 }
 
-// putState writes a state: the body under key first, so that a build
-// killed in between leaves the last state and a body no head names, which
-// the next build removes; then the head, and the other bodies go.
-func (b *build) putState(key string, head, body []byte) {
-	b.cache.put(b.bodyKind(), key, body)
+// putState writes a state: the body (its parts one after the other)
+// under key first, so that a build killed in between leaves the last
+// state and a body no head names, which the next build removes; then the
+// head, and the other bodies go.
+func (b *build) putState(key string, head []byte, body ...[]byte) {
+	b.cache.put(b.bodyKind(), key, body...)
 	b.cache.put("state", b.stateKey(), head)
 	b.pruneBodies(key)
 }

@@ -44,7 +44,7 @@ func sampleState() *outputState {
 }
 
 func sampleBody(st *outputState) []byte {
-	return encodeStateBody(st.Probes, filesSums(st.Build.Files), encodeStateSide(st))
+	return append(encodeStateBody(st.Probes, filesSums(st.Build.Files), 2), encodeStateSide(st)...)
 }
 
 // TestStateRoundTrip checks that a state decodes to what was encoded:
