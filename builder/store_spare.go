@@ -453,7 +453,11 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 			dirs = append(dirs, p)
 		}
 	}
-	ps, err := newProbeSet(dir, dirs)
+	inodes := len(tw.created) // the files to probe: at most these and the kept inodes
+	if tw.verified != nil {
+		inodes += tw.verified.Len()
+	}
+	ps, err := newProbeSet(dir, dirs, inodes)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -585,8 +589,9 @@ type probeSet struct {
 }
 
 // newProbeSet starts the probes of the directories of the tree at dir:
-// those whose Node is not known yet (its Kind unset) are stat'ed.
-func newProbeSet(dir string, probes []fstree.DirProbe) (*probeSet, error) {
+// those whose Node is not known yet (its Kind unset) are stat'ed. Room is
+// made for about inodes files.
+func newProbeSet(dir string, probes []fstree.DirProbe, inodes int) (*probeSet, error) {
 	errs := make([]error, len(probes))
 	par.For(len(probes), 4, func(i int) {
 		if probes[i].Node.Kind != fstree.Dir {
@@ -596,7 +601,9 @@ func newProbeSet(dir string, probes []fstree.DirProbe) (*probeSet, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return probeSetOf(probes), nil
+	ps := probeSetOf(probes)
+	ps.seen = *fstree.NewInodeMap[bool](inodes)
+	return ps, nil
 }
 
 // probeSetOf gathers probes whose directories have their Node.
