@@ -25,9 +25,14 @@ if [ -e "$override" ]; then
 	exit 2
 fi
 # Whatever happens, the project is left as it was found.
-moddir=vendor/magento/theme-frontend-luma/Magento_Catalog
+# (the highest directory of the override's path that is not there yet,
+# removed with it)
 made=
-[ -d "$moddir" ] || made=$moddir
+d=$(dirname "$override")
+while [ ! -d "$d" ]; do
+	made=$d
+	d=$(dirname "$d")
+done
 cleanup() {
 	for f in "$js" "$csv" "$less"; do
 		if [ -f "$f.scd-bench" ]; then mv "$f.scd-bench" "$f"; fi
