@@ -148,6 +148,10 @@ func (b *build) planStage() ([]*job, map[string]*themeState, *Result, error) {
 			return nil, nil, res, nil
 		}
 		b.memoNew = map[string]memoRec{}
+		if b.prev != nil {
+			// (most rewrites are the previous build's again)
+			b.memoNew = make(map[string]memoRec, len(b.prev.memo))
+		}
 		b.planFiles(jobs, themes)
 		b.phase("plan: files")
 		b.jobDigests(jobs, themes)

@@ -76,6 +76,8 @@ func BenchmarkJobFileList(b *testing.B) {
 		name := fmt.Sprintf("Magento_Module%02d/js/view/component-%04d.js", i%60, i)
 		j.outputs = append(j.outputs, output{name: name, blob: bl})
 	}
+	// sorted by name, as a job's outputs are by logical path
+	slices.SortFunc(j.outputs, func(x, y output) int { return strings.Compare(x.name, y.name) })
 	j.manifest = &blob{sum: "m"}
 	bd := &build{}
 	b.ReportAllocs()
