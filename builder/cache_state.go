@@ -598,12 +598,12 @@ func (b *build) inputsDigest() string {
 // It returns the result of the previous build when nothing changed and
 // the output is intact.
 func (b *build) prepareIncremental() (*Result, error) {
-	// The state was loaded and the previous output checked (by its
-	// probes, or walked) while the plan ran; the sources are hashed now.
+	// The state was loaded while the plan ran, and the previous output is
+	// checked (by its probes, or walked) meanwhile; the sources are
+	// hashed now.
 	chk := b.prevCheck
 	var old map[string]statRec
-	st := chk.wait()
-	defer func() { chk.tree, chk.probes = nil, nil }() // (see outputCheck.wait)
+	st := chk.state()
 	if st != nil {
 		old = st.Stat
 		b.jobsOld, b.jobsOlder = st.Jobs, st.PrevJobs
@@ -612,16 +612,42 @@ func (b *build) prepareIncremental() (*Result, error) {
 		return nil, err
 	}
 	b.inputs = b.inputsDigest()
-	b.prevUse = PreviousNone
 	b.packNew = map[string]func() []byte{}
+	packed, packing := make(chan struct{}), false
+	startPack := func() {
+		if !packing {
+			packing = true
+			go func() { b.loadPack(); close(packed) }()
+		}
+	}
+	defer func() {
+		if packing {
+			<-packed
+		}
+	}()
+	// What the previous output holds is decoded only when the build
+	// needs it, a build that finds nothing changed does not: with probes
+	// that held, the content of each probed inode; after a walk, the list
+	// of its files. With the sources or options changed, a rebuild is
+	// certain, and the state's body is decoded (and the pack loaded)
+	// while the check goes on.
+	var parts *prevParts
+	if st != nil && st.Inputs != b.inputs {
+		startPack()
+		parts = b.decodePrev(st, st.Probes != nil)
+	}
+	defer parts.wait()
+	st = chk.wait()
+	defer func() { chk.tree, chk.probes = nil, nil }() // (see outputCheck.wait)
+	b.prevUse = PreviousNone
 	if st == nil {
 		b.log.Debug("cache: no record of a previous build of this output; building it whole", "output", b.opts.Output, "cache", b.opts.CacheDir)
-		b.loadPack()
+		startPack()
 		return nil, nil
 	}
 	if !chk.probed && chk.fp == "" {
 		b.log.Debug("cache: no previous output to reuse", "output", b.opts.Output)
-		b.loadPack()
+		startPack()
 		return nil, nil
 	}
 	intact := chk.probed || chk.fp == st.OutputFP
@@ -639,50 +665,41 @@ func (b *build) prepareIncremental() (*Result, error) {
 		}
 		return st.restore(), nil
 	}
-	// What the previous output holds is decoded only now, a build that
-	// finds nothing changed does not need it: with probes that held, the
-	// content of each probed inode; after a walk, the list of its files.
-	var (
-		sums  []string
-		files map[string]manifest.File
-		err   error
-	)
-	if chk.probed {
-		sums, err = st.contents()
-	} else {
-		files, err = b.listed(st) // what a walk's paths are looked up in
+	startPack()
+	if parts == nil {
+		parts = b.decodePrev(st, chk.probed)
 	}
-	if err != nil {
-		b.log.Debug("cache: cannot tell what the previous output holds; building it whole", "err", err)
+	parts.wait()
+	p := parts.p
+	if chk.probed && p == nil {
+		b.log.Debug("cache: cannot tell what the previous output holds; building it whole", "err", parts.sumsErr)
 		b.prevUse = PreviousNone
-		b.loadPack()
 		return nil, nil
 	}
-	packed := make(chan struct{})
-	go func() { b.loadPack(); close(packed) }()
-	defer func() { <-packed }()
-	// (sized for contents and inodes, far fewer than paths: most are links;
-	// a probed inode is mostly a content of its own)
-	p := &prev{dir: b.opts.Output, byHash: make(map[string]prevPath, len(sums)+len(files)/8),
-		inodes: fstree.NewInodeMap[*verified](len(sums) + len(files)/4)}
-	if chk.probed {
-		p.probed(st.Probes, sums)
-	} else if !p.walked(st, chk, files, b.inputs, b.log) {
-		// Every file is back as it was and nothing else is there:
-		// the output is up to date, under a new fingerprint and probes.
-		b.recordProbes(st, chk.fp, chk.probes, files)
-		b.log.Debug("cache: sources and options unchanged, and the output read back as written; output kept as it is", "output", b.opts.Output)
-		return st.restore(), nil
+	if !chk.probed {
+		files, err := b.listed(st) // what a walk's paths are looked up in
+		if err != nil {
+			b.log.Debug("cache: cannot tell what the previous output holds; building it whole", "err", err)
+			b.prevUse = PreviousNone
+			return nil, nil
+		}
+		if p = newPrev(b.opts.Output, 0, len(files)); !p.walked(st, chk, files, b.inputs, b.log) {
+			// Every file is back as it was and nothing else is there:
+			// the output is up to date, under a new fingerprint and probes.
+			b.recordProbes(st, chk.fp, chk.probes, files)
+			b.log.Debug("cache: sources and options unchanged, and the output read back as written; output kept as it is", "output", b.opts.Output)
+			return st.restore(), nil
+		}
 	}
 	if st.CompKey == b.compKey() {
-		if p.side, err = st.side(); err != nil {
-			b.log.Debug("cache: cannot decode state's sidecars; they are made again", "err", err)
+		if p.side = parts.side; parts.sideErr != nil {
+			b.log.Debug("cache: cannot decode state's sidecars; they are made again", "err", parts.sideErr)
 		}
 	} else {
 		b.log.Debug("cache: compression settings changed; sidecars are made again", "was", st.CompKey, "now", b.compKey())
 	}
-	if p.memo, err = st.memo(); err != nil {
-		b.log.Debug("cache: cannot decode state's rewrites; they are made again", "err", err)
+	if p.memo = parts.memo; parts.memoErr != nil {
+		b.log.Debug("cache: cannot decode state's rewrites; they are made again", "err", parts.memoErr)
 	}
 	b.prev = p
 	b.store.expect(len(p.byHash)) // a rebuild's contents are mostly the previous output's
@@ -691,6 +708,65 @@ func (b *build) prepareIncremental() (*Result, error) {
 			"output", b.opts.Output, "contents", len(p.byHash), "checked_by", chk.how())
 	}
 	return nil, nil
+}
+
+// newPrev makes the previous output's maps with room for its contents:
+// those of sums probed inodes, or of a list of files paths long.
+func newPrev(dir string, sums, paths int) *prev {
+	// (contents and inodes are far fewer than paths: most are links; a
+	// probed inode is mostly a content of its own)
+	return &prev{dir: dir, byHash: make(map[string]prevPath, sums+paths/8),
+		inodes: fstree.NewInodeMap[*verified](sums + paths/4)}
+}
+
+// prevParts is what the state's body says of the previous output, decoded
+// on goroutines of their own (decodePrev): the content of each probed
+// file, and the maps made of them for when the probes hold; the sidecars;
+// the rewrites.
+type prevParts struct {
+	done    chan struct{}
+	p       *prev // nil when the contents were not asked for, or not decoded (sumsErr)
+	sumsErr error
+	side    map[string][]sideRec
+	sideErr error
+	memo    map[string]memoRec
+	memoErr error
+}
+
+// decodePrev reads the state's body and decodes its parts, the probed
+// files' contents only when probed is set.
+func (b *build) decodePrev(st *outputState, probed bool) *prevParts {
+	pp := &prevParts{done: make(chan struct{})}
+	sameComp := st.CompKey == b.compKey()
+	go func() {
+		defer close(pp.done)
+		if err := st.body(); err != nil {
+			pp.sumsErr, pp.sideErr, pp.memoErr = err, err, err
+			return
+		}
+		var wg sync.WaitGroup
+		if sameComp {
+			wg.Go(func() { pp.side, pp.sideErr = st.side() })
+		}
+		wg.Go(func() { pp.memo, pp.memoErr = st.memo() })
+		if probed {
+			if sums, err := st.contents(); err != nil {
+				pp.sumsErr = err
+			} else {
+				pp.p = newPrev(b.opts.Output, len(sums), 0)
+				pp.p.probed(st.Probes, sums)
+			}
+		}
+		wg.Wait()
+	}()
+	return pp
+}
+
+// wait waits for the parts to be decoded (none for nil).
+func (pp *prevParts) wait() {
+	if pp != nil {
+		<-pp.done
+	}
 }
 
 // recordProbes saves the state again with the fingerprint and probes of
@@ -759,22 +835,33 @@ func (b *build) listed(st *outputState) (map[string]manifest.File, error) {
 // inode has the content the state's body gives it (sums, in the probes'
 // order), and is found at its probe's path.
 func (p *prev) probed(probes []fstree.DirProbe, sums []string) {
-	k := 0
-	vs := make([]verified, 0, len(sums)) // one allocation, not one per inode
-	for _, dp := range probes {
-		for _, f := range dp.Files {
-			sum := sums[k]
-			k++
-			if sum == "" {
-				continue
-			}
-			vs = append(vs, verified{sha: sum, st: f.Node.Stat})
-			p.inodes.Put(f.Node.Inode(), &vs[len(vs)-1])
-			if _, ok := p.byHash[sum]; !ok {
-				p.byHash[sum] = prevPath{dp.Rel, f.Name}
+	// The two maps are made side by side.
+	var inodes sync.WaitGroup
+	inodes.Go(func() {
+		k := 0
+		vs := make([]verified, 0, len(sums)) // one allocation, not one per inode
+		for _, dp := range probes {
+			for _, f := range dp.Files {
+				if sum := sums[k]; sum != "" {
+					vs = append(vs, verified{sha: sum, st: f.Node.Stat})
+					p.inodes.Put(f.Node.Inode(), &vs[len(vs)-1])
+				}
+				k++
 			}
 		}
+	})
+	k := 0
+	for _, dp := range probes {
+		for _, f := range dp.Files {
+			if sum := sums[k]; sum != "" {
+				if _, ok := p.byHash[sum]; !ok {
+					p.byHash[sum] = prevPath{dp.Rel, f.Name}
+				}
+			}
+			k++
+		}
 	}
+	inodes.Wait()
 }
 
 // walked fills p from the walk of the previous output. When the walk's
@@ -833,6 +920,7 @@ func (p *prev) walked(st *outputState, chk *outputCheck, files map[string]manife
 type outputCheck struct {
 	cancel context.CancelFunc
 	done   chan struct{}
+	loaded chan struct{} // closed once st is loaded
 	st     *outputState
 	probed bool              // the probes held: the output is as written
 	tree   []fstree.Entry    // the walk's list, when not probed
@@ -842,11 +930,12 @@ type outputCheck struct {
 
 func (b *build) startOutputCheck() *outputCheck {
 	ctx, cancel := context.WithCancel(b.ctx)
-	c := &outputCheck{cancel: cancel, done: make(chan struct{})}
+	c := &outputCheck{cancel: cancel, done: make(chan struct{}), loaded: make(chan struct{})}
 	dir := b.opts.Output
 	go func() {
 		defer close(c.done)
 		c.st = b.loadState()
+		close(c.loaded)
 		if c.st == nil {
 			return
 		}
@@ -862,6 +951,13 @@ func (b *build) startOutputCheck() *outputCheck {
 		}
 	}()
 	return c
+}
+
+// state returns the state as soon as it is loaded, while the check may
+// still run (it only reads the state's probes).
+func (c *outputCheck) state() *outputState {
+	<-c.loaded
+	return c.st
 }
 
 // wait returns the state, once the check is done. The check keeps no

@@ -253,6 +253,54 @@ func TestIncrementalCorruptCache(t *testing.T) {
 	}
 }
 
+// TestIncrementalStateBodyDamaged damages the state's body alone after a
+// change of the sources, so that the head and its probes hold but what
+// the previous output holds cannot be read (the rebuild decodes it while
+// the check runs): the build must use nothing of the previous output,
+// give the cold tree, and leave a state the next build finds up to date.
+// A body that is missing is the same case.
+func TestIncrementalStateBodyDamaged(t *testing.T) {
+	for _, damage := range []string{"flip", "remove"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := copySample(t)
+			tmp := t.TempDir()
+			out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+			cachedBuild(t, dir, out, cache, nil)
+			bodies, _ := filepath.Glob(filepath.Join(cache, "*", "statebody", "*", "*", "*"))
+			if len(bodies) != 1 {
+				t.Fatalf("%d state bodies, want 1", len(bodies))
+			}
+			if damage == "remove" {
+				if err := os.Remove(bodies[0]); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				data, err := os.ReadFile(bodies[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				data[len(data)/2] ^= 0x55
+				if err := os.WriteFile(bodies[0], data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const changed = 1;\n")
+			res := cachedBuild(t, dir, out, cache, nil)
+			if res.UpToDate || res.PreviousOutput != builder.PreviousNone {
+				t.Fatalf("up to date %v, previous output used as %q; want a build that uses none", res.UpToDate, res.PreviousOutput)
+			}
+			ref := filepath.Join(tmp, "ref")
+			cachedBuild(t, dir, ref, "", nil)
+			if treeDigest(t, out) != treeDigest(t, ref) {
+				t.Error("build with a damaged state body differs from a cold build")
+			}
+			if again := cachedBuild(t, dir, out, cache, nil); !again.UpToDate {
+				t.Error("the next build was not up to date")
+			}
+		})
+	}
+}
+
 // TestIncrementalOutputEdited checks that an output changed by hand is
 // never taken as up to date, nor linked into the next build.
 func TestIncrementalOutputEdited(t *testing.T) {
