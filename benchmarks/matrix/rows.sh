@@ -11,21 +11,21 @@
 # the first binary. Then, ROUNDS times, each binary in turn rebuilds, the
 # row edited or undone by turns; each build is timed by /usr/bin/time
 # (wall, user and system seconds, peak memory) and a rebuild's stages are
-# read from -v. The
-# binaries must share a cache key (the same -X main.version), or each
-# rebuild after another binary's is a cold one.
+# read from -v. The binaries must share a cache key (the same
+# -X main.version), or each rebuild after another binary's is a cold one.
 set -eu
 corpus=$1 out=$2 cache=$3 rounds=$4
 shift 4
 csv=$corpus/app/design/frontend/Acme/base/i18n/fr_FR.csv
+t=$(mktemp) log=$(mktemp)
 cp "$csv" "$csv.scd-bench"
-trap 'mv "$csv.scd-bench" "$csv"' EXIT
+trap 'mv "$csv.scd-bench" "$csv"; rm -f "$t" "$log"' EXIT
+# (the output, the cache and the spare tree beside the output)
 rm -rf "$out" "$cache" "$(dirname "$out")/.$(basename "$out").prev"
 build() { # bin: one build with -v into $log, timed into $t
 	/usr/bin/time -f "%e s, %U u, %S s, %M KB" -o "$t" "$1" --matrix "$corpus/themes.yml" -o "$out" \
 		--cache-dir "$cache" --progress none -v >"$log" 2>&1
 }
-t=$(mktemp) log=$(mktemp)
 build "$1"
 echo "cold ($(basename "$1")): $(cat "$t")"
 k=0
@@ -45,4 +45,3 @@ for r in $(seq "$rounds"); do
 		echo "$(basename "$bin") $r $what: $(cat "$t") | $stages"
 	done
 done
-rm -f "$t" "$log"
