@@ -121,6 +121,14 @@ type verified struct {
 	probed bool
 }
 
+// memoLen is the number of the previous build's rewrites (0 for nil).
+func (p *prev) memoLen() int {
+	if p == nil {
+		return 0
+	}
+	return len(p.memo)
+}
+
 // has reports whether the verified previous output holds a content.
 func (p *prev) has(sum string) bool {
 	if p == nil {
@@ -630,7 +638,8 @@ func (b *build) prepareIncremental() (*Result, error) {
 	// that held, the content of each probed inode; after a walk, the list
 	// of its files. With the sources or options changed, a rebuild is
 	// certain, and the state's body is decoded (and the pack loaded)
-	// while the check goes on.
+	// while the check goes on. (If the probes then fail and the output is
+	// walked, the decoded contents go unused: that walk costs far more.)
 	var parts *prevParts
 	if st != nil && st.Inputs != b.inputs {
 		startPack()

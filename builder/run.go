@@ -147,11 +147,8 @@ func (b *build) planStage() ([]*job, map[string]*themeState, *Result, error) {
 			res.Phases = b.phases
 			return nil, nil, res, nil
 		}
-		b.memoNew = map[string]memoRec{}
-		if b.prev != nil {
-			// (most rewrites are the previous build's again)
-			b.memoNew = make(map[string]memoRec, len(b.prev.memo))
-		}
+		// (most rewrites are the previous build's again; a nil prev has none)
+		b.memoNew = make(map[string]memoRec, b.prev.memoLen())
 		b.planFiles(jobs, themes)
 		b.phase("plan: files")
 		b.jobDigests(jobs, themes)
