@@ -233,6 +233,20 @@ func (w *walker) read(d walkDir) error {
 		return &os.PathError{Op: "fstat", Path: d.abs, Err: err}
 	}
 	dev := uint64(dirSt.Dev)
+	if err := w.readNames(fd, d); err != nil {
+		return err
+	}
+	if err := w.resolve(fd, d.abs, dev); err != nil {
+		return err
+	}
+	w.add(d)
+	w.tell(d, Node{Kind: Dir, Dev: dev, Stat: statOf(&dirSt)})
+	return nil
+}
+
+// readNames reads the names in the open directory d into w.names and
+// w.ents, the skipped name at the top left out.
+func (w *walker) readNames(fd int, d walkDir) error {
 	w.names, w.ents = w.names[:0], w.ents[:0]
 	if err := readDirents(fd, w.buf, func(name []byte, typ byte, ino uint64) {
 		if d.rel == "" && w.skip != "" && string(name) == w.skip {
@@ -244,7 +258,12 @@ func (w *walker) read(d walkDir) error {
 	}); err != nil {
 		return &os.PathError{Op: "getdents", Path: d.abs, Err: err}
 	}
+	return nil
+}
 
+// resolve gives each entry of the directory its node: a file's from the
+// stats of inodes already seen (dev's), or from a stat of its own.
+func (w *walker) resolve(fd int, abs string, dev uint64) error {
 	// The files whose inode was stat'ed already, under one lock.
 	w.stats.mu.Lock()
 	stats := w.stats.dev(dev)
@@ -257,51 +276,62 @@ func (w *walker) read(d walkDir) error {
 		}
 	}
 	w.stats.mu.Unlock()
-
 	// The others, each stat'ed unless an earlier name (in this directory
 	// or another worker's) got its inode meanwhile.
 	for i := range w.ents {
-		e := &w.ents[i]
-		if e.resolved {
-			continue
-		}
-		typ := e.typ
-		var st unix.Stat_t
-		if typ == unix.DT_REG || typ == unix.DT_UNKNOWN {
-			if typ == unix.DT_REG {
-				w.stats.mu.Lock()
-				known, ok := stats[e.ino]
-				w.stats.mu.Unlock()
-				if ok {
-					e.node, e.resolved = Node{Kind: File, Dev: dev, Stat: known}, true
-					continue
-				}
-			}
-			name := w.names[e.name[0]:e.name[1]]
-			if err := unix.Fstatat(fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				return &os.PathError{Op: "lstat", Path: filepath.Join(d.abs, string(name)), Err: err}
-			}
-			if typ == unix.DT_UNKNOWN { // file systems without d_type
-				typ = DirentType(st.Mode)
-			}
-			e.stated = typ == unix.DT_REG
-			if typ == unix.DT_REG && st.Ino == e.ino && uint64(st.Dev) == dev {
-				w.stats.mu.Lock()
-				stats[e.ino] = statOf(&st)
-				w.stats.mu.Unlock()
+		if e := &w.ents[i]; !e.resolved {
+			if err := w.stat(fd, abs, dev, stats, e); err != nil {
+				return err
 			}
 		}
-		switch typ {
-		case unix.DT_DIR:
-			e.node = Node{Kind: Dir}
-		case unix.DT_REG:
-			e.node = Node{Kind: File, Dev: uint64(st.Dev), Stat: statOf(&st)}
-		default:
-			e.node = Node{Kind: Other, Mode: direntMode(typ)}
-		}
-		e.typ, e.resolved = typ, true
 	}
+	return nil
+}
 
+// stat resolves e, in the open directory abs, and records a file's stat
+// in stats, dev's.
+func (w *walker) stat(fd int, abs string, dev uint64, stats map[uint64]Stat, e *walkDirent) error {
+	typ := e.typ
+	var st unix.Stat_t
+	if typ == unix.DT_REG || typ == unix.DT_UNKNOWN {
+		if typ == unix.DT_REG {
+			w.stats.mu.Lock()
+			known, ok := stats[e.ino]
+			w.stats.mu.Unlock()
+			if ok {
+				e.node, e.resolved = Node{Kind: File, Dev: dev, Stat: known}, true
+				return nil
+			}
+		}
+		name := w.names[e.name[0]:e.name[1]]
+		if err := unix.Fstatat(fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return &os.PathError{Op: "lstat", Path: filepath.Join(abs, string(name)), Err: err}
+		}
+		if typ == unix.DT_UNKNOWN { // file systems without d_type
+			typ = DirentType(st.Mode)
+		}
+		e.stated = typ == unix.DT_REG
+		if typ == unix.DT_REG && st.Ino == e.ino && uint64(st.Dev) == dev {
+			w.stats.mu.Lock()
+			stats[e.ino] = statOf(&st)
+			w.stats.mu.Unlock()
+		}
+	}
+	switch typ {
+	case unix.DT_DIR:
+		e.node = Node{Kind: Dir}
+	case unix.DT_REG:
+		e.node = Node{Kind: File, Dev: uint64(st.Dev), Stat: statOf(&st)}
+	default:
+		e.node = Node{Kind: Other, Mode: direntMode(typ)}
+	}
+	e.typ, e.resolved = typ, true
+	return nil
+}
+
+// add adds the directory's resolved entries to the fingerprint, to the
+// list when the walk lists, and its subdirectories to those to read.
+func (w *walker) add(d walkDir) {
 	// The paths: in one string for the directory, of every entry if the
 	// walk lists, else of the subdirectories alone.
 	w.rels = w.rels[:0]
@@ -336,11 +366,17 @@ func (w *walker) read(d walkDir) error {
 			w.subdirs = append(w.subdirs, walkDir{abs: filepath.Join(d.abs, name), rel: rel})
 		}
 	}
+}
+
+// tell gives the directory's probe (its node is dir) and its entries to
+// those who asked: the walk's probes, and its Read.
+func (w *walker) tell(d walkDir, dir Node) {
+	rel := d.rel
+	if rel == "" {
+		rel = "."
+	}
 	if w.probe {
-		p := DirProbe{Rel: d.rel, Node: Node{Kind: Dir, Dev: dev, Stat: statOf(&dirSt)}}
-		if p.Rel == "" {
-			p.Rel = "."
-		}
+		p := DirProbe{Rel: rel, Node: dir}
 		for i := range w.ents {
 			if e := &w.ents[i]; e.stated {
 				p.Files = append(p.Files, FileProbe{string(w.names[e.name[0]:e.name[1]]), e.node})
@@ -354,13 +390,8 @@ func (w *walker) read(d walkDir) error {
 			e := &w.ents[i]
 			w.named = append(w.named, Named{w.names[e.name[0]:e.name[1]], e.node})
 		}
-		rel := d.rel
-		if rel == "" {
-			rel = "."
-		}
 		w.each(rel, w.named)
 	}
-	return nil
 }
 
 // statOf is the Stat of a stat system call's result.
