@@ -417,23 +417,55 @@ func (tw *treeWriter) addCreated(rels ...string) {
 // out too, for the next build's check.
 func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstree.DirProbe, error) {
 	if !tw.spare {
-		// Every file was created: walking the tree stats each inode once
-		// (most files are links), where stat'ing each created path would
-		// not. The walk also gives each file's inode, for the record.
-		for _, jt := range tw.jobs {
-			if jt.dirs != nil {
-				jt.inos = make([]uint64, len(jt.files))
-			}
-		}
-		_, fp, probes, err := fstree.WalkProbes(context.Background(), dir, false, skip, tw.walked)
-		if err != nil {
-			return nil, nil, err
-		}
-		tw.probes = probeSetOf(slices.Clone(probes)) // the caller sorts its list
-		return fp, probes, nil
+		return tw.fingerprintWalked(dir, skip)
 	}
 	var acc fstree.Fingerprint
-	var dirs []fstree.DirProbe // Node.Kind set where the listing's node holds
+	inodes := len(tw.created) // the files to probe: at most these and the kept inodes
+	if tw.verified != nil {
+		inodes += tw.verified.Len()
+	}
+	ps, err := newProbeSet(dir, tw.dirProbes(&acc), inodes)
+	if err != nil {
+		return nil, nil, err
+	}
+	tw.probes = ps
+	// A created file may be a new link to a kept inode, which changes
+	// that inode's change time: such kept files are stat'ed again, once
+	// the kept ones are in. (Kept inodes are among the verified ones;
+	// marking another of those touched changes nothing.)
+	if err := tw.statFiles(dir, tw.created, true, &acc, ps); err != nil {
+		return nil, nil, err
+	}
+	again := tw.addKept(&acc, ps)
+	// (the files stat'ed again are not links of a kept file any more)
+	if err := tw.statFiles(dir, again, false, &acc, ps); err != nil {
+		return nil, nil, err
+	}
+	return &acc, ps.list(), nil
+}
+
+// fingerprintWalked is fingerprint for a tree written whole. Every file
+// was created: walking the tree stats each inode once (most files are
+// links), where stat'ing each created path would not. The walk also gives
+// each file's inode, for the record.
+func (tw *treeWriter) fingerprintWalked(dir, skip string) (*fstree.Fingerprint, []fstree.DirProbe, error) {
+	for _, jt := range tw.jobs {
+		if jt.dirs != nil {
+			jt.inos = make([]uint64, len(jt.files))
+		}
+	}
+	_, fp, probes, err := fstree.WalkProbes(context.Background(), dir, false, skip, tw.walked)
+	if err != nil {
+		return nil, nil, err
+	}
+	tw.probes = probeSetOf(slices.Clone(probes)) // the caller sorts its list
+	return fp, probes, nil
+}
+
+// dirProbes adds the tree's directories to acc and returns their probes,
+// with Node set where the spare tree's listing holds for the directory.
+func (tw *treeWriter) dirProbes(acc *fstree.Fingerprint) []fstree.DirProbe {
+	var dirs []fstree.DirProbe
 	for d := range tw.above {
 		acc.Add(d, fstree.Node{Kind: fstree.Dir})
 		dirs = append(dirs, fstree.DirProbe{Rel: d})
@@ -453,75 +485,69 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 			dirs = append(dirs, p)
 		}
 	}
-	inodes := len(tw.created) // the files to probe: at most these and the kept inodes
-	if tw.verified != nil {
-		inodes += tw.verified.Len()
-	}
-	ps, err := newProbeSet(dir, dirs, inodes)
-	if err != nil {
-		return nil, nil, err
-	}
-	tw.probes = ps
-	// A created file may be a new link to a kept inode, which changes
-	// that inode's change time: such kept files are stat'ed again. (Kept
-	// inodes are among the verified ones; marking another of those
-	// touched changes nothing.)
-	linksChange := true
+	return dirs
+}
+
+// fingerprintWorkers is how many goroutines stat and add files for the
+// fingerprint.
+func fingerprintWorkers() int { return min(4, max(1, runtime.NumCPU())) }
+
+// statFiles stats the files at rels (under dir) and adds them to acc, to
+// ps and to the record. With links set, a file that is a link to a kept
+// inode marks that inode touched.
+func (tw *treeWriter) statFiles(dir string, rels []string, links bool, acc *fstree.Fingerprint, ps *probeSet) error {
 	type statted struct {
 		rel  string
 		node fstree.Node
 	}
-	workers := min(4, max(1, runtime.NumCPU()))
-	stat := func(rels []string) error {
-		accs := make([]fstree.Fingerprint, workers)
-		touched := make([][]fstree.Inode, workers)
-		found := make([][]statted, workers)
-		errs := make([]error, workers)
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Go(func() {
-				for i := w; i < len(rels); i += workers {
-					fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rels[i])))
-					if err != nil {
-						errs[w] = err
-						return
-					}
-					e := fstree.Node{Kind: fstree.File, Mode: fi.Mode().Type(), Stat: fstree.StatOf(fi), Dev: fstree.DevOf(fi)}
-					accs[w].Add(rels[i], e)
-					found[w] = append(found[w], statted{rels[i], e})
-					if ino := (e.Inode()); linksChange {
-						if tw.verifiedAt(ino) != nil {
-							touched[w] = append(touched[w], ino)
-						}
-					}
+	workers := fingerprintWorkers()
+	accs := make([]fstree.Fingerprint, workers)
+	touched := make([][]fstree.Inode, workers)
+	found := make([][]statted, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(rels); i += workers {
+				fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rels[i])))
+				if err != nil {
+					errs[w] = err
+					return
 				}
-			})
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return err
-		}
-		for w := range accs {
-			acc.Merge(&accs[w])
-			tw.touch(touched[w])
-			for _, f := range found[w] {
-				d, name := path.Split(f.rel)
-				ps.file(strings.TrimSuffix(d, "/"), name, f.node)
-				tw.noteInode(f.rel, f.node.Stat.Ino)
+				e := fstree.Node{Kind: fstree.File, Mode: fi.Mode().Type(), Stat: fstree.StatOf(fi), Dev: fstree.DevOf(fi)}
+				accs[w].Add(rels[i], e)
+				found[w] = append(found[w], statted{rels[i], e})
+				if ino := e.Inode(); links && tw.verifiedAt(ino) != nil {
+					touched[w] = append(touched[w], ino)
+				}
 			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for w := range accs {
+		acc.Merge(&accs[w])
+		tw.touch(touched[w])
+		for _, f := range found[w] {
+			d, name := path.Split(f.rel)
+			ps.file(strings.TrimSuffix(d, "/"), name, f.node)
+			tw.noteInode(f.rel, f.node.Stat.Ino)
 		}
-		return nil
 	}
-	if err := stat(tw.created); err != nil {
-		return nil, nil, err
-	}
-	// The kept files: their part of the fingerprint job by job, on the
-	// workers; then their probes, one name per inode, which jobs share
-	// (an inode is often kept under names of several jobs).
+	return nil
+}
+
+// addKept adds the kept files to acc: their part of the fingerprint job by
+// job, on the workers; then their probes, one name per inode, which jobs
+// share (an inode is often kept under names of several jobs). It returns
+// the kept files whose inode a created link touched, to be stat'ed again.
+func (tw *treeWriter) addKept(acc *fstree.Fingerprint, ps *probeSet) []string {
 	jts := slices.Collect(maps.Values(tw.jobs))
 	accs := make([]fstree.Fingerprint, len(jts))
 	agains := make([][]string, len(jts))
-	par.For(len(jts), workers, func(x int) {
+	par.For(len(jts), fingerprintWorkers(), func(x int) {
 		jt := jts[x]
 		for i, k := range jt.kept {
 			if k.v == nil {
@@ -542,11 +568,7 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 		again = append(again, agains[x]...)
 		tw.probeKept(ps, jt)
 	}
-	linksChange = false // the files stat'ed again are not links of a kept file any more
-	if err := stat(again); err != nil {
-		return nil, nil, err
-	}
-	return &acc, ps.list(), nil
+	return again
 }
 
 // probeKept adds to ps the probes of the job's kept files that keep

@@ -34,24 +34,21 @@ import (
 func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, []fstree.DirProbe, error) {
 	// The stage's own work on this goroutine; the write tasks add theirs.
 	t0 := time.Now()
-	mg := b.pool.NewGroupContext(b.ctx)
-	for _, j := range dirtyJobs(jobs) { // a clean job has its manifest
-		b.task(mg, "manifest "+j.id, func() { b.jobManifest(j) })
-	}
-	if !b.wait(mg) {
+	fail := func(err error) (*Result, string, []fstree.DirProbe, error) {
 		b.clock.since(stWrite, t0)
-		return nil, "", nil, b.failed()
+		return nil, "", nil, err
+	}
+	if err := b.writeManifests(jobs); err != nil {
+		return fail(err)
 	}
 	b.phase("write: manifests")
 	all, tops, cv, err := b.listTree(jobs)
 	if err != nil {
-		b.clock.since(stWrite, t0)
-		return nil, "", nil, err
+		return fail(err)
 	}
 	tw, err := b.newTree(tmp, spare, all)
 	if err != nil {
-		b.clock.since(stWrite, t0)
-		return nil, "", nil, err
+		return fail(err)
 	}
 	res, bm := b.summary(jobs, all)
 	b.clock.since(stWrite, t0)
@@ -59,25 +56,9 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, []f
 	if b.cache != nil {
 		b.startStateBody()
 	}
-	files := treeFiles(all)
-	var (
-		buildSize int64
-		buildErr  error
-		buildDone = make(chan struct{})
-	)
-	go func() {
-		defer close(buildDone)
-		defer b.clock.since(stWrite, time.Now())
-		b.treeDigest = treeDigest(files)
-		bm.ID = b.treeDigest[:20]
-		bm.ContentVersion = cv
-		if bm.ContentVersion == "" {
-			bm.ContentVersion = bm.ID[:12]
-		}
-		buildSize, buildErr = writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm, files)
-	}()
+	buildFile := b.startBuildFile(tmp, bm, cv, treeFiles(all))
 	outBytes, ok := b.writeJobs(tmp, jobs, tops, tw)
-	<-buildDone
+	buildSize, buildErr := buildFile()
 	if !ok {
 		return nil, "", nil, b.failed()
 	}
@@ -100,45 +81,84 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, []f
 			spareJobs(rec, listed)
 		}
 	}
+	// The summary is completed while the tree is fingerprinted.
+	fp, probes := b.fingerprintTree(tmp, tw, func() { b.addStats(res, all, outBytes+buildSize) })
+	return res, fp, probes, nil
+}
 
-	// The tree is fingerprinted, all but build.json, while the summary
-	// is completed; build.json's stat is added last.
+// writeManifests makes the manifest of every dirty job (a clean job has
+// its own from its record).
+func (b *build) writeManifests(jobs []*job) error {
+	mg := b.pool.NewGroupContext(b.ctx)
+	for _, j := range dirtyJobs(jobs) {
+		b.task(mg, "manifest "+j.id, func() { b.jobManifest(j) })
+	}
+	if !b.wait(mg) {
+		return b.failed()
+	}
+	return nil
+}
+
+// startBuildFile sets the build's ID and the tree's digest, and writes
+// build.json into tmp, on a goroutine of its own: the job directories are
+// written meanwhile. The function it returns waits for it.
+func (b *build) startBuildFile(tmp string, bm *manifest.Build, cv string, files iter.Seq2[[]byte, manifest.File]) func() (int64, error) {
+	var (
+		size int64
+		err  error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		defer b.clock.since(stWrite, time.Now())
+		b.treeDigest = treeDigest(files)
+		bm.ID = b.treeDigest[:20]
+		bm.ContentVersion = cv
+		if bm.ContentVersion == "" {
+			bm.ContentVersion = bm.ID[:12]
+		}
+		size, err = writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm, files)
+	}()
+	return func() (int64, error) {
+		<-done
+		return size, err
+	}
+}
+
+// fingerprintTree returns, when the cache is on, the fingerprint of the
+// tree written in tmp and its probes, or none when the tree cannot be
+// fingerprinted; it sets what records the tree (b.treeRecord). The tree
+// is fingerprinted, all but build.json, while meanwhile runs; build.json's
+// stat is added last.
+func (b *build) fingerprintTree(tmp string, tw *treeWriter, meanwhile func()) (string, []fstree.DirProbe) {
+	if b.cache == nil {
+		meanwhile()
+		return "", nil
+	}
 	var (
 		treeFP *fstree.Fingerprint
 		probes []fstree.DirProbe
-		fpErr  error
-		fpDone = make(chan struct{})
+		err    error
+		done   = make(chan struct{})
 	)
-	if b.cache != nil {
-		go func() {
-			defer close(fpDone)
-			treeFP, probes, fpErr = tw.fingerprint(tmp, manifest.BuildFile)
-		}()
-	} else {
-		close(fpDone)
+	go func() {
+		defer close(done)
+		treeFP, probes, err = tw.fingerprint(tmp, manifest.BuildFile)
+	}()
+	meanwhile()
+	<-done
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = os.Lstat(filepath.Join(tmp, manifest.BuildFile))
 	}
-	b.addStats(res, all, outBytes+buildSize)
-	<-fpDone
-	fp := ""
-	if b.cache != nil {
-		if fpErr == nil {
-			var fi os.FileInfo
-			if fi, fpErr = os.Lstat(filepath.Join(tmp, manifest.BuildFile)); fpErr == nil {
-				n := fstree.Node{Kind: fstree.File, Stat: fstree.StatOf(fi), Dev: fstree.DevOf(fi)}
-				treeFP.Add(manifest.BuildFile, n)
-				fp = treeFP.String()
-				probes = withBuildFile(probes, n)
-				b.treeRecord = func() []byte { return tw.record(n, b.opts.Threads) }
-			}
-		}
-		if fpErr != nil {
-			b.log.Debug("cache: cannot fingerprint the new output", "err", fpErr)
-		}
+	if err != nil {
+		b.log.Debug("cache: cannot fingerprint the new output", "err", err)
+		return "", nil
 	}
-	if fp == "" {
-		probes = nil
-	}
-	return res, fp, probes, nil
+	n := fstree.Node{Kind: fstree.File, Stat: fstree.StatOf(fi), Dev: fstree.DevOf(fi)}
+	treeFP.Add(manifest.BuildFile, n)
+	b.treeRecord = func() []byte { return tw.record(n, b.opts.Threads) }
+	return treeFP.String(), withBuildFile(probes, n)
 }
 
 // spareJobs, when set (by tests), is told how many job directories of
