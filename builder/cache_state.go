@@ -621,18 +621,8 @@ func (b *build) prepareIncremental() (*Result, error) {
 	}
 	b.inputs = b.inputsDigest()
 	b.packNew = map[string]func() []byte{}
-	packed, packing := make(chan struct{}), false
-	startPack := func() {
-		if !packing {
-			packing = true
-			go func() { b.loadPack(); close(packed) }()
-		}
-	}
-	defer func() {
-		if packing {
-			<-packed
-		}
-	}()
+	pack := &packLoad{b: b}
+	defer pack.wait()
 	// What the previous output holds is decoded only when the build
 	// needs it, a build that finds nothing changed does not: with probes
 	// that held, the content of each probed inode; after a walk, the list
@@ -642,7 +632,7 @@ func (b *build) prepareIncremental() (*Result, error) {
 	// walked, the decoded contents go unused: that walk costs far more.)
 	var parts *prevParts
 	if st != nil && st.Inputs != b.inputs {
-		startPack()
+		pack.start()
 		parts = b.decodePrev(st, st.Probes != nil)
 	}
 	defer parts.wait()
@@ -651,12 +641,12 @@ func (b *build) prepareIncremental() (*Result, error) {
 	b.prevUse = PreviousNone
 	if st == nil {
 		b.log.Debug("cache: no record of a previous build of this output; building it whole", "output", b.opts.Output, "cache", b.opts.CacheDir)
-		startPack()
+		pack.start()
 		return nil, nil
 	}
 	if !chk.probed && chk.fp == "" {
 		b.log.Debug("cache: no previous output to reuse", "output", b.opts.Output)
-		startPack()
+		pack.start()
 		return nil, nil
 	}
 	intact := chk.probed || chk.fp == st.OutputFP
@@ -674,11 +664,39 @@ func (b *build) prepareIncremental() (*Result, error) {
 		}
 		return st.restore(), nil
 	}
-	startPack()
+	pack.start()
 	if parts == nil {
 		parts = b.decodePrev(st, chk.probed)
 	}
 	parts.wait()
+	return b.usePrev(st, chk, parts, intact)
+}
+
+// packLoad loads the cache's pack on a goroutine of its own, once, from
+// the first start; wait waits for it when it was started.
+type packLoad struct {
+	b    *build
+	done chan struct{}
+}
+
+func (l *packLoad) start() {
+	if l.done == nil {
+		l.done = make(chan struct{})
+		go func() { l.b.loadPack(); close(l.done) }()
+	}
+}
+
+func (l *packLoad) wait() {
+	if l.done != nil {
+		<-l.done
+	}
+}
+
+// usePrev is prepareIncremental's end for a build that will run: it makes
+// b.prev, what the previous output holds, from the decoded parts of the
+// state (checked by probes) or from a walk of the output, and returns the
+// previous build's result if that walk finds the output up to date.
+func (b *build) usePrev(st *outputState, chk *outputCheck, parts *prevParts, intact bool) (*Result, error) {
 	p := parts.p
 	if chk.probed && p == nil {
 		b.log.Debug("cache: cannot tell what the previous output holds; building it whole", "err", parts.sumsErr)
