@@ -19,9 +19,46 @@ import (
 // translated, named by content, with references rewritten.
 func (b *build) assemble(j *job, ts *themeState) error {
 	a := &assembly{b: b, j: j, names: map[string]string{}, used: map[string]string{}, buildTime: map[string]string{}}
-
 	// Bundles and files without references first: their names are what
 	// stylesheets and templates point at.
+	err := a.addEntries(ts)
+	if err == nil {
+		err = a.addStyles(ts)
+	}
+	var css, tpl []jobLeaf
+	if err == nil {
+		css, tpl, err = a.addLeaves()
+	}
+	if err == nil {
+		err = a.addRewritten(css, tpl)
+	}
+	switch {
+	case err == errReported:
+		return nil
+	case err != nil:
+		return err
+	}
+	// js-translation.json: the translated phrases the job's JS and HTML use.
+	data, err := manifest.Marshal(a.translations())
+	if err != nil {
+		return err
+	}
+	j.outputs = append(a.outs, output{logical: manifest.TranslationFile, name: manifest.TranslationFile,
+		blob: b.store.putNow(data, manifest.TranslationFile)})
+	slices.SortFunc(j.outputs, func(x, y output) int { return strings.Compare(x.logical, y.logical) })
+	j.missing = a.missingList()
+	a.saveMemo()
+	j.memo = a.memo
+	return nil
+}
+
+// errReported stops a job's assembly at an input whose failure its own
+// task reports.
+var errReported = errors.New("reported by the task that failed")
+
+// addEntries adds the job's bundles, translated.
+func (a *assembly) addEntries(ts *themeState) error {
+	b, j := a.b, a.j
 	for _, e := range j.entries {
 		bd := ts.bundles[e]
 		if bd == nil || !bd.reusableBy(j.fs) {
@@ -38,20 +75,27 @@ func (b *build) assemble(j *job, ts *themeState) error {
 			j.nested += time.Since(t0)
 		}
 		if bd.err != nil {
-			return nil // reported by runBundle
+			return errReported // by runBundle
 		}
 		a.usePhrases(e, bd.phrases)
 		if err := a.addTranslated(entryOutput(e), e, bd.out, bd.marked, bd.blob, &bd.in); err != nil {
 			return diag.Scoped(j.id, err)
 		}
 	}
+	return nil
+}
+
+// addStyles adds the theme's merged requirejs-config.js, the job's
+// compiled LESS roots (and their source maps) and its Tailwind sheets.
+func (a *assembly) addStyles(ts *themeState) error {
+	j := a.j
 	if ts.rjsBlob != nil {
 		a.addBlob(requireJSFile, ts.rjsBlob)
 	}
 	for i, root := range j.lessRoots {
 		out := j.styles[i]
 		if out == nil || out.blob == nil {
-			return nil // its failure is reported by the task
+			return errReported
 		}
 		a.addBlob(styleName(root), out.blob)
 		if out.smap != nil {
@@ -60,15 +104,20 @@ func (b *build) assemble(j *job, ts *themeState) error {
 	}
 	for _, sh := range j.sheets {
 		if sh.out.blob == nil {
-			return nil // its failure is reported by its task
+			return errReported
 		}
 		a.addBlob(sh.logical, sh.out.blob)
 	}
-	var css, tpl []jobLeaf
-	for _, jl := range j.leaves {
+	return nil
+}
+
+// addLeaves adds the job's leaf files, translated, but for stylesheets
+// and templates, which it returns: they point at the names of the others.
+func (a *assembly) addLeaves() (css, tpl []jobLeaf, err error) {
+	for _, jl := range a.j.leaves {
 		l := jl.leaf
 		if l.err != nil {
-			return nil // reported by the leaf's task
+			return nil, nil, errReported
 		}
 		a.usePhrases(jl.logical, l.phrases)
 		switch l.kind {
@@ -78,52 +127,38 @@ func (b *build) assemble(j *job, ts *themeState) error {
 			tpl = append(tpl, jl)
 		default:
 			if err := a.addTranslated(jl.logical, jl.logical, l.out, l.marked, l.blob, &l.in); err != nil {
-				return diag.Scoped(j.id, err)
+				return nil, nil, diag.Scoped(a.j.id, err)
 			}
 		}
 	}
+	return css, tpl, nil
+}
+
+// addRewritten adds stylesheets and templates, which point at the names
+// chosen before them; one without references is shared as it is.
+func (a *assembly) addRewritten(css, tpl []jobLeaf) error {
 	var errs []error
-	// Stylesheets and templates point at the names chosen above; one
-	// without references is shared as it is.
-	for _, jl := range css {
-		if len(jl.leaf.srcRefs) == 0 {
+	add := func(jl jobLeaf, refs int, rewrite func(jobLeaf) (*blob, error)) {
+		if refs == 0 {
 			a.addBlob(jl.logical, jl.leaf.blob)
-			continue
+			return
 		}
-		bl, err := a.rewriteCSS(jl)
+		bl, err := rewrite(jl)
 		if err != nil {
 			errs = append(errs, err)
-			continue
+			return
 		}
 		a.addBlob(jl.logical, bl)
+	}
+	for _, jl := range css {
+		add(jl, len(jl.leaf.srcRefs), a.rewriteCSS)
 	}
 	for _, jl := range tpl {
-		if len(jl.leaf.srcTags) == 0 {
-			a.addBlob(jl.logical, jl.leaf.blob)
-			continue
-		}
-		bl, err := a.renderHTML(jl)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		a.addBlob(jl.logical, bl)
+		add(jl, len(jl.leaf.srcTags), a.renderHTML)
 	}
 	if len(errs) > 0 {
-		return diag.Scoped(j.id, joinSorted(errs))
+		return diag.Scoped(a.j.id, joinSorted(errs))
 	}
-
-	// js-translation.json: the translated phrases the job's JS and HTML use.
-	data, err := manifest.Marshal(a.translations())
-	if err != nil {
-		return err
-	}
-	j.outputs = append(a.outs, output{logical: manifest.TranslationFile, name: manifest.TranslationFile,
-		blob: b.store.putNow(data, manifest.TranslationFile)})
-	slices.SortFunc(j.outputs, func(x, y output) int { return strings.Compare(x.logical, y.logical) })
-	j.missing = a.missingList()
-	a.saveMemo()
-	j.memo = a.memo
 	return nil
 }
 
