@@ -174,7 +174,6 @@ type assembly struct {
 	// buildTime holds the phrases of {{t}} helpers: substituted here,
 	// never looked up by the browser, so not in js-translation.json.
 	buildTime map[string]string
-	dict      string // the dictionary's digest, once asked for
 	key       memoKey
 	memo      []memoEntry // rewrites to record (see cache_memo.go)
 }
@@ -202,14 +201,6 @@ func (a *assembly) useBuildTime(logical, phrase string) {
 	}
 }
 
-// dictDigest identifies the job's dictionary, for the rewrite memo.
-func (a *assembly) dictDigest() string {
-	if a.dict == "" {
-		a.dict = a.j.dict.Digest()
-	}
-	return a.dict
-}
-
 // lookup translates a phrase as used by the file at logical.
 func (a *assembly) lookup(phrase, logical string) (string, bool) {
 	if a.j.dict == nil {
@@ -229,11 +220,13 @@ func (a *assembly) addTranslated(logical, from string, data []byte, marked bool,
 	}
 	var key string
 	if a.b.memoOn() {
-		// The answers are the dictionary's, for a file at from: its digest
-		// stands for them (finding the phrases would mean scanning data).
+		// The answers are the dictionary's, for a file at from: the
+		// digests of the files it merges stand for them (finding the
+		// phrases would mean scanning data; digesting the merged rows
+		// costs a sort of every phrase per job).
 		k := a.memoKey("js", in.get(data))
 		k.str(from)
-		k.str(a.dictDigest())
+		k.str(a.j.dictSum)
 		key = k.String()
 		if bl := a.memoized(key, logical); bl != nil {
 			a.addBlob(logical, bl)

@@ -520,21 +520,24 @@ func (b *build) parseDictionaries(jobs []*job) error {
 	if len(errs) > 0 {
 		return joinSorted(errs)
 	}
-	merged := map[string]*i18n.Dictionary{} // by the list of files
+	merged := map[string]*job{} // by the list of files: the first job with it
 	for _, j := range dirtyJobs(jobs) {
 		key := strings.Join(j.dictFiles, "\x00")
-		if d, ok := merged[key]; ok {
-			j.dict = d
+		if first, ok := merged[key]; ok {
+			j.dict, j.dictSum = first.dict, first.dictSum
 			continue
 		}
 		parts := make([]*i18n.Dictionary, 0, len(j.dictFiles))
+		h := sha256.New()
 		for _, f := range j.dictFiles {
 			if p := files[f]; p != nil {
 				parts = append(parts, p.dict)
+				fmt.Fprintf(h, "%s\n", b.dictSums[f])
 			}
 		}
 		j.dict = i18n.MergeAll(parts...)
-		merged[key] = j.dict
+		j.dictSum = hex.EncodeToString(h.Sum(nil))
+		merged[key] = j
 	}
 	return nil
 }

@@ -34,6 +34,9 @@ type job struct {
 	// when clean.
 	packKeys []string
 	dict     *i18n.Dictionary // set by parseDictionaries
+	// dictSum identifies dict's content for the rewrite memo: the
+	// digests of the files merged into it, in order.
+	dictSum string
 	// dictFiles are the job's dictionaries in merge order.
 	dictFiles []string
 	entries   []string           // logical paths of the entries it bundles
