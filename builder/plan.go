@@ -420,17 +420,28 @@ func (b *build) plan() ([]*job, map[string]*themeState, error) {
 	return jobs, themes, nil
 }
 
-// planFiles gives every job, in plan order, what it publishes: its LESS
-// roots, the entries it bundles and its leaves. It runs once the build
-// knows it has work to do: the up-to-date check needs none of it (at
-// 600 jobs, that is most of the plan).
+// planFiles gives every job what it publishes: its LESS roots, the
+// entries it bundles and its leaves. It runs once the build knows it has
+// work to do: the up-to-date check needs none of it (at 600 jobs, that is
+// most of the plan). The jobs' lists are made on the workers; their leaves
+// are then shared in plan order, so that a leaf's owner (the job whose
+// messages name it) is the first job of the plan that publishes it,
+// however the workers ran.
 func (b *build) planFiles(jobs []*job, themes map[string]*themeState) {
-	for _, j := range jobs {
-		b.planJobFiles(j, themes[themeKey(j.Job)])
+	srcs := make([][]source, len(jobs))
+	par.For(len(jobs), b.opts.Threads, func(i int) {
+		srcs[i] = b.planJobFiles(jobs[i], themes[themeKey(jobs[i].Job)])
+	})
+	for i, j := range jobs {
+		for k := range j.leaves {
+			j.leaves[k].leaf = b.leafFor(srcs[i][k], j.leaves[k].logical, j.id)
+		}
 	}
 }
 
-func (b *build) planJobFiles(j *job, ts *themeState) {
+// planJobFiles lists the job's LESS roots, entries and leaves, and
+// returns the source of each leaf, whose leafOnce is left to planFiles.
+func (b *build) planJobFiles(j *job, ts *themeState) []source {
 	fs, mj := j.fs, j.Job
 	paths := fs.paths()
 	compiled := map[string]bool{} // LESS roots and the stylesheets they give
@@ -441,6 +452,8 @@ func (b *build) planJobFiles(j *job, ts *themeState) {
 			compiled[r], compiled[styleName(r)] = true, true
 		}
 	}
+	j.leaves = make([]jobLeaf, 0, len(paths))
+	srcs := make([]source, 0, len(paths))
 	for _, logical := range paths {
 		if isPartial(logical) || logical == requireJSFile && len(ts.requirejs) > 0 || compiled[logical] ||
 			ts.styles != nil && strings.HasSuffix(logical, ".less") {
@@ -461,8 +474,10 @@ func (b *build) planJobFiles(j *job, ts *themeState) {
 			continue
 		}
 		src, _ := fs.lookup(logical)
-		j.leaves = append(j.leaves, jobLeaf{logical, b.leafFor(src, logical, j.id)})
+		j.leaves = append(j.leaves, jobLeaf{logical: logical})
+		srcs = append(srcs, src)
 	}
+	return srcs
 }
 
 // parseDictionaries parses every dictionary the plan read, each once and
