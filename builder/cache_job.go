@@ -200,9 +200,9 @@ func (b *build) restoreJob(j *job, rec *jobRec) bool {
 	}
 	j.outputs = make([]output, len(rec.outputs))
 	for i, f := range rec.outputs {
-		j.outputs[i] = output{logical: f.logical, name: f.name, blob: b.store.putPrev(f.sum, f.size, f.logical)}
+		j.outputs[i] = output{logical: f.logical, name: f.name, blob: b.store.putHeld(f.sum, f.size, f.logical)}
 	}
-	j.manifest = b.store.putPrevPlain(rec.manifest.sum, rec.manifest.size)
+	j.manifest = b.store.putHeldPlain(rec.manifest.sum, rec.manifest.size)
 	j.missing, j.memo, j.packKeys, j.clean = rec.missing, rec.memo, rec.packKeys, true
 	b.stats.reused.Add(int64(len(rec.memo))) // its rewrites, all from the previous output
 	// Not compiled nor assembled; its leaves stay listed for the pack

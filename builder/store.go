@@ -163,6 +163,12 @@ func (s *store) putPrev(sum string, size int64, name string) *blob {
 	if !s.b.prev.has(sum) {
 		return nil
 	}
+	return s.putHeld(sum, size, name)
+}
+
+// putHeld is putPrev for a content the caller knows the previous output
+// holds (prev.has).
+func (s *store) putHeld(sum string, size int64, name string) *blob {
 	s.mu.Lock()
 	bl := s.prevBlob(sum, size)
 	compressNow := false
@@ -177,12 +183,9 @@ func (s *store) putPrev(sum string, size int64, name string) *blob {
 	return bl
 }
 
-// putPrevPlain is putPrev for a content that gets no sidecars (a job's
+// putHeldPlain is putHeld for a content that gets no sidecars (a job's
 // manifest).
-func (s *store) putPrevPlain(sum string, size int64) *blob {
-	if !s.b.prev.has(sum) {
-		return nil
-	}
+func (s *store) putHeldPlain(sum string, size int64) *blob {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.prevBlob(sum, size)
