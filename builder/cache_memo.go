@@ -17,9 +17,10 @@ import (
 // renders only what a change reaches, not every job of the matrix.
 //
 // A template's and a stylesheet's key holds each answer; a script's holds
-// the digest of the job's dictionary instead, which stands for all of its
+// a digest of the job's dictionary instead, which stands for all of its
 // translations (listing the phrases would mean scanning the script, most
-// of what translating it costs).
+// of what translating it costs): the digests of the dictionary files in
+// merge order (job.dictSum), of which the merged rows are a function.
 
 // memoRec is one recorded result: the content it gave.
 type memoRec struct {
