@@ -437,7 +437,7 @@ func (tw *treeWriter) fingerprint(dir, skip string) (*fstree.Fingerprint, []fstr
 		return nil, nil, err
 	}
 	again := tw.addKept(&acc, ps)
-	// (the files stat'ed again are not links of a kept file any more)
+	// (these are kept names, not new links: they touch no other inode)
 	if err := tw.statFiles(dir, again, false, &acc, ps); err != nil {
 		return nil, nil, err
 	}
