@@ -559,6 +559,9 @@ func (b *build) failed() error {
 		return b.timeoutError()
 	}
 	if len(errs) > 0 {
+		if hint := noSpace(filepath.Dir(b.opts.Output), errors.Join(errs...)); hint != nil {
+			errs = append(errs, hint)
+		}
 		return joinSorted(errs)
 	}
 	if err := context.Cause(b.ctx); err != nil {
