@@ -2,12 +2,8 @@ package i18n
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/csv"
-	"encoding/hex"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/scdtool/scd/diag"
@@ -336,46 +332,6 @@ func (d *Dictionary) Len() int {
 		n += len(m)
 	}
 	return n
-}
-
-// Digest returns a stable hex digest (SHA-256) of the dictionary's content,
-// independent of row order and of map iteration, for cache keys: two
-// dictionaries that translate alike have the same digest.
-func (d *Dictionary) Digest() string {
-	h := sha256.New()
-	var buf []byte
-	writeRows := func(tag byte, rows map[string]string) {
-		keys := make([]string, 0, len(rows))
-		for k := range rows {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			buf = append(buf[:0], tag)
-			buf = binary.AppendUvarint(buf, uint64(len(k)))
-			buf = append(buf, k...)
-			v := rows[k]
-			buf = binary.AppendUvarint(buf, uint64(len(v)))
-			buf = append(buf, v...)
-			h.Write(buf)
-		}
-	}
-	if d != nil {
-		writeRows('g', d.global)
-		mods := make([]string, 0, len(d.scoped))
-		for m := range d.scoped {
-			mods = append(mods, m)
-		}
-		slices.Sort(mods)
-		for _, m := range mods {
-			buf = append(buf[:0], 'm')
-			buf = binary.AppendUvarint(buf, uint64(len(m)))
-			buf = append(buf, m...)
-			h.Write(buf)
-			writeRows('s', d.scoped[m])
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // String describes the dictionary for debugging.
