@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
@@ -564,7 +565,8 @@ func watchHeap(file string) (stop func()) {
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		var peak, lastGC uint32
+		var peak uint64
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -573,15 +575,13 @@ func watchHeap(file string) (stop func()) {
 				return
 			case <-tick.C:
 			}
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			if ms.NumGC == lastGC {
-				continue
+			// The live heap as the last collection marked it; the profile
+			// reports the same collection's live data.
+			metrics.Read(sample)
+			if sample[0].Value.Kind() != metrics.KindUint64 {
+				return
 			}
-			lastGC = ms.NumGC
-			// HeapAlloc right after a collection is close to the live heap;
-			// the profile itself reports the last collection's live data.
-			if live := uint32(ms.HeapAlloc >> 20); live > peak {
+			if live := sample[0].Value.Uint64(); live > peak {
 				peak = live
 				if f, err := os.Create(file); err == nil {
 					_ = pprof.WriteHeapProfile(f)
