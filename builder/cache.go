@@ -20,6 +20,7 @@ import (
 	"unsafe"
 
 	"github.com/scdtool/scd/builder/i18n"
+	"github.com/scdtool/scd/internal/par"
 	"golang.org/x/sys/unix"
 )
 
@@ -571,7 +572,16 @@ func (b *build) loadBundle(bd *bundle) bool {
 	return true
 }
 
+// storeBundle puts the bundle's entry into the pack, encoded when the pack
+// is saved: the build holds the bundle until then anyway.
 func (b *build) storeBundle(bd *bundle, loaded map[string]string) {
+	b.packPutLazy("bundle", b.bundleKey(bd), func() []byte { return b.encodeBundle(bd, loaded) })
+}
+
+// encodeBundle encodes a bundle's entry: its dependencies with the digest
+// each had when bundled (from loaded when the bundle read the file),
+// then its output.
+func (b *build) encodeBundle(bd *bundle, loaded map[string]string) []byte {
 	e := &enc{}
 	e.int(len(bd.deps))
 	for _, logical := range slices.Sorted(maps.Keys(bd.deps)) {
@@ -590,7 +600,7 @@ func (b *build) storeBundle(bd *bundle, loaded map[string]string) {
 	e.bytes(bd.out)
 	e.bool(bd.marked)
 	e.strs(bd.phrases)
-	b.packPut("bundle", b.bundleKey(bd), e.b)
+	return e.b
 }
 
 // The leaf and bundle entries of one output are kept together in a pack
@@ -753,7 +763,7 @@ func (b *build) saveAttic(used map[string]func() []byte) {
 		}
 	}
 	slices.Sort(keys)
-	e := &enc{}
+	e := &enc{b: make([]byte, 0, size+(2*len(keys)+1)*binary.MaxVarintLen64)}
 	e.int(len(keys))
 	for _, k := range keys {
 		e.str(k)
@@ -821,31 +831,47 @@ func (b *build) savePack(ok bool) {
 		i := packShard(k)
 		shards[i] = append(shards[i], k)
 	}
-	var wg sync.WaitGroup
+	var todo []int
 	for i, keys := range shards {
-		// A shard is written again when an entry was put into it (a
-		// bundle's key names the bundle, not its content) or its set of
-		// keys changed.
-		same := !b.packDirty[i] && b.packOldCount != nil && len(keys) == b.packOldCount[i]
-		for _, k := range keys {
-			if !same {
-				break
-			}
-			_, same = b.packOld[k]
+		if !b.packSame(i, keys) {
+			todo = append(todo, i)
 		}
-		if same {
-			continue
-		}
-		wg.Go(func() {
-			slices.Sort(keys)
-			e := &enc{}
-			e.int(len(keys))
-			for _, k := range keys {
-				e.str(k)
-				e.bytes(m[k]())
-			}
-			b.cache.put("pack", b.packKey(i), e.b)
-		})
 	}
-	wg.Wait()
+	// A shard is encoded into a buffer of its exact size: grown by
+	// appends, the shards of a large matrix cost seconds of copying and
+	// twice their size in memory, at the build's peak.
+	par.For(len(todo), b.opts.Threads, func(t int) {
+		i := todo[t]
+		keys := shards[i]
+		slices.Sort(keys)
+		vals := make([][]byte, len(keys))
+		size := uvarintLen(uint64(len(keys)))
+		for j, k := range keys {
+			vals[j] = m[k]()
+			size += strLen(k) + uvarintLen(uint64(len(vals[j]))) + len(vals[j])
+		}
+		e := &enc{b: make([]byte, 0, size)}
+		e.int(len(keys))
+		for j, k := range keys {
+			e.str(k)
+			e.bytes(vals[j])
+		}
+		b.cache.put("pack", b.packKey(i), e.b)
+	})
+}
+
+// packSame reports whether shard i, to hold keys, is the one the last
+// build wrote. A shard is written again when an entry was put into it (a
+// bundle's key names the bundle, not its content) or its set of keys
+// changed.
+func (b *build) packSame(i int, keys []string) bool {
+	if b.packDirty[i] || b.packOldCount == nil || len(keys) != b.packOldCount[i] {
+		return false
+	}
+	for _, k := range keys {
+		if _, ok := b.packOld[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
