@@ -372,6 +372,7 @@ type build struct {
 	jobsOld, jobsOlder []string
 	stateBody          chan []byte   // the state's sidecars and memo, being encoded (see saveState)
 	treeDigest         string        // of the new tree's file list (see treeDigest)
+	buildSum           string        // sha256 of the new tree's build.json
 	treeRecord         func() []byte // encodes the new tree's record (store_record.go); nil for none
 
 	errMu    sync.Mutex

@@ -58,6 +58,10 @@ type outputState struct {
 	// that walks the output reads the list from build.json, and trusts it
 	// only under this digest.
 	List string
+	// BuildSum is the sha256 of build.json as the build wrote it: a build
+	// that walks the output compares the file with it, rather than with
+	// the file encoded again.
+	BuildSum string
 	// contentsRaw, sideRaw and memoRaw are the encoded contents of the
 	// probed files, the sidecars and the rewrite memo (see
 	// encodeStateBody), read from the body by readBody and decoded by
@@ -921,7 +925,7 @@ func (p *prev) walked(st *outputState, chk *outputCheck, files map[string]manife
 		n := verifyContent(p.dir, chk.tree, p.inodes)
 		log.Debug("cache: the previous output changed since it was written; files whose bytes are as recorded are reused",
 			"output", p.dir, "files", len(files), "contents_verified", n, "wall", time.Since(t0).Round(time.Microsecond))
-		if st.Inputs == inputs && asRecorded(p.dir, chk.tree, st.Build, p.inodes) {
+		if st.Inputs == inputs && asRecorded(p.dir, chk.tree, st.Build, st.BuildSum, p.inodes) {
 			return false
 		}
 	}
@@ -1014,8 +1018,9 @@ func (c *outputCheck) stop() {
 
 // asRecorded reports whether the tree walked in dir is the one the build
 // bm describes: every file of bm.Files at its path with its bytes verified,
-// build.json as that build wrote it, and nothing else.
-func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, inodes *fstree.InodeMap[*verified]) bool {
+// build.json as that build wrote it (its sha256 is buildSum), and nothing
+// else.
+func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, buildSum string, inodes *fstree.InodeMap[*verified]) bool {
 	dirs := map[string]bool{".": true}
 	for rel := range bm.Files {
 		addDirs(dirs, rel)
@@ -1028,9 +1033,7 @@ func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, inodes *fst
 				return false
 			}
 		case e.Kind == fstree.File && e.Mode == 0 && e.Rel == manifest.BuildFile:
-			var want bytes.Buffer
-			got, err := os.ReadFile(filepath.Join(dir, manifest.BuildFile))
-			if err != nil || manifest.WriteBuild(&want, bm) != nil || !bytes.Equal(got, want.Bytes()) {
+			if buildSum == "" || !sameContent(filepath.Join(dir, manifest.BuildFile), e.Inode(), e.Stat, buildSum, sha256.New(), make([]byte, 64<<10)) {
 				return false
 			}
 			buildFile = true
@@ -1161,7 +1164,8 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 		}
 	}
 	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build, Jobs: jobs, PrevJobs: b.jobsOld,
-		Probes: probes, Stat: b.statCache, Body: b.bodyKey(res.Build.ID), List: b.treeDigest}
+		Probes: probes, Stat: b.statCache, Body: b.bodyKey(res.Build.ID), List: b.treeDigest,
+		BuildSum: b.buildSum}
 	st.Result = savedResult{Jobs: res.Jobs, Stats: res.Stats, Missing: res.Missing}
 	for _, w := range res.Warnings {
 		var de *diag.Error

@@ -345,7 +345,8 @@ func reusedFrom(t *testing.T, res *builder.Result, want string) {
 // output in its place with no source changed: the build reads it back,
 // keeps it as it is and records its new fingerprint, so that the build
 // after it finds the output intact without reading it. An extra or a
-// missing file in the restored copy makes it a rebuild, which mends it.
+// missing file in the restored copy, or an edited build.json, makes it a
+// rebuild, which mends it.
 func TestIncrementalOutputRestoredUpToDate(t *testing.T) {
 	dir := copySample(t)
 	ageSources(t, dir)
@@ -379,6 +380,22 @@ func TestIncrementalOutputRestoredUpToDate(t *testing.T) {
 		"an extra file": func(copy string) { writeSrc(t, copy, "frontend/Acme/base/en_US/extra.txt", "not of the build") },
 		"a missing file": func(copy string) {
 			if err := os.Remove(filepath.Join(copy, "frontend/Acme/base/en_US/manifest.json")); err != nil {
+				t.Fatal(err)
+			}
+		},
+		// (its list of files as written: only the bytes of the whole
+		// file tell it from the build's)
+		"build.json's content version edited": func(copy string) {
+			bm, err := manifest.ReadBuild(copy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bm.ContentVersion = "edited"
+			var buf bytes.Buffer
+			if err := manifest.WriteBuild(&buf, bm); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(copy, manifest.BuildFile), buf.Bytes(), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		},

@@ -3,6 +3,7 @@ package builder
 import (
 	"encoding/hex"
 	"fmt"
+	"io"
 	"iter"
 	"os"
 	"path/filepath"
@@ -117,7 +118,7 @@ func (b *build) startBuildFile(tmp string, bm *manifest.Build, cv string, files 
 		if bm.ContentVersion == "" {
 			bm.ContentVersion = bm.ID[:12]
 		}
-		size, err = writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm, files)
+		size, b.buildSum, err = writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm, files)
 	}()
 	return func() (int64, error) {
 		<-done
@@ -590,12 +591,13 @@ func (b *build) configDigest() string {
 
 // writeBuildFile streams build.json (it lists every file of the tree, and
 // a large matrix has millions) and returns its size.
-func writeBuildFile(name string, bm *manifest.Build, files iter.Seq2[[]byte, manifest.File]) (int64, error) {
+func writeBuildFile(name string, bm *manifest.Build, files iter.Seq2[[]byte, manifest.File]) (int64, string, error) {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	err = manifest.WriteBuildFiles(f, bm, files)
+	h := sha256.New()
+	err = manifest.WriteBuildFiles(io.MultiWriter(f, h), bm, files)
 	st, serr := f.Stat()
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -604,9 +606,9 @@ func writeBuildFile(name string, bm *manifest.Build, files iter.Seq2[[]byte, man
 		err = serr
 	}
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	return st.Size(), nil
+	return st.Size(), hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // withBuildFile adds build.json to the probe of the top of the tree; the
