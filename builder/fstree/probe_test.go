@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,6 +74,27 @@ func TestProbes(t *testing.T) {
 				return err
 			}
 			return os.Chtimes(p, fi.ModTime(), fi.ModTime())
+		}},
+		{"file of a large directory rewritten, times set back", func() error {
+			// (a directory of more than probeOpenMin probed files, opened)
+			p := rel("frontend/A/b/en_US/many/150-" + strings.Repeat("x", 100) + ".js")
+			fi, err := os.Stat(p)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(p, []byte("M"), 0o644); err != nil {
+				return err
+			}
+			return os.Chtimes(p, fi.ModTime(), fi.ModTime())
+		}},
+		{"small directory replaced by a link to its copy", func() error {
+			// (a directory of few files, stat'ed through its parent)
+			css := rel("frontend/A/b/fr_FR/css")
+			moved := filepath.Join(t.TempDir(), "css")
+			if err := os.Rename(css, moved); err != nil {
+				return err
+			}
+			return os.Symlink(moved, css)
 		}},
 		{"second name of a linked file rewritten", func() error {
 			return os.WriteFile(rel("frontend/A/b/fr_FR/js/copy.js"), []byte("b"), 0o644)
