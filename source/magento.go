@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -318,38 +319,38 @@ func (l *magentoLoader) load() {
 // installed.json's, then vendor/*/*, then app/.
 func (l *magentoLoader) registrationFiles() []string {
 	root := l.m.Root
-	var files []string
-	seen := map[string]bool{}
-	add := func(p string) {
-		p = filepath.Clean(p)
-		if !seen[p] && isFile(p) {
-			seen[p] = true
-			files = append(files, p)
-		}
-	}
-	for _, p := range l.installedJSON() {
-		add(p)
-	}
 	// The directories at a depth under each root, as a glob of as many
 	// stars would match them (in order, following links, errors skipped),
-	// with what is not registered by installed.json stat'ed for a
-	// registration.php on a few goroutines.
-	var cands []string
-	for _, g := range []struct {
-		dir   string
-		depth int
-	}{{"vendor", 2}, {"app/code", 2}, {"app/design", 3}, {"app/i18n", 2}} {
-		for _, d := range subdirs(filepath.Join(root, filepath.FromSlash(g.dir)), g.depth) {
-			if p := filepath.Join(d, "registration.php"); !seen[p] {
-				cands = append(cands, p)
+	// are listed while Composer's list is read.
+	var globbed []string
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for _, g := range []struct {
+			dir   string
+			depth int
+		}{{"vendor", 2}, {"app/code", 2}, {"app/design", 3}, {"app/i18n", 2}} {
+			for _, d := range subdirs(filepath.Join(root, filepath.FromSlash(g.dir)), g.depth) {
+				globbed = append(globbed, filepath.Join(d, "registration.php"))
 			}
+		}
+	})
+	installed := l.installedJSON()
+	wg.Wait()
+	// Composer's first, in its order, then what the globs add; each
+	// stat'ed for a registration.php on a few goroutines.
+	var cands []string
+	seen := map[string]bool{}
+	for _, p := range slices.Concat(installed, globbed) {
+		if p = filepath.Clean(p); !seen[p] {
+			seen[p] = true
+			cands = append(cands, p)
 		}
 	}
 	found := make([]bool, len(cands))
 	par.For(len(cands), 8, func(i int) { found[i] = isFile(cands[i]) })
+	var files []string
 	for i, p := range cands {
 		if found[i] {
-			seen[p] = true
 			files = append(files, p)
 		}
 	}
