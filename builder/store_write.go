@@ -590,7 +590,7 @@ func (b *build) configDigest() string {
 }
 
 // writeBuildFile streams build.json (it lists every file of the tree, and
-// a large matrix has millions) and returns its size.
+// a large matrix has millions) and returns its size and sha256.
 func writeBuildFile(name string, bm *manifest.Build, files iter.Seq2[[]byte, manifest.File]) (int64, string, error) {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
