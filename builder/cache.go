@@ -16,7 +16,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/scdtool/scd/builder/i18n"
@@ -173,6 +175,32 @@ func mapped(mappings [][]byte) int {
 		n += len(m)
 	}
 	return n
+}
+
+// staleTemp is the age past which a temporary file of the cache (put's,
+// before its rename) is taken for one a killed build left: a build writes
+// an entry in well under a second, and builds of other outputs may share
+// the directory.
+const staleTemp = time.Hour
+
+// sweepTemp removes the temporary files that killed builds left in the
+// cache, those older than staleTemp: nothing reads them (an entry is
+// renamed into place whole), but on a CI runner that keeps the cache a
+// kill in the middle of a large matrix's state leaves tens of megabytes
+// each time.
+func (c *cache) sweepTemp(now time.Time) {
+	if c == nil {
+		return
+	}
+	_ = filepath.WalkDir(filepath.Join(c.dir, "v1"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasPrefix(d.Name(), ".tmp-") {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && now.Sub(fi.ModTime()) > staleTemp {
+			_ = os.Remove(p)
+		}
+		return nil
+	})
 }
 
 // put stores an entry atomically (temporary file + rename), its payload

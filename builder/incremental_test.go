@@ -528,6 +528,38 @@ func restoreCopy(t *testing.T, out string, damage func(copy string)) {
 	}
 }
 
+// TestCacheStaleTempSwept: a build that writes the cache removes the
+// temporary files a killed build left in it (older than an hour), and
+// leaves a recent one, which may be another build's, being written.
+func TestCacheStaleTempSwept(t *testing.T) {
+	dir, out, cache := builtSample(t)
+	packs, _ := filepath.Glob(filepath.Join(cache, "v1", "pack", "*"))
+	if len(packs) == 0 {
+		t.Fatal("no pack in the cache")
+	}
+	stale, recent := filepath.Join(packs[0], ".tmp-killed"), filepath.Join(cache, "v1", "state", ".tmp-writing")
+	for _, p := range []string{stale, recent} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("half an entry"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const swept = 1;\n")
+	cachedBuild(t, dir, out, cache, nil)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("a temporary file of two hours ago is still in the cache (%v)", err)
+	}
+	if _, err := os.Stat(recent); err != nil {
+		t.Errorf("a recent temporary file was removed: %v", err)
+	}
+}
+
 // TestIncrementalConcurrent runs builds of two outputs sharing one cache
 // directory at the same time, with sources changing between rounds; every
 // tree must equal a cold build of its sources.

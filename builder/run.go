@@ -321,6 +321,7 @@ func (b *build) storeStage(jobs []*job, themes map[string]*themeState) (*Result,
 		go func() {
 			defer close(recorded)
 			b.saveRecords(b.treeRecord)
+			b.cache.sweepTemp(time.Now())
 		}()
 		b.saveState(res, fp, topProbed(probes, b.opts.Output), jobDigestList(jobs))
 		<-recorded
