@@ -60,32 +60,28 @@ func TestProbes(t *testing.T) {
 	}
 
 	rel := func(r string) string { return filepath.Join(dir, filepath.FromSlash(r)) }
+	// rewrite writes data over the file at r and sets its times back.
+	rewrite := func(r, data string) error {
+		p := rel(r)
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			return err
+		}
+		return os.Chtimes(p, fi.ModTime(), fi.ModTime())
+	}
 	changes := []struct {
 		name   string
 		change func() error
 	}{
 		{"file rewritten, times set back", func() error {
-			p := rel("frontend/A/b/fr_FR/css/s.css")
-			fi, err := os.Stat(p)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(p, []byte("AUTRE"), 0o644); err != nil {
-				return err
-			}
-			return os.Chtimes(p, fi.ModTime(), fi.ModTime())
+			return rewrite("frontend/A/b/fr_FR/css/s.css", "AUTRE")
 		}},
 		{"file of a large directory rewritten, times set back", func() error {
 			// (a directory of more than probeOpenMin probed files, opened)
-			p := rel("frontend/A/b/en_US/many/150-" + strings.Repeat("x", 100) + ".js")
-			fi, err := os.Stat(p)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(p, []byte("M"), 0o644); err != nil {
-				return err
-			}
-			return os.Chtimes(p, fi.ModTime(), fi.ModTime())
+			return rewrite("frontend/A/b/en_US/many/150-"+strings.Repeat("x", 100)+".js", "M")
 		}},
 		{"small directory replaced by a link to its copy", func() error {
 			// (a directory of few files, stat'ed through its parent)
