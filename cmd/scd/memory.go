@@ -14,7 +14,7 @@ import (
 // five times what is live: gigabytes on a large matrix. So the collector
 // also gets a soft memory limit of 1.5 times the live heap, never below
 // memoryFloor and never above half of the machine's memory: small builds
-// run at full speed, a 20 × 30 matrix (at most 0.76 GiB live) peaks at
+// run at full speed, a 20 × 30 matrix (at most 0.74 GiB live) peaks at
 // 1.25 GiB with no measurable cost in time, and a matrix whose live heap
 // outgrows the floor is not starved into collecting continuously. GOGC
 // and GOMEMLIMIT set by the user win.
