@@ -434,23 +434,3 @@ func (a *assembly) renderHTML(jl jobLeaf) (*blob, error) {
 	}
 	return a.put(key, jl.logical, out), nil
 }
-
-// assetName returns the published name of logical in fs: used for
-// references from CSS, where the referenced file is never translated.
-func (b *build) assetName(fs *fileset, logical string) (string, error) {
-	src, ok := fs.lookup(logical)
-	if !ok {
-		return "", fmt.Errorf("cannot find %s", logical)
-	}
-	if b.logicalNames {
-		return logical, nil
-	}
-	l := b.leafFor(src, logical, "")
-	if err := l.ensure(b); err != nil {
-		return "", err
-	}
-	if keepsName(l.kind) {
-		return logical, nil
-	}
-	return hashedName(logical, l.sum[:8]), nil
-}

@@ -6,21 +6,34 @@
 // A build is a pipeline of four stages (run.go), each a group of files;
 // a stage uses what the stages before it made, never the other way:
 //
-//   - plan (plan.go): the file set of every job, asked of the source
-//     layout (package source), its dictionaries and requirejs inputs;
-//     with the cache, the up-to-date check of cache_state.go, then each
-//     job's digest and the jobs clean by their records (cache_job.go),
-//     which the later stages pass over (but for writing their files).
+//   - plan (plan.go, plan_styles.go): the file set of every job, asked of
+//     the source layout (package source), its dictionaries and requirejs
+//     inputs, which themes compile LESS or Tailwind, and the units of
+//     work it hands on (a leaf per source file, shared by the jobs that
+//     publish it); with the cache, the up-to-date check of
+//     cache_state.go, then each job's digest and the jobs clean by their
+//     records (cache_job.go), which the later stages pass over (but for
+//     writing their files).
 //   - compile (compile.go schedules, compile_*.go do): leaf files read
 //     and minified once whatever the number of jobs that publish them,
 //     bundles (esbuild), LESS (package less), Tailwind, the requirejs
-//     configurations. Final contents go to the store as they are made.
+//     configurations.
 //   - assemble (assemble.go): per job, translation, content-hashed or
 //     logical names, templates and stylesheets rewritten,
 //     js-translation.json.
-//   - store (store.go, store_*.go): unique contents compressed once, the
-//     manifests, the tree written aside (or a spare tree updated),
-//     build.json, the swap into place.
+//   - store (store.go, store_*.go): the manifests, the tree written aside
+//     (or a spare tree updated), build.json, the swap into place.
+//
+// Compile and assemble put each final content into the content store
+// (contents.go) as they make it, where each unique content is compressed
+// once, on arrival, and spilled to disk until the store stage writes the
+// tree. The stages' code points one way: a stage's files call the
+// functions of their own stage and of the stages before it, never of a
+// later one; the types are the pipeline's vocabulary, declared beside the
+// code that fills them. The files every stage may use are the core
+// (builder.go: the build and its options; run.go: the jobs and the
+// sequence of stages; kinds.go, stages.go, prepare.go), the content store
+// and the cache layer. TestStagesPointOneWay holds the code to that.
 //
 // The persistent cache (cache*.go) is the layer around them: entries keyed
 // by their inputs' digests that a stage asks before doing the work and
@@ -640,4 +653,27 @@ func (b *build) display(abs string) string {
 		return rel
 	}
 	return abs
+}
+
+// joinSorted joins errors in a deterministic order. The same problem in a
+// file shared by several jobs is reported once, under the first job.
+func joinSorted(errs []error) error {
+	diag.Sort(errs)
+	seen := map[string]bool{}
+	kept := errs[:0]
+	for _, err := range errs {
+		key := err.Error()
+		if de, ok := err.(*diag.Error); ok && de.File != "" {
+			key = fmt.Sprintf("%s:%d:%d: %s", de.File, de.Line, de.Col, de.Msg)
+		}
+		if !seen[key] {
+			seen[key] = true
+			kept = append(kept, err)
+		}
+	}
+	errs = kept
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
 }

@@ -42,15 +42,6 @@ func (b *build) submitRequireJS(g pond.TaskGroup, themes map[string]*themeState)
 	}
 }
 
-// isBundleable reports whether esbuild can take the file as an entry.
-func isBundleable(logical string) bool {
-	switch strings.ToLower(path.Ext(logical)) {
-	case ".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".mts", ".css":
-		return true
-	}
-	return false
-}
-
 // entryOutput is the logical name of an entry's bundle: TypeScript and JSX
 // become .js.
 func entryOutput(logical string) string {

@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -254,27 +253,4 @@ func (b *build) esbuildError(fs *fileset, m api.Message) error {
 		e.Line, e.Col, e.Source = loc.Line, loc.Column+1, loc.LineText
 	}
 	return e
-}
-
-// joinSorted joins errors in a deterministic order. The same problem in a
-// file shared by several jobs is reported once, under the first job.
-func joinSorted(errs []error) error {
-	diag.Sort(errs)
-	seen := map[string]bool{}
-	kept := errs[:0]
-	for _, err := range errs {
-		key := err.Error()
-		if de, ok := err.(*diag.Error); ok && de.File != "" {
-			key = fmt.Sprintf("%s:%d:%d: %s", de.File, de.Line, de.Col, de.Msg)
-		}
-		if !seen[key] {
-			seen[key] = true
-			kept = append(kept, err)
-		}
-	}
-	errs = kept
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	return errors.Join(errs...)
 }

@@ -325,18 +325,6 @@ func (l *leafOnce) rewritten() bool {
 	return false
 }
 
-// leafFor returns the leaf of a source file, creating it on first use.
-func (b *build) leafFor(src source, logical, owner string) *leafOnce {
-	b.leafMu.Lock()
-	defer b.leafMu.Unlock()
-	l, ok := b.leaves[src.Abs]
-	if !ok {
-		l = &leafOnce{leaf: leaf{src: src, logical: logical, owner: owner, kind: kindOf(logical)}}
-		b.leaves[src.Abs] = l
-	}
-	return l
-}
-
 // ensure processes the leaf if nobody has yet, and returns its error.
 func (l *leafOnce) ensure(b *build) error {
 	l.once.Do(func() {
@@ -365,4 +353,24 @@ func (l *leafOnce) ensure(b *build) error {
 		l.sum = l.blob.sum
 	})
 	return l.err
+}
+
+// assetName returns the published name of logical in fs: used for
+// references from CSS, where the referenced file is never translated.
+func (b *build) assetName(fs *fileset, logical string) (string, error) {
+	src, ok := fs.lookup(logical)
+	if !ok {
+		return "", fmt.Errorf("cannot find %s", logical)
+	}
+	if b.logicalNames {
+		return logical, nil
+	}
+	l := b.leafFor(src, logical, "")
+	if err := l.ensure(b); err != nil {
+		return "", err
+	}
+	if keepsName(l.kind) {
+		return logical, nil
+	}
+	return hashedName(logical, l.sum[:8]), nil
 }

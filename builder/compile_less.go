@@ -11,7 +11,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +18,6 @@ import (
 
 	"github.com/scdtool/scd/builder/less"
 	"github.com/scdtool/scd/diag"
-	sl "github.com/scdtool/scd/source"
 )
 
 // LESS, for layouts that have Magento's (source.Styles). A root (as
@@ -70,25 +68,6 @@ func (s *styleState) collectFn(p string) []less.Collected {
 	s.collect[p] = c
 	return c
 }
-
-// planStyles gives the theme its LESS state when the layout has LESS
-// (whose sources are then never published; with --no-css nothing is
-// compiled either).
-func (b *build) planStyles(ts *themeState, area string) {
-	st, ok := b.layout.(sl.Styles)
-	if !ok || b.tailwindTheme(ts) { // a Hyvä theme has no LESS (compile_tailwind.go)
-		return
-	}
-	d := st.StyleDirs(area, ts.chain)
-	dirs := less.Dirs{Area: area, Lib: d.Lib, Themes: d.Themes, Exists: b.scanner.exists}
-	for _, m := range d.Modules {
-		dirs.Modules = append(dirs.Modules, less.ModuleDir{Name: m.Name, Dir: m.Dir})
-	}
-	ts.styles = &styleState{dirs: dirs, collect: map[string][]less.Collected{}}
-}
-
-// styleName is the stylesheet a LESS root compiles to.
-func styleName(root string) string { return strings.TrimSuffix(root, ".less") + ".css" }
 
 // submitStyles queues, per theme and root, the expansions and compiles.
 func (b *build) submitStyles(g pond.TaskGroup, themes map[string]*themeState) {

@@ -94,3 +94,15 @@ func hashedName(logical, hash string) string {
 // keepsName reports whether a published file keeps its logical name: HTML
 // is looked up by name at run time, so only its references are hashed.
 func keepsName(k kind) bool { return k == kindHTML }
+
+// isBundleable reports whether esbuild can take the file as an entry.
+func isBundleable(logical string) bool {
+	switch strings.ToLower(path.Ext(logical)) {
+	case ".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".mts", ".css":
+		return true
+	}
+	return false
+}
+
+// styleName is the stylesheet a LESS root compiles to.
+func styleName(root string) string { return strings.TrimSuffix(root, ".less") + ".css" }

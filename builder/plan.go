@@ -574,3 +574,15 @@ func (b *build) planRequireJS(ts *themeState, area string) error {
 	}
 	return nil
 }
+
+// leafFor returns the leaf of a source file, creating it on first use.
+func (b *build) leafFor(src source, logical, owner string) *leafOnce {
+	b.leafMu.Lock()
+	defer b.leafMu.Unlock()
+	l, ok := b.leaves[src.Abs]
+	if !ok {
+		l = &leafOnce{leaf: leaf{src: src, logical: logical, owner: owner, kind: kindOf(logical)}}
+		b.leaves[src.Abs] = l
+	}
+	return l
+}
