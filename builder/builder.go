@@ -238,7 +238,36 @@ type Result struct {
 	// with the cache: PreviousNone, PreviousIntact or PreviousReadBack
 	// ("" without the cache).
 	PreviousOutput string
+	// Changes says what changed since the previous build of the output, as
+	// the cache's record of that build knows it; nil without the cache,
+	// for a build with no such record, and for one that found nothing
+	// changed (UpToDate).
+	Changes *Changes
 }
+
+// Changes is what a rebuild found changed since the previous build of its
+// output: why it had work to do.
+type Changes struct {
+	// Sources and Dictionaries count the source files and the
+	// dictionaries whose content changed, added or removed; with Config
+	// set, only those whose content changed (another job list reads
+	// other files).
+	Sources      int `json:"sources"`
+	Dictionaries int `json:"dictionaries"`
+	// Files names the first of them (at most MaxChangedFiles), the sources
+	// first, each list sorted, as the build's messages name files.
+	Files []string `json:"files,omitempty"`
+	// Config: the configuration, the list of jobs or what they skip
+	// changed.
+	Config bool `json:"config,omitempty"`
+	// Other: something else the build depends on changed (an option such
+	// as --strict or --content-version, or how the layout resolves the
+	// jobs' files) while no source, dictionary or configuration did.
+	Other bool `json:"other,omitempty"`
+}
+
+// MaxChangedFiles is the most files Changes names.
+const MaxChangedFiles = 20
 
 // Values of Result.PreviousOutput.
 const (
@@ -362,6 +391,7 @@ type build struct {
 	inputs    string
 	prev      *prev
 	prevUse   string            // Result.PreviousOutput
+	changes   *Changes          // Result.Changes
 	prevCheck *outputCheck      // the state and the previous output's check, started with the build
 	outFiles  []jobFiles        // the files of the tree written, for the cache's state
 	packOld   map[string][]byte // leaf and bundle entries of the last build

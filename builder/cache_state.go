@@ -62,6 +62,9 @@ type outputState struct {
 	// that walks the output compares the file with it, rather than with
 	// the file encoded again.
 	BuildSum string
+	// Dicts are the digests of the dictionaries the build read, by path
+	// ("-" for one missing), for the next build's changesSince.
+	Dicts map[string]string
 	// contentsRaw, sideRaw and memoRaw are the encoded contents of the
 	// probed files, the sidecars and the rewrite memo (see
 	// encodeStateBody), read from the body by readBody and decoded by
@@ -80,9 +83,12 @@ type sideRec struct {
 }
 
 // statRec maps a version of a file (size, times, inode) to its content
-// digest. An entry is recorded only for a file last changed more than
+// digest. The stat is recorded only for a file last changed more than
 // racyWindow before the build started, so that a change within the
-// timestamp granularity is never mistaken for no change.
+// timestamp granularity is never mistaken for no change; a file changed
+// since has its digest recorded with a zero stat, which nothing matches
+// (the next build reads it again), so that the next build can tell
+// whether its content changed (changesSince).
 type statRec struct {
 	St     fstree.Stat
 	Digest string
@@ -575,9 +581,11 @@ func (b *build) digestSources(old map[string]statRec) error {
 	b.statCache = make(map[string]statRec, len(srcs))
 	limit := b.start.Add(-racyWindow).UnixNano()
 	for abs, s := range srcs {
+		r := statRec{Digest: b.digests[abs]}
 		if s.st.Ino != 0 && s.st.Mtime < limit && s.st.Ctime < limit {
-			b.statCache[abs] = statRec{s.st, b.digests[abs]}
+			r.St = s.st
 		}
+		b.statCache[abs] = r
 	}
 	return nil
 }
@@ -624,6 +632,9 @@ func (b *build) prepareIncremental() (*Result, error) {
 		return nil, err
 	}
 	b.inputs = b.inputsDigest()
+	if st != nil && st.Inputs != b.inputs {
+		b.changes = b.changesSince(st)
+	}
 	b.packNew = map[string]func() []byte{}
 	pack := &packLoad{b: b}
 	defer pack.wait()
@@ -1165,7 +1176,7 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 	}
 	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build, Jobs: jobs, PrevJobs: b.jobsOld,
 		Probes: probes, Stat: b.statCache, Body: b.bodyKey(res.Build.ID), List: b.treeDigest,
-		BuildSum: b.buildSum}
+		BuildSum: b.buildSum, Dicts: b.dictSums}
 	st.Result = savedResult{Jobs: res.Jobs, Stats: res.Stats, Missing: res.Missing}
 	for _, w := range res.Warnings {
 		var de *diag.Error
@@ -1299,4 +1310,60 @@ func treeSums(all []jobFiles) func(dir string) func(name string) string {
 		}
 		return func(name string) string { return top[fstree.JoinRel(dir, name)] }
 	}
+}
+
+// changesSince tells what changed in the sources, the dictionaries and
+// the configuration since the build st records: its sources' digests are
+// in its stat cache (every file, see statRec), its dictionaries' in Dicts.
+// When the configuration changed, so may the set of files the build
+// reads (another job list scans other directories): only the files both
+// builds read and whose content changed count then.
+func (b *build) changesSince(st *outputState) *Changes {
+	c := &Changes{Config: st.Build == nil || st.Build.ConfigDigest != b.configDigest()}
+	var sources, dicts []string
+	for abs, d := range b.digests {
+		r, ok := st.Stat[abs]
+		if ok && r.Digest != d || !ok && !c.Config {
+			sources = append(sources, abs) // changed, or added
+		}
+	}
+	for abs := range st.Stat {
+		if _, ok := b.digests[abs]; !ok && !c.Config {
+			sources = append(sources, abs) // removed
+		}
+	}
+	for f := range b.dictSums {
+		d, ok := present(b.dictSums, f)
+		was, wasOK := present(st.Dicts, f)
+		if ok && wasOK && d != was || ok != wasOK && !c.Config {
+			dicts = append(dicts, f)
+		}
+	}
+	for f := range st.Dicts {
+		if _, ok := b.dictSums[f]; !ok && !c.Config {
+			if _, was := present(st.Dicts, f); was {
+				dicts = append(dicts, f)
+			}
+		}
+	}
+	c.Sources, c.Dictionaries = len(sources), len(dicts)
+	for _, list := range [][]string{sources, dicts} {
+		names := make([]string, len(list))
+		for i, abs := range list {
+			names[i] = b.display(abs)
+		}
+		slices.Sort(names)
+		c.Files = append(c.Files, names[:min(len(names), MaxChangedFiles-len(c.Files))]...)
+	}
+	c.Other = c.Sources == 0 && c.Dictionaries == 0 && !c.Config
+	b.log.Debug("cache: changed since the last build", "sources", c.Sources, "dictionaries", c.Dictionaries,
+		"config", c.Config, "other", c.Other, "first", c.Files)
+	return c
+}
+
+// present returns a dictionary's digest in m, and whether the file was
+// there ("-" records one missing).
+func present(m map[string]string, f string) (string, bool) {
+	d, ok := m[f]
+	return d, ok && d != "-"
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -100,6 +101,8 @@ func TestIncrementalInvalidation(t *testing.T) {
 		// redo: every translation, rendering and stylesheet rewrite is made
 		// again; otherwise some are taken from the previous output.
 		redo bool
+		// changes: what the rebuild says changed (Result.Changes).
+		changes *builder.Changes
 	}{
 		{
 			name: "changed parent-theme partial",
@@ -107,6 +110,7 @@ func TestIncrementalInvalidation(t *testing.T) {
 				appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const changed = 1;\n")
 			},
 			bundles: func(cold int64) (int64, int64) { return 1, cold - 1 },
+			changes: &builder.Changes{Sources: 1, Files: []string{baseDir + "/web/js/_format.js"}},
 		},
 		{
 			name: "changed parent-theme leaf",
@@ -114,6 +118,7 @@ func TestIncrementalInvalidation(t *testing.T) {
 				appendSrc(t, dir, baseDir+"/web/js/widgets/slider.js", "\nexport const changed = 2;\n")
 			},
 			bundles: func(int64) (int64, int64) { return 0, 0 },
+			changes: &builder.Changes{Sources: 1, Files: []string{baseDir + "/web/js/widgets/slider.js"}},
 		},
 		{
 			name: "new override in child theme",
@@ -121,6 +126,7 @@ func TestIncrementalInvalidation(t *testing.T) {
 				writeSrc(t, dir, shopDir+"/web/js/_format.js", "import $t from 'mage/translate';\nexport function formatPrice(a) { return $t('%1 incl. tax') + a; }\n")
 			},
 			bundles: func(cold int64) (int64, int64) { return 1, cold - 1 },
+			changes: &builder.Changes{Sources: 1, Files: []string{shopDir + "/web/js/_format.js"}},
 		},
 		{
 			// Not an input of any bundle: the child's jobs reuse the
@@ -130,6 +136,7 @@ func TestIncrementalInvalidation(t *testing.T) {
 				writeSrc(t, dir, shopDir+"/web/template/cart.html", "<div class=\"cart\">{{t 'Shopping cart'}}</div>\n")
 			},
 			bundles: func(int64) (int64, int64) { return 0, 0 },
+			changes: &builder.Changes{Sources: 1, Files: []string{shopDir + "/web/template/cart.html"}},
 		},
 		{
 			name: "changed dictionary",
@@ -137,23 +144,27 @@ func TestIncrementalInvalidation(t *testing.T) {
 				appendSrc(t, dir, baseDir+"/i18n/fr_FR.csv", "\"Free shipping\",\"Port gratuit\"\n")
 			},
 			bundles: func(int64) (int64, int64) { return 0, 0 },
+			changes: &builder.Changes{Dictionaries: 1, Files: []string{baseDir + "/i18n/fr_FR.csv"}},
 		},
 		{
 			name:    "changed option",
 			opts:    func(o *builder.Options) { o.Skip.NoHTMLMinify = true },
 			bundles: everything, // Skip is part of the bundle key
 			// but the translated bundles are the same bytes: reused
+			changes: &builder.Changes{Config: true},
 		},
 		{
 			name:    "changed compression level",
 			change:  func(t *testing.T, dir string) { appendSrc(t, dir, "themes.yml", "\ncompression_levels: {gzip: 9}\n") },
 			bundles: func(int64) (int64, int64) { return 0, 0 },
+			changes: &builder.Changes{Config: true},
 		},
 		{
 			name:    "new scd version",
 			opts:    func(o *builder.Options) { o.Version = "test-2" },
 			bundles: everything,
 			redo:    true,
+			changes: nil, // the cache of another version has no record of the output
 		},
 	}
 	for _, tc := range cases {
@@ -163,11 +174,11 @@ func TestIncrementalInvalidation(t *testing.T) {
 			tmp := t.TempDir()
 			out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
 			cold := cachedBuild(t, dir, out, cache, nil)
-			if cold.UpToDate {
-				t.Fatal("first build reported up to date")
+			if cold.UpToDate || cold.Changes != nil {
+				t.Fatalf("first build: up to date %v, changes %+v", cold.UpToDate, cold.Changes)
 			}
-			if again := cachedBuild(t, dir, out, cache, nil); !again.UpToDate || again.Build.ID != cold.Build.ID {
-				t.Fatalf("no-op rebuild: up to date %v, id %s (want %s)", again.UpToDate, again.Build.ID, cold.Build.ID)
+			if again := cachedBuild(t, dir, out, cache, nil); !again.UpToDate || again.Build.ID != cold.Build.ID || again.Changes != nil {
+				t.Fatalf("no-op rebuild: up to date %v, id %s (want %s), changes %+v", again.UpToDate, again.Build.ID, cold.Build.ID, again.Changes)
 			}
 			if tc.change != nil {
 				tc.change(t, dir)
@@ -175,6 +186,9 @@ func TestIncrementalInvalidation(t *testing.T) {
 			warm := cachedBuild(t, dir, out, cache, tc.opts)
 			if warm.UpToDate {
 				t.Fatal("rebuild after a change reported up to date")
+			}
+			if !reflect.DeepEqual(warm.Changes, tc.changes) {
+				t.Errorf("rebuild says changed %+v, want %+v", warm.Changes, tc.changes)
 			}
 			ref := filepath.Join(tmp, "ref")
 			cachedBuild(t, dir, ref, "", tc.opts)
@@ -200,6 +214,29 @@ func TestIncrementalInvalidation(t *testing.T) {
 				t.Error("second rebuild after the change was not up to date")
 			}
 		})
+	}
+}
+
+// TestIncrementalChangesRacy: a file edited within the stat cache's racy
+// window has no stat recorded, but its digest is, so that the build after
+// still tells what changed: here, that the file was removed.
+func TestIncrementalChangesRacy(t *testing.T) {
+	dir := copySample(t)
+	ageSources(t, dir)
+	tmp := t.TempDir()
+	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+	cachedBuild(t, dir, out, cache, nil)
+	leaf := baseDir + "/web/js/widgets/slider.js"
+	appendSrc(t, dir, leaf, "\nexport const changed = 3;\n") // changed just now: racy
+	want := &builder.Changes{Sources: 1, Files: []string{leaf}}
+	if res := cachedBuild(t, dir, out, cache, nil); !reflect.DeepEqual(res.Changes, want) {
+		t.Errorf("after the edit: changed %+v, want %+v", res.Changes, want)
+	}
+	if err := os.Remove(filepath.Join(dir, leaf)); err != nil {
+		t.Fatal(err)
+	}
+	if res := cachedBuild(t, dir, out, cache, nil); !reflect.DeepEqual(res.Changes, want) {
+		t.Errorf("after the removal: changed %+v, want %+v", res.Changes, want)
 	}
 }
 

@@ -311,7 +311,7 @@ func (b *build) storeStage(jobs []*job, themes map[string]*themeState) (*Result,
 		return nil, err
 	}
 	b.phase("swap")
-	res.Output, res.PreviousOutput = b.opts.Output, b.prevUse
+	res.Output, res.PreviousOutput, res.Changes = b.opts.Output, b.prevUse, b.changes
 	res.Stages = b.clock.result()
 	if b.cache != nil {
 		// The state lists the job records before they are written: a

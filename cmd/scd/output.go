@@ -132,6 +132,9 @@ func printSummary(w io.Writer, s *settings, r *builder.Result) {
 		fmt.Fprintf(w, "  compress  %s → %s (%.1f%%, smallest sidecar)\n", size(st.Compressible), size(st.CompressedMin), 100*float64(st.CompressedMin)/float64(st.Compressible))
 	}
 	fmt.Fprintf(w, "  bundles   %d esbuild runs\n", st.Bundles)
+	if c := changed(r); c != "" {
+		fmt.Fprintf(w, "  changed   since the last build: %s\n", c)
+	}
 	if st.JobsReused > 0 {
 		fmt.Fprintf(w, "  jobs      %d of %d unchanged since the last build, taken from their records\n", st.JobsReused, len(r.Jobs))
 	}
@@ -157,6 +160,50 @@ func printSummary(w io.Writer, s *settings, r *builder.Result) {
 	}
 	printPhases(w, s, r)
 	fmt.Fprintf(w, "output: %s\n", r.Output)
+}
+
+// changed says what the build found changed since the last build of the
+// output (Result.Changes), naming a few of the files; "" when it knows of
+// no last build.
+func changed(r *builder.Result) string {
+	c := r.Changes
+	if c == nil {
+		if r.PreviousOutput == builder.PreviousReadBack {
+			return "the output, since it was written"
+		}
+		return ""
+	}
+	var parts []string
+	files := c.Files
+	add := func(n int, one, many string) {
+		if n == 0 {
+			return
+		}
+		noun := many
+		if n == 1 {
+			noun = one
+		}
+		names := files[:min(n, len(files))]
+		files = files[len(names):]
+		shown := names[:min(3, len(names))]
+		list := strings.Join(shown, ", ")
+		if more := n - len(shown); more > 0 {
+			list += fmt.Sprintf(" and %d more", more)
+		}
+		parts = append(parts, fmt.Sprintf("%d %s (%s)", n, noun, list))
+	}
+	add(c.Sources, "source file", "source files")
+	add(c.Dictionaries, "dictionary", "dictionaries")
+	if c.Config {
+		parts = append(parts, "the configuration")
+	}
+	if c.Other {
+		parts = append(parts, "the options or how the layout resolves the jobs' files")
+	}
+	if r.PreviousOutput == builder.PreviousReadBack {
+		parts = append(parts, "the output, since it was written")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // printPhases shows, with --verbose, where the build's wall time went,
@@ -209,9 +256,12 @@ type jsonSummary struct {
 	UpToDate   bool   `json:"up_to_date,omitempty"` // nothing changed: the output was left as it was
 	// PreviousOutput: how the last build's output was used (with the
 	// cache): "none", "intact" or "read back" (see builder.Result).
-	PreviousOutput string         `json:"previous_output,omitempty"`
-	Jobs           []jsonJob      `json:"jobs,omitempty"`
-	Stats          *builder.Stats `json:"stats,omitempty"`
+	PreviousOutput string `json:"previous_output,omitempty"`
+	// Changes: what changed since the last build of the output (see
+	// builder.Changes); absent without one.
+	Changes *builder.Changes `json:"changes,omitempty"`
+	Jobs    []jsonJob        `json:"jobs,omitempty"`
+	Stats   *builder.Stats   `json:"stats,omitempty"`
 	// StagesMS is Result.Stages in milliseconds: task time per stage,
 	// summed over the threads, nested stages included in their parents.
 	StagesMS map[string]float64 `json:"stages_ms,omitempty"`
@@ -237,7 +287,7 @@ type jsonJob struct {
 
 func summaryJSON(s *settings, r *builder.Result) jsonSummary {
 	out := jsonSummary{OK: true, BuildID: r.Build.ID, Output: r.Output, Threads: s.opts.Threads,
-		DurationMS: r.Duration.Milliseconds(), UpToDate: r.UpToDate, PreviousOutput: r.PreviousOutput,
+		DurationMS: r.Duration.Milliseconds(), UpToDate: r.UpToDate, PreviousOutput: r.PreviousOutput, Changes: r.Changes,
 		Stats: &r.Stats, Missing: r.Missing}
 	if len(r.Stages) > 0 {
 		out.StagesMS = map[string]float64{}
