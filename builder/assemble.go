@@ -49,6 +49,8 @@ func (b *build) assemble(j *job, ts *themeState) error {
 	j.missing = a.missingList()
 	a.saveMemo()
 	j.memo = a.memo
+	slices.Sort(a.asks)
+	j.asks = slices.Compact(a.asks)
 	return nil
 }
 
@@ -176,6 +178,7 @@ type assembly struct {
 	buildTime map[string]string
 	key       memoKey
 	memo      []memoEntry // rewrites to record (see cache_memo.go)
+	asks      []string    // pack keys of the lookups of the scripts it translated
 }
 
 func (a *assembly) addBlob(logical string, bl *blob) {
@@ -219,23 +222,28 @@ func (a *assembly) addTranslated(logical, from string, data []byte, marked bool,
 		return nil
 	}
 	var key string
+	var asks *jsAsks // the lookups of the translation, when not known yet
 	if a.b.memoOn() {
-		// The answers are the dictionary's, for a file at from: the
-		// digests of the files it merges stand for them (finding the
-		// phrases would mean scanning data; digesting the merged rows
-		// costs a sort of every phrase per job).
-		k := a.memoKey("js", in.get(data))
-		k.str(from)
-		k.str(a.j.dictSum)
-		key = k.String()
-		if bl := a.memoized(key, logical); bl != nil {
-			a.addBlob(logical, bl)
-			return nil
+		in = in.get(data)
+		if list, ok := a.asksOf(in); ok {
+			key = a.jsKey(in, from, list)
+			if bl := a.memoized(key, logical); bl != nil {
+				a.addBlob(logical, bl)
+				return nil
+			}
+		} else {
+			asks = &jsAsks{}
 		}
 	}
 	t0 := time.Now()
-	out, _, fallbacks := i18n.TranslateJS(data, func(ph string) (string, bool) { return a.lookup(ph, from) })
+	out, _, fallbacks := i18n.TranslateJS(data, func(ph string) (string, bool) {
+		asks.add(ph)
+		return a.lookup(ph, from)
+	})
 	a.b.clock.since(stTranslate, t0)
+	if asks != nil {
+		key = a.jsKey(in, from, a.setAsks(in, asks.list))
+	}
 	for _, fb := range fallbacks {
 		// The call is left to the runtime translate function (and
 		// js-translation.json): the page works, so this only warns. Not

@@ -54,8 +54,9 @@ type jobRec struct {
 	memo     []memoEntry
 	warnings []savedWarning
 	// packKeys are the pack entries of its compiled stylesheets (LESS,
-	// Tailwind): kept while the job is clean, so that the build that
-	// next reaches it does not compile them again.
+	// Tailwind) and of its scripts' lookups (cache_memo.go): kept while
+	// the job is clean, so that the build that next reaches it does not
+	// compile them again, nor translate the scripts a change misses.
 	packKeys []string
 }
 
@@ -276,6 +277,7 @@ func (b *build) keepJobs(jobs []*job, res *Result) {
 				rec.packKeys = append(rec.packKeys, sh.out.packKey)
 			}
 		}
+		rec.packKeys = append(rec.packKeys, j.asks...)
 		rec.outputs = make([]recFile, len(j.outputs))
 		for i, o := range j.outputs {
 			rec.outputs[i] = recFile{logical: o.logical, name: o.name, sum: o.blob.sum, size: o.blob.size}

@@ -3,6 +3,7 @@ package builder
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"sync"
 )
 
@@ -16,11 +17,17 @@ import (
 // links it instead of making it again. A rebuild then translates and
 // renders only what a change reaches, not every job of the matrix.
 //
-// A template's and a stylesheet's key holds each answer; a script's holds
-// a digest of the job's dictionary instead, which stands for all of its
-// translations (listing the phrases would mean scanning the script, most
-// of what translating it costs): the digests of the dictionary files in
-// merge order (job.dictSum), of which the merged rows are a function.
+// A template's and a stylesheet's key holds each answer. So does a
+// script's: the phrases its translation looks up (i18n.TranslateJS asks
+// every literal of its marker calls, in order, whatever the answers) are
+// a function of its bytes, recorded in the pack (kind "jsasks", by the
+// script's digest) by the first translation of those bytes; a later
+// build asks the job's dictionary for each, rather than scanning the
+// script again. So a changed row of a dictionary makes again only the
+// scripts that look it up, not every script of the jobs that merge it.
+// Bytes whose lookups are not known yet are translated, and their
+// lookups recorded as they are made. A job's record keeps the pack
+// entries of its scripts' lookups while it is clean.
 
 // memoRec is one recorded result: the content it gave.
 type memoRec struct {
@@ -33,6 +40,11 @@ type memoRec struct {
 type inputSum struct {
 	once sync.Once
 	sum  [32]byte
+	asks struct { // the lookups of its translation, when it is marked JS
+		mu            sync.Mutex
+		loaded, known bool
+		list          []string
+	}
 }
 
 func (in *inputSum) get(data []byte) *inputSum {
@@ -108,4 +120,80 @@ func (a *assembly) saveMemo() {
 		a.b.memoNew[e.key] = e.rec
 	}
 	a.b.memoMu.Unlock()
+}
+
+// jsAsks collects the phrases a translation looks up, each once, in the
+// order asked; a nil *jsAsks collects nothing.
+type jsAsks struct {
+	list []string
+	seen map[string]bool
+}
+
+func (s *jsAsks) add(phrase string) {
+	if s == nil || s.seen[phrase] {
+		return
+	}
+	if s.seen == nil {
+		s.seen = map[string]bool{}
+	}
+	s.seen[phrase] = true
+	s.list = append(s.list, phrase)
+}
+
+// asksOf returns the lookups of in's translation, from this build or the
+// pack, and whether they are known.
+func (a *assembly) asksOf(in *inputSum) ([]string, bool) {
+	s := &in.asks
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loaded {
+		s.loaded = true
+		if raw, ok := a.b.packGet("jsasks", a.b.asksKey(in)); ok {
+			d := &dec{b: raw}
+			if list := d.strs(); !d.bad && len(d.b) == 0 {
+				s.list, s.known = list, true
+			}
+		}
+	}
+	if s.known {
+		a.asks = append(a.asks, "jsasks/"+a.b.asksKey(in))
+	}
+	return s.list, s.known
+}
+
+// setAsks records the lookups of in's translation, unless another job's
+// translation of the same bytes did first (they are the same), and
+// returns the recorded ones.
+func (a *assembly) setAsks(in *inputSum, list []string) []string {
+	s := &in.asks
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.known {
+		s.list, s.loaded, s.known = list, true, true
+		e := &enc{}
+		e.strs(list)
+		a.b.packPut("jsasks", a.b.asksKey(in), e.b)
+	}
+	a.asks = append(a.asks, "jsasks/"+a.b.asksKey(in))
+	return s.list
+}
+
+func (b *build) asksKey(in *inputSum) string { return b.key("jsasks", hex.EncodeToString(in.sum[:])) }
+
+// jsKey is the memo key of a script's translation for a file at from:
+// the script's digest and the job's answer to each of its lookups.
+func (a *assembly) jsKey(in *inputSum, from string, asks []string) string {
+	k := a.memoKey("js", in)
+	k.str(from)
+	k.int(len(asks))
+	for _, ph := range asks {
+		k.str(ph)
+		if tr, ok := a.lookup(ph, from); ok {
+			k.int(1)
+			k.str(tr)
+		} else {
+			k.int(0)
+		}
+	}
+	return k.String()
 }

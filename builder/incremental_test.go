@@ -240,6 +240,47 @@ func TestIncrementalChangesRacy(t *testing.T) {
 	}
 }
 
+// TestIncrementalRowTranslatesItsScripts: after a changed row of a
+// dictionary, the memo makes again only the scripts that look its phrase
+// up (their lookups are recorded by the first translation of their
+// bytes), not every script of the jobs that merge the dictionary.
+func TestIncrementalRowTranslatesItsScripts(t *testing.T) {
+	dir := copySample(t)
+	ageSources(t, dir)
+	tmp := t.TempDir()
+	out, cache := filepath.Join(tmp, "out"), filepath.Join(tmp, "cache")
+	cold := cachedBuild(t, dir, out, cache, nil)
+	csv := baseDir + "/i18n/fr_FR.csv"
+	check := func(what string, lo, hi int64) {
+		t.Helper()
+		res := cachedBuild(t, dir, out, cache, nil)
+		if n := res.Stats.Rewrites; n < lo || n > hi {
+			t.Errorf("%s: %d rewrites made, want %d..%d (cold: %d)", what, n, lo, hi, cold.Stats.Rewrites)
+		}
+		ref := filepath.Join(t.TempDir(), "ref")
+		cachedBuild(t, dir, ref, "", nil)
+		if treeDigest(t, out) != treeDigest(t, ref) {
+			t.Errorf("%s: the rebuild differs from a cold build", what)
+		}
+	}
+	// A phrase nothing looks up: nothing to make again.
+	appendSrc(t, dir, csv, "\"Nothing uses this\",\"Rien\"\n")
+	check("a row nothing uses", 0, 0)
+	// The phrase of js/app.js: its bundle, once per fr_FR job at most.
+	appendSrc(t, dir, csv, "\"Free shipping\",\"Port offert\"\n")
+	check("a row of js/app.js", 1, 3)
+	// The admin theme's jobs stay clean over more builds than the pack
+	// keeps unused entries (each of these leaves some, the leaf's
+	// previous form): their records keep their scripts' lookups.
+	for i := range 4 {
+		appendSrc(t, dir, csv, fmt.Sprintf("\"Unused %d\",\"Inutile\"\n", i))
+		appendSrc(t, dir, baseDir+"/web/js/widgets/slider.js", fmt.Sprintf("\nexport const edit%d = %d;\n", i, i))
+		check("a frontend row and leaf", 1, 8) // the leaf, in each frontend job
+	}
+	appendSrc(t, dir, "app/design/adminhtml/Acme/backend/i18n/fr_FR.csv", "\"Nothing uses this\",\"Rien\"\n")
+	check("an admin row nothing uses", 0, 0)
+}
+
 // TestIncrementalCorruptCache damages every cache file; the build must
 // notice (checksums), ignore them and give the cold tree.
 func TestIncrementalCorruptCache(t *testing.T) {

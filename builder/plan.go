@@ -539,19 +539,16 @@ func (b *build) parseDictionaries(jobs []*job) error {
 	for _, j := range dirtyJobs(jobs) {
 		key := strings.Join(j.dictFiles, "\x00")
 		if first, ok := merged[key]; ok {
-			j.dict, j.dictSum = first.dict, first.dictSum
+			j.dict = first.dict
 			continue
 		}
 		parts := make([]*i18n.Dictionary, 0, len(j.dictFiles))
-		h := sha256.New()
 		for _, f := range j.dictFiles {
 			if p := files[f]; p != nil {
 				parts = append(parts, p.dict)
-				fmt.Fprintf(h, "%s\n", b.dictSums[f])
 			}
 		}
 		j.dict = i18n.MergeAll(parts...)
-		j.dictSum = hex.EncodeToString(h.Sum(nil))
 		merged[key] = j
 	}
 	return nil

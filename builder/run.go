@@ -30,13 +30,13 @@ type job struct {
 	digest string
 	clean  bool
 	memo   []memoEntry // the rewrites its assembly used or made
-	// packKeys are the pack entries of its stylesheets, from its record
-	// when clean.
+	// packKeys are the pack entries of its stylesheets and its scripts'
+	// lookups, from its record when clean.
 	packKeys []string
 	dict     *i18n.Dictionary // set by parseDictionaries
-	// dictSum identifies dict's content for the rewrite memo: the
-	// digests of the files merged into it, in order.
-	dictSum string
+	// asks are the pack entries of the lookups of the scripts its
+	// assembly translated (cache_memo.go), kept while it is clean.
+	asks []string
 	// dictFiles are the job's dictionaries in merge order.
 	dictFiles []string
 	entries   []string           // logical paths of the entries it bundles
