@@ -51,9 +51,9 @@ type sheet struct {
 
 // styleState is what a theme's jobs share of the LESS work.
 type styleState struct {
-	dirs    less.Dirs
-	mu      sync.Mutex
-	collect map[string][]less.Collected // the collector's answers, by path
+	collector *less.Collector // the theme chain's directories
+	mu        sync.Mutex
+	collect   map[string][]less.Collected // the collector's answers, by path
 }
 
 // collect is Magento's //@magento_import collector for the theme's chain,
@@ -64,7 +64,7 @@ func (s *styleState) collectFn(p string) []less.Collected {
 	if c, ok := s.collect[p]; ok {
 		return c
 	}
-	c := s.dirs.Collect(p)
+	c := s.collector.Collect(p)
 	s.collect[p] = c
 	return c
 }

@@ -109,10 +109,13 @@ func (s *scanner) exists(dir, rel string) (found, known bool) {
 	}
 	// Most of the module directories a collect asks about have no such
 	// web directory: one stat of the directory answers for every path.
-	missing, _ := s.absent.LoadOrStore(dir, sync.OnceValue(func() bool {
-		_, err := os.Stat(dir)
-		return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR)
-	}))
+	missing, ok := s.absent.Load(dir)
+	if !ok {
+		missing, _ = s.absent.LoadOrStore(dir, sync.OnceValue(func() bool {
+			_, err := os.Stat(dir)
+			return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR)
+		}))
+	}
 	if missing.(func() bool)() {
 		return false, true
 	}

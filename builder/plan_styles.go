@@ -34,7 +34,7 @@ func (b *build) planStyles(ts *themeState, area string) {
 	for _, m := range d.Modules {
 		dirs.Modules = append(dirs.Modules, less.ModuleDir{Name: m.Name, Dir: m.Dir})
 	}
-	ts.styles = &styleState{dirs: dirs, collect: map[string][]less.Collected{}}
+	ts.styles = &styleState{collector: dirs.Collector(), collect: map[string][]less.Collected{}}
 }
 
 // planTailwind finds out whether the theme is styled with Tailwind and,

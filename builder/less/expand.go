@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/scdtool/scd/diag"
 )
@@ -93,38 +94,34 @@ type ModuleDir struct {
 // its own themes never use a pattern). Collect only reads directories: it
 // is safe for concurrent use, and its result does not depend on the
 // locale, so a caller may memoize it per theme chain.
-func (d Dirs) Collect(p string) []Collected {
-	rel := p
-	p = filepath.FromSlash(p)
-	// file returns dir/p when it is a regular file, else "".
-	file := func(dir string) string {
-		f := filepath.Join(dir, p)
-		found, known := d.exists(dir, rel)
-		if !known {
-			found = isRegular(f)
-		}
-		if !found {
-			return ""
-		}
-		return f
-	}
-	var out []Collected
-	lib := ""
-	if d.Lib != "" {
-		lib = file(d.Lib)
-	}
-	for i := len(d.Themes) - 1; i >= 0; i-- {
-		if f := file(filepath.Join(d.Themes[i], "web")); f != "" {
-			lib = f
-		}
-	}
-	if lib != "" {
-		out = append(out, Collected{Abs: lib})
-	}
+func (d Dirs) Collect(p string) []Collected { return d.Collector().Collect(p) }
 
-	var overrides []Collected
-	for i := len(d.Themes) - 1; i >= 0; i-- {
-		ents, err := os.ReadDir(d.Themes[i])
+// Collector is Dirs.Collect for many paths: what does not depend on the
+// path (the directories to search, the themes' module directories, which
+// modules are enabled) is worked out once, by the first Collect. It is
+// safe for concurrent use.
+type Collector struct {
+	d    Dirs
+	once sync.Once
+	// themeWeb[i] is Themes[i]/web; overrides[i] the <Vendor_Module>/web
+	// directories of Themes[i], in glob order, with their module.
+	themeWeb  []string
+	overrides [][]Collected
+	// modWeb are the enabled modules' view/base/web and view/<area>/web.
+	modWeb  []Collected
+	enabled map[string]bool
+}
+
+// Collector returns a Collector over the directories.
+func (d Dirs) Collector() *Collector { return &Collector{d: d} }
+
+func (c *Collector) index() {
+	d := c.d
+	c.themeWeb = make([]string, len(d.Themes))
+	c.overrides = make([][]Collected, len(d.Themes))
+	for i, t := range d.Themes {
+		c.themeWeb[i] = filepath.Join(t, "web")
+		ents, err := os.ReadDir(t)
 		if err != nil {
 			continue
 		}
@@ -137,40 +134,80 @@ func (d Dirs) Collect(p string) []Collected {
 		// glob's order: of the whole matched paths.
 		sort.Slice(names, func(a, b int) bool { return names[a]+"/" < names[b]+"/" })
 		for _, n := range names {
-			f := file(filepath.Join(d.Themes[i], n, "web"))
+			c.overrides[i] = append(c.overrides[i], Collected{Module: n, Abs: filepath.Join(t, n, "web")})
+		}
+	}
+	c.enabled = make(map[string]bool, len(d.Modules))
+	for _, m := range d.Modules {
+		c.enabled[m.Name] = true
+		c.modWeb = append(c.modWeb, Collected{Module: m.Name, Abs: filepath.Join(m.Dir, "view", "base", "web")})
+		if d.Area != "base" {
+			c.modWeb = append(c.modWeb, Collected{Module: m.Name, Abs: filepath.Join(m.Dir, "view", d.Area, "web")})
+		}
+	}
+}
+
+// Collect is Dirs.Collect.
+func (c *Collector) Collect(p string) []Collected {
+	c.once.Do(c.index)
+	d := c.d
+	rel := p
+	p = filepath.FromSlash(p)
+	// file returns dir/p when it is a regular file, else "".
+	file := func(dir string) string {
+		found, known := d.exists(dir, rel)
+		if !known {
+			found = isRegular(filepath.Join(dir, p))
+		}
+		if !found {
+			return ""
+		}
+		return filepath.Join(dir, p)
+	}
+	var out []Collected
+	lib := ""
+	if d.Lib != "" {
+		lib = file(d.Lib)
+	}
+	for i := len(d.Themes) - 1; i >= 0; i-- {
+		if f := file(c.themeWeb[i]); f != "" {
+			lib = f
+		}
+	}
+	if lib != "" {
+		out = append(out, Collected{Abs: lib})
+	}
+
+	var overrides []Collected
+	for i := len(d.Themes) - 1; i >= 0; i-- {
+		for _, o := range c.overrides[i] {
+			f := file(o.Abs)
 			if f == "" {
 				continue
 			}
 			for k := 0; k < len(overrides); k++ {
-				if overrides[k].Module == n {
+				if overrides[k].Module == o.Module {
 					overrides = append(overrides[:k], overrides[k+1:]...)
 					k--
 				}
 			}
-			overrides = append(overrides, Collected{Module: n, Abs: f})
+			overrides = append(overrides, Collected{Module: o.Module, Abs: f})
 		}
 	}
-	overridden := map[string]bool{}
+	overridden := make(map[string]bool, len(overrides))
 	for _, o := range overrides {
 		overridden[o.Module] = true
 	}
-	enabled := map[string]bool{}
-	for _, m := range d.Modules {
-		enabled[m.Name] = true
-		if overridden[m.Name] {
+	for _, m := range c.modWeb {
+		if overridden[m.Module] {
 			continue
 		}
-		if f := file(filepath.Join(m.Dir, "view", "base", "web")); f != "" {
-			out = append(out, Collected{Module: m.Name, Abs: f})
-		}
-		if d.Area != "base" {
-			if f := file(filepath.Join(m.Dir, "view", d.Area, "web")); f != "" {
-				out = append(out, Collected{Module: m.Name, Abs: f})
-			}
+		if f := file(m.Abs); f != "" {
+			out = append(out, Collected{Module: m.Module, Abs: f})
 		}
 	}
 	for _, o := range overrides {
-		if enabled[o.Module] {
+		if c.enabled[o.Module] {
 			out = append(out, o)
 		}
 	}
