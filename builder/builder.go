@@ -260,9 +260,14 @@ type Changes struct {
 	// Config: the configuration, the list of jobs or what they skip
 	// changed.
 	Config bool `json:"config,omitempty"`
+	// WorkDir: scd ran from another working directory. Messages and job
+	// records name files relative to it, so every job is built again
+	// (its rewrites are still taken from the previous output).
+	WorkDir bool `json:"workdir,omitempty"`
 	// Other: something else the build depends on changed (an option such
 	// as --strict or --content-version, or how the layout resolves the
-	// jobs' files) while no source, dictionary or configuration did.
+	// jobs' files) while no source, dictionary, configuration or working
+	// directory did.
 	Other bool `json:"other,omitempty"`
 }
 

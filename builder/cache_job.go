@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/scdtool/scd/diag"
 )
@@ -137,6 +138,7 @@ func (b *build) recallJobs(jobs []*job) {
 	if b.prev == nil {
 		return
 	}
+	var found atomic.Int64
 	g := b.pool.NewGroupContext(b.ctx)
 	for _, j := range jobs {
 		g.Submit(func() {
@@ -144,6 +146,7 @@ func (b *build) recallJobs(jobs []*job) {
 			if !ok {
 				return
 			}
+			found.Add(1)
 			rec, err := decodeJobRec(data)
 			if err != nil {
 				b.log.Debug("cache: cannot decode a job record; building the job", "job", j.id, "err", err)
@@ -155,6 +158,9 @@ func (b *build) recallJobs(jobs []*job) {
 		})
 	}
 	g.Wait() // a cancelled build stops after the plan stage
+	// A record whose contents the previous output lacks is not restored:
+	// its job changed since the build before last, or the output did.
+	b.log.Debug("cache: job records", "jobs", len(jobs), "found", found.Load(), "restored", b.stats.jobsReused.Load())
 	if b.stats.jobsReused.Load() == 0 {
 		return
 	}

@@ -63,8 +63,10 @@ type outputState struct {
 	// the file encoded again.
 	BuildSum string
 	// Dicts are the digests of the dictionaries the build read, by path
-	// ("-" for one missing), for the next build's changesSince.
-	Dicts map[string]string
+	// ("-" for one missing), and WorkDir the working directory it ran
+	// from, for the next build's changesSince.
+	Dicts   map[string]string
+	WorkDir string
 	// contentsRaw, sideRaw and memoRaw are the encoded contents of the
 	// probed files, the sidecars and the rewrite memo (see
 	// encodeStateBody), read from the body by readBody and decoded by
@@ -1176,7 +1178,7 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 	}
 	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build, Jobs: jobs, PrevJobs: b.jobsOld,
 		Probes: probes, Stat: b.statCache, Body: b.bodyKey(res.Build.ID), List: b.treeDigest,
-		BuildSum: b.buildSum, Dicts: b.dictSums}
+		BuildSum: b.buildSum, Dicts: b.dictSums, WorkDir: b.opts.WorkDir}
 	st.Result = savedResult{Jobs: res.Jobs, Stats: res.Stats, Missing: res.Missing}
 	for _, w := range res.Warnings {
 		var de *diag.Error
@@ -1319,7 +1321,8 @@ func treeSums(all []jobFiles) func(dir string) func(name string) string {
 // reads (another job list scans other directories): only the files both
 // builds read and whose content changed count then.
 func (b *build) changesSince(st *outputState) *Changes {
-	c := &Changes{Config: st.Build == nil || st.Build.ConfigDigest != b.configDigest()}
+	c := &Changes{Config: st.Build == nil || st.Build.ConfigDigest != b.configDigest(),
+		WorkDir: st.WorkDir != b.opts.WorkDir}
 	var sources, dicts []string
 	for abs, d := range b.digests {
 		r, ok := st.Stat[abs]
@@ -1355,9 +1358,9 @@ func (b *build) changesSince(st *outputState) *Changes {
 		slices.Sort(names)
 		c.Files = append(c.Files, names[:min(len(names), MaxChangedFiles-len(c.Files))]...)
 	}
-	c.Other = c.Sources == 0 && c.Dictionaries == 0 && !c.Config
+	c.Other = c.Sources == 0 && c.Dictionaries == 0 && !c.Config && !c.WorkDir
 	b.log.Debug("cache: changed since the last build", "sources", c.Sources, "dictionaries", c.Dictionaries,
-		"config", c.Config, "other", c.Other, "first", c.Files)
+		"config", c.Config, "workdir", c.WorkDir, "other", c.Other, "first", c.Files)
 	return c
 }
 

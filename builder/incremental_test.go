@@ -160,6 +160,14 @@ func TestIncrementalInvalidation(t *testing.T) {
 			changes: &builder.Changes{Config: true},
 		},
 		{
+			// Every job's record names files relative to the working
+			// directory: all are built again, their rewrites reused.
+			name:    "another working directory",
+			opts:    func(o *builder.Options) { o.WorkDir = filepath.Dir(o.WorkDir) },
+			bundles: func(int64) (int64, int64) { return 0, 0 },
+			changes: &builder.Changes{WorkDir: true},
+		},
+		{
 			name:    "new scd version",
 			opts:    func(o *builder.Options) { o.Version = "test-2" },
 			bundles: everything,

@@ -197,6 +197,9 @@ func changed(r *builder.Result) string {
 	if c.Config {
 		parts = append(parts, "the configuration")
 	}
+	if c.WorkDir {
+		parts = append(parts, "the working directory (every job is built again: its records name files relative to it)")
+	}
 	if c.Other {
 		parts = append(parts, "the options or how the layout resolves the jobs' files")
 	}
