@@ -185,6 +185,10 @@ func changed(r *builder.Result) string {
 		}
 		names := files[:min(n, len(files))]
 		files = files[len(names):]
+		if len(names) == 0 { // none of them among the first files
+			parts = append(parts, fmt.Sprintf("%d %s", n, noun))
+			return
+		}
 		shown := names[:min(3, len(names))]
 		list := strings.Join(shown, ", ")
 		if more := n - len(shown); more > 0 {
