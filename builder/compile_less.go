@@ -262,8 +262,11 @@ func (b *build) compileStyle(root string, e *expansion, fs *fileset, st *styleSt
 // with --source-maps it returns the stylesheet as less.js writes it (a
 // minifier would move what the map points at) and its source map.
 func (b *build) runLess(root string, exp *less.Expansion, owner string) (css, smap []byte, _ error) {
+	t0 := time.Now()
 	res, err := b.lessPool().Compile(b.ctx, root, exp.Files, less.CompileOptions{SourceMap: b.opts.SourceMaps})
 	b.stats.lessRuns.Add(1)
+	b.log.Debug("less.js compiled", "root", root, "for", owner, "files", len(exp.Files),
+		"since start", t0.Sub(b.start).Round(time.Millisecond), "wall", time.Since(t0).Round(time.Millisecond))
 	located := func(file string, line, col int, msg, source string) *diag.Error {
 		if abs, ok := exp.Inputs[file]; ok {
 			file = b.display(abs)
