@@ -44,6 +44,7 @@ type inputSum struct {
 		mu            sync.Mutex
 		loaded, known bool
 		list          []string
+		key           string // of their pack entry, made once (asksKey)
 	}
 }
 
@@ -178,7 +179,14 @@ func (a *assembly) setAsks(in *inputSum, list []string) []string {
 	return s.list
 }
 
-func (b *build) asksKey(in *inputSum) string { return b.key("jsasks", hex.EncodeToString(in.sum[:])) }
+// asksKey is the pack key of in's lookups, made the first time it is
+// asked for (every job that translates in asks it), under in.asks.mu.
+func (b *build) asksKey(in *inputSum) string {
+	if in.asks.key == "" {
+		in.asks.key = b.key("jsasks", hex.EncodeToString(in.sum[:]))
+	}
+	return in.asks.key
+}
 
 // jsKey is the memo key of a script's translation for a file at from:
 // the script's digest and the job's answer to each of its lookups.
