@@ -1336,15 +1336,15 @@ func (b *build) changesSince(st *outputState) *Changes {
 		}
 	}
 	for f := range b.dictSums {
-		d, ok := present(b.dictSums, f)
-		was, wasOK := present(st.Dicts, f)
+		d, ok := dictDigest(b.dictSums, f)
+		was, wasOK := dictDigest(st.Dicts, f)
 		if ok && wasOK && d != was || ok != wasOK && !c.Config {
 			dicts = append(dicts, f)
 		}
 	}
 	for f := range st.Dicts {
 		if _, ok := b.dictSums[f]; !ok && !c.Config {
-			if _, was := present(st.Dicts, f); was {
+			if _, was := dictDigest(st.Dicts, f); was {
 				dicts = append(dicts, f)
 			}
 		}
@@ -1364,9 +1364,9 @@ func (b *build) changesSince(st *outputState) *Changes {
 	return c
 }
 
-// present returns a dictionary's digest in m, and whether the file was
+// dictDigest returns a dictionary's digest in m, and whether the file was
 // there ("-" records one missing).
-func present(m map[string]string, f string) (string, bool) {
+func dictDigest(m map[string]string, f string) (string, bool) {
 	d, ok := m[f]
 	return d, ok && d != "-"
 }
