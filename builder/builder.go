@@ -22,7 +22,9 @@
 //     logical names, templates and stylesheets rewritten,
 //     js-translation.json.
 //   - store (store.go, store_*.go): the manifests, the tree written aside
-//     (or a spare tree updated), build.json, the swap into place.
+//     (or a spare tree updated), build.json (in parts, a clean job's
+//     copied from the previous output's: store_buildfile.go), the swap
+//     into place.
 //
 // Compile and assemble put each final content into the content store
 // (contents.go) as they make it, where each unique content is compressed
@@ -420,7 +422,7 @@ type build struct {
 	jobsOld, jobsOlder []string
 	stateBody          chan []byte   // the state's sidecars and memo, being encoded (see saveState)
 	treeDigest         string        // of the new tree's file list (see treeDigest)
-	buildSum           string        // sha256 of the new tree's build.json
+	buildLayout        *buildLayout  // the new tree's build.json (store_buildfile.go)
 	treeRecord         func() []byte // encodes the new tree's record (store_record.go); nil for none
 
 	errMu    sync.Mutex

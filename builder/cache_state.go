@@ -58,10 +58,11 @@ type outputState struct {
 	// that walks the output reads the list from build.json, and trusts it
 	// only under this digest.
 	List string
-	// BuildSum is the sha256 of build.json as the build wrote it: a build
-	// that walks the output compares the file with it, rather than with
-	// the file encoded again.
-	BuildSum string
+	// Layout is build.json as the build wrote it, in parts (see
+	// store_buildfile.go): a build that walks the output compares the
+	// file with its sum, and the next build copies a clean job's part
+	// from the file.
+	Layout *buildLayout
 	// Dicts are the digests of the dictionaries the build read, by path
 	// ("-" for one missing), and WorkDir the working directory it ran
 	// from, for the next build's changesSince.
@@ -123,6 +124,36 @@ type prev struct {
 	inodes *fstree.InodeMap[*verified]
 	// memo holds the rewrites of the previous build (see cache_memo.go).
 	memo map[string]memoRec
+	// parts are the parts of its build.json by key, with where each
+	// starts in the file, when the file is as the last build wrote it.
+	parts map[string]buildPart
+}
+
+// takeLayout notes the parts of the previous output's build.json, which
+// is as the state's layout describes it.
+func (p *prev) takeLayout(l *buildLayout) {
+	if l == nil {
+		return
+	}
+	p.parts = make(map[string]buildPart, len(l.Parts))
+	at := l.HeadLen
+	for i, part := range l.Parts {
+		if i > 0 {
+			at++ // the comma
+		}
+		part.from = at
+		p.parts[part.Key] = part
+		at += part.Len
+	}
+}
+
+// buildFile is the previous output's build.json, when a build may take
+// parts of it; "" when not.
+func (p *prev) buildFile() string {
+	if p == nil || p.parts == nil {
+		return ""
+	}
+	return filepath.Join(p.dir, manifest.BuildFile)
 }
 
 type verified struct {
@@ -748,6 +779,7 @@ func (b *build) usePrev(st *outputState, chk *outputCheck, parts *prevParts, int
 	b.prev = p
 	b.store.expect(len(p.byHash)) // a rebuild's contents are mostly the previous output's
 	if intact {
+		p.takeLayout(st.Layout)
 		b.log.Debug("cache: the previous output is intact; its files and sidecars are reused where the bytes match",
 			"output", b.opts.Output, "contents", len(p.byHash), "checked_by", chk.how())
 	}
@@ -855,16 +887,9 @@ func (b *build) listed(st *outputState) (map[string]manifest.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	inOrder := func(yield func(string, manifest.File) bool) {
-		for _, e := range list {
-			if !yield(e.Path, e.File) {
-				return
-			}
-		}
-	}
-	// (the list as the file has it: in any other order than the sorted
-	// one the build wrote, it is not that build's)
-	if st.List == "" || treeDigest(inOrder) != st.List {
+	// (the list as the file has it, cut into the parts the build wrote:
+	// in any other order than the sorted one, it is not that build's)
+	if st.List == "" || st.Layout == nil || listedDigest(list, st.Layout.Parts) != st.List {
 		return nil, errors.New("the output's build.json is not the one the last build wrote")
 	}
 	files := make(map[string]manifest.File, len(list))
@@ -938,7 +963,7 @@ func (p *prev) walked(st *outputState, chk *outputCheck, files map[string]manife
 		n := verifyContent(p.dir, chk.tree, p.inodes)
 		log.Debug("cache: the previous output changed since it was written; files whose bytes are as recorded are reused",
 			"output", p.dir, "files", len(files), "contents_verified", n, "wall", time.Since(t0).Round(time.Microsecond))
-		if st.Inputs == inputs && asRecorded(p.dir, chk.tree, st.Build, st.BuildSum, p.inodes) {
+		if st.Inputs == inputs && asRecorded(p.dir, chk.tree, st.Build, st.Layout, p.inodes) {
 			return false
 		}
 	}
@@ -1031,9 +1056,9 @@ func (c *outputCheck) stop() {
 
 // asRecorded reports whether the tree walked in dir is the one the build
 // bm describes: every file of bm.Files at its path with its bytes verified,
-// build.json as that build wrote it (its sha256 is buildSum), and nothing
-// else.
-func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, buildSum string, inodes *fstree.InodeMap[*verified]) bool {
+// build.json as that build wrote it (as layout describes it), and
+// nothing else.
+func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, layout *buildLayout, inodes *fstree.InodeMap[*verified]) bool {
 	dirs := map[string]bool{".": true}
 	for rel := range bm.Files {
 		addDirs(dirs, rel)
@@ -1046,7 +1071,7 @@ func asRecorded(dir string, tree []fstree.Entry, bm *manifest.Build, buildSum st
 				return false
 			}
 		case e.Kind == fstree.File && e.Mode == 0 && e.Rel == manifest.BuildFile:
-			if buildSum == "" || !sameContent(filepath.Join(dir, manifest.BuildFile), e.Inode(), e.Stat, buildSum, sha256.New(), make([]byte, 64<<10)) {
+			if layout == nil || !sameContent(filepath.Join(dir, manifest.BuildFile), e.Inode(), e.Stat, layout.sum(), newLayoutHash(layout), make([]byte, 64<<10)) {
 				return false
 			}
 			buildFile = true
@@ -1178,7 +1203,7 @@ func (b *build) saveState(res *Result, fp string, probes []fstree.DirProbe, jobs
 	}
 	st := outputState{Inputs: b.inputs, OutputFP: fp, CompKey: b.compKey(), Build: res.Build, Jobs: jobs, PrevJobs: b.jobsOld,
 		Probes: probes, Stat: b.statCache, Body: b.bodyKey(res.Build.ID), List: b.treeDigest,
-		BuildSum: b.buildSum, Dicts: b.dictSums, WorkDir: b.opts.WorkDir}
+		Layout: b.buildLayout, Dicts: b.dictSums, WorkDir: b.opts.WorkDir}
 	st.Result = savedResult{Jobs: res.Jobs, Stats: res.Stats, Missing: res.Missing}
 	for _, w := range res.Warnings {
 		var de *diag.Error

@@ -21,3 +21,5 @@ func SetContextSourceBudget(n int) (restore func()) {
 // SetSpareJobs sets the hook told how the spare tree's job directories
 // were known (store_record.go); nil unsets it.
 func SetSpareJobs(f func(recorded, listed int64)) { spareJobs = f }
+
+func SetBuildParts(f func(copied, made int)) { buildParts = f }

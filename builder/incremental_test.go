@@ -103,6 +103,9 @@ func TestIncrementalInvalidation(t *testing.T) {
 		redo bool
 		// changes: what the rebuild says changed (Result.Changes).
 		changes *builder.Changes
+		// copied: the parts of build.json taken from the previous output's,
+		// the clean jobs' (of 10 jobs).
+		copied int
 	}{
 		{
 			name: "changed parent-theme partial",
@@ -111,6 +114,7 @@ func TestIncrementalInvalidation(t *testing.T) {
 			},
 			bundles: func(cold int64) (int64, int64) { return 1, cold - 1 },
 			changes: &builder.Changes{Sources: 1, Files: []string{baseDir + "/web/js/_format.js"}},
+			copied:  2,
 		},
 		{
 			name: "changed parent-theme leaf",
@@ -119,6 +123,7 @@ func TestIncrementalInvalidation(t *testing.T) {
 			},
 			bundles: func(int64) (int64, int64) { return 0, 0 },
 			changes: &builder.Changes{Sources: 1, Files: []string{baseDir + "/web/js/widgets/slider.js"}},
+			copied:  2,
 		},
 		{
 			name: "new override in child theme",
@@ -127,6 +132,7 @@ func TestIncrementalInvalidation(t *testing.T) {
 			},
 			bundles: func(cold int64) (int64, int64) { return 1, cold - 1 },
 			changes: &builder.Changes{Sources: 1, Files: []string{shopDir + "/web/js/_format.js"}},
+			copied:  6,
 		},
 		{
 			// Not an input of any bundle: the child's jobs reuse the
@@ -137,6 +143,7 @@ func TestIncrementalInvalidation(t *testing.T) {
 			},
 			bundles: func(int64) (int64, int64) { return 0, 0 },
 			changes: &builder.Changes{Sources: 1, Files: []string{shopDir + "/web/template/cart.html"}},
+			copied:  6,
 		},
 		{
 			name: "changed dictionary",
@@ -145,6 +152,7 @@ func TestIncrementalInvalidation(t *testing.T) {
 			},
 			bundles: func(int64) (int64, int64) { return 0, 0 },
 			changes: &builder.Changes{Dictionaries: 1, Files: []string{baseDir + "/i18n/fr_FR.csv"}},
+			copied:  8,
 		},
 		{
 			name:    "changed option",
@@ -191,9 +199,15 @@ func TestIncrementalInvalidation(t *testing.T) {
 			if tc.change != nil {
 				tc.change(t, dir)
 			}
+			copied := -1
+			builder.SetBuildParts(func(c, _ int) { copied = c })
 			warm := cachedBuild(t, dir, out, cache, tc.opts)
+			builder.SetBuildParts(nil)
 			if warm.UpToDate {
 				t.Fatal("rebuild after a change reported up to date")
+			}
+			if copied != tc.copied {
+				t.Errorf("build.json: %d parts copied from the previous output's, want %d", copied, tc.copied)
 			}
 			if !reflect.DeepEqual(warm.Changes, tc.changes) {
 				t.Errorf("rebuild says changed %+v, want %+v", warm.Changes, tc.changes)

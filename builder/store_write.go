@@ -3,7 +3,6 @@ package builder
 import (
 	"encoding/hex"
 	"fmt"
-	"io"
 	"iter"
 	"os"
 	"path/filepath"
@@ -57,7 +56,7 @@ func (b *build) write(tmp string, spare bool, jobs []*job) (*Result, string, []f
 	if b.cache != nil {
 		b.startStateBody()
 	}
-	buildFile := b.startBuildFile(tmp, bm, cv, treeFiles(all))
+	buildFile := b.startBuildFile(tmp, bm, cv, all)
 	outBytes, ok := b.writeJobs(tmp, jobs, tops, tw)
 	buildSize, buildErr := buildFile()
 	if !ok {
@@ -103,7 +102,7 @@ func (b *build) writeManifests(jobs []*job) error {
 // startBuildFile sets the build's ID and the tree's digest, and writes
 // build.json into tmp, on a goroutine of its own: the job directories are
 // written meanwhile. The function it returns waits for it.
-func (b *build) startBuildFile(tmp string, bm *manifest.Build, cv string, files iter.Seq2[[]byte, manifest.File]) func() (int64, error) {
+func (b *build) startBuildFile(tmp string, bm *manifest.Build, cv string, all []jobFiles) func() (int64, error) {
 	var (
 		size int64
 		err  error
@@ -112,13 +111,23 @@ func (b *build) startBuildFile(tmp string, bm *manifest.Build, cv string, files 
 	go func() {
 		defer close(done)
 		defer b.clock.since(stWrite, time.Now())
-		b.treeDigest = treeDigest(files)
+		b.treeDigest = treeDigest(partsOf(all))
 		bm.ID = b.treeDigest[:20]
 		bm.ContentVersion = cv
 		if bm.ContentVersion == "" {
 			bm.ContentVersion = bm.ID[:12]
 		}
-		size, b.buildSum, err = writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm, files)
+		size, b.buildLayout, err = writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm, all, b.prev.buildFile())
+		copied := 0
+		for i := range all {
+			if all[i].part.from > 0 {
+				copied++
+			}
+		}
+		b.log.Debug("build.json: parts copied from the previous output's, and made", "copied", copied, "made", len(all)-copied)
+		if buildParts != nil {
+			buildParts(copied, len(all)-copied)
+		}
 	}()
 	return func() (int64, error) {
 		<-done
@@ -162,6 +171,10 @@ func (b *build) fingerprintTree(tmp string, tw *treeWriter, meanwhile func()) (s
 	return treeFP.String(), withBuildFile(probes, n)
 }
 
+// buildParts, when set (by tests), is told how many parts of build.json
+// were copied from the previous output's and how many were made.
+var buildParts func(copied, made int)
+
 // spareJobs, when set (by tests), is told how many job directories of
 // the spare tree were known from its record and how many were listed.
 var spareJobs func(recorded, listed int64)
@@ -197,7 +210,10 @@ func (b *build) newTree(tmp string, spare bool, all []jobFiles) (*treeWriter, er
 // content version too.
 func (b *build) listTree(jobs []*job) ([]jobFiles, []topFile, string, error) {
 	all := make([]jobFiles, len(jobs))
-	par.For(len(jobs), b.opts.Threads, func(i int) { all[i] = b.jobFileList(jobs[i]) })
+	par.For(len(jobs), b.opts.Threads, func(i int) {
+		all[i] = b.jobFileList(jobs[i])
+		all[i].part = b.partFor(&all[i])
+	})
 	cv := b.opts.ContentVersion
 	var tops []topFile
 	if b.logicalNames {
@@ -213,7 +229,7 @@ func (b *build) listTree(jobs []*job) ([]jobFiles, []topFile, string, error) {
 			sris, sriErr = sriFiles(treeFiles(all))
 		}()
 		if cv == "" {
-			cv = numericVersion(buildID(treeFiles(all)))
+			cv = numericVersion(treeDigest(partsOf(all)))
 		}
 		<-done
 		if sriErr != nil {
@@ -224,6 +240,7 @@ func (b *build) listTree(jobs []*job) ([]jobFiles, []topFile, string, error) {
 	for i, f := range tops {
 		tops[i].blob = b.store.putPlain(f.data)
 		all = append(all, jobFiles{entries: []fileEntry{{name: f.rel, f: manifest.File{SHA256: tops[i].blob.sum, Size: tops[i].blob.size}}}, at: []int32{0}})
+		all[len(all)-1].part = partOf(&all[len(all)-1])
 	}
 	sortJobFiles(all)
 	b.outFiles = all
@@ -370,7 +387,7 @@ func (b *build) jobFileList(j *job) jobFiles {
 	// The sidecars' names share one buffer, allocated once at its size;
 	// bytes appended to it are never written again.
 	names := make([]byte, 0, size)
-	files := jobFiles{dir: j.Dir(), entries: make([]fileEntry, 0, n)}
+	files := jobFiles{dir: j.Dir(), job: j, entries: make([]fileEntry, 0, n)}
 	add := func(name string, bl *blob) {
 		files.add(name, manifest.File{SHA256: bl.sum, Size: bl.size})
 		for i, e := range bl.encs {
@@ -479,7 +496,9 @@ func (b *build) writeJob(tmp string, j *job, tw *treeWriter) (int64, error) {
 // relative to it, sorted (jobFileList).
 type jobFiles struct {
 	dir     string
+	job     *job // nil for a file outside the job directories
 	entries []fileEntry
+	part    buildPart // its part of build.json (store_buildfile.go)
 	// at holds, for each file in the order it was added, its index in
 	// entries.
 	at []int32
@@ -501,13 +520,16 @@ func (jf *jobFiles) add(name string, f manifest.File) {
 // deployed_version.txt, an area's sri-hashes.json) has one file, which
 // sorts by its path.
 func sortJobFiles(all []jobFiles) {
-	key := func(jf jobFiles) string {
-		if jf.dir == "" {
-			return jf.entries[0].name
-		}
-		return jf.dir + "/"
+	slices.SortFunc(all, func(x, y jobFiles) int { return strings.Compare(x.key(), y.key()) })
+}
+
+// key is where the list sorts in the tree: its directory, or the path of
+// a file outside the job directories.
+func (jf *jobFiles) key() string {
+	if jf.dir == "" {
+		return jf.entries[0].name
 	}
-	slices.SortFunc(all, func(x, y jobFiles) int { return strings.Compare(key(x), key(y)) })
+	return jf.dir + "/"
 }
 
 // topFile is a file of the tree outside the job directories
@@ -533,17 +555,9 @@ func numericVersion(id string) string {
 // large tree makes no string per file.
 func treeFiles(all []jobFiles) iter.Seq2[[]byte, manifest.File] {
 	return func(yield func([]byte, manifest.File) bool) {
-		var p []byte
-		for _, jf := range all {
-			p = p[:0]
-			if jf.dir != "" {
-				p = append(p, jf.dir...)
-				p = append(p, '/')
-			}
-			n := len(p)
-			for _, e := range jf.entries {
-				p = append(p[:n], e.name...)
-				if !yield(p, e.f) {
+		for i := range all {
+			for p, f := range all[i].files() {
+				if !yield(p, f) {
 					return
 				}
 			}
@@ -551,28 +565,21 @@ func treeFiles(all []jobFiles) iter.Seq2[[]byte, manifest.File] {
 	}
 }
 
-// buildID digests the whole tree: same files, same id. files come in
-// sorted order.
-func buildID(files iter.Seq2[[]byte, manifest.File]) string {
-	return treeDigest(files)[:20]
-}
-
-// treeDigest is the sha256 of the tree's file list, in hex: a line of
-// path, digest and size for each file, in sorted order.
-func treeDigest[S string | []byte](files iter.Seq2[S, manifest.File]) string {
-	h := sha256.New()
-	var line []byte
-	for p, f := range files {
-		// "%s %s %d\n" of path, digest and size
-		line = append(line[:0], p...)
-		line = append(line, ' ')
-		line = append(line, f.SHA256...)
-		line = append(line, ' ')
-		line = strconv.AppendInt(line, f.Size, 10)
-		line = append(line, '\n')
-		h.Write(line)
+// files yields jf's files with their paths in the tree, as treeFiles.
+func (jf *jobFiles) files() iter.Seq2[[]byte, manifest.File] {
+	return func(yield func([]byte, manifest.File) bool) {
+		var p []byte
+		if jf.dir != "" {
+			p = append(append(p, jf.dir...), '/')
+		}
+		n := len(p)
+		for _, e := range jf.entries {
+			p = append(p[:n], e.name...)
+			if !yield(p, e.f) {
+				return
+			}
+		}
 	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // configDigest covers the configuration and every option that changes
@@ -587,28 +594,6 @@ func (b *build) configDigest() string {
 	sort.Strings(ids)
 	fmt.Fprintf(h, "jobs %s\nskip %+v\n", strings.Join(ids, ","), b.opts.Skip)
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// writeBuildFile streams build.json (it lists every file of the tree, and
-// a large matrix has millions) and returns its size and sha256.
-func writeBuildFile(name string, bm *manifest.Build, files iter.Seq2[[]byte, manifest.File]) (int64, string, error) {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return 0, "", err
-	}
-	h := sha256.New()
-	err = manifest.WriteBuildFiles(io.MultiWriter(f, h), bm, files)
-	st, serr := f.Stat()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = serr
-	}
-	if err != nil {
-		return 0, "", err
-	}
-	return st.Size(), hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // withBuildFile adds build.json to the probe of the top of the tree; the

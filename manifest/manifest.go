@@ -221,21 +221,11 @@ func WriteBuild(w io.Writer, b *Build) error {
 // step only, and may be reused by the next).
 func WriteBuildFiles[S string | []byte](w io.Writer, b *Build, files iter.Seq2[S, File]) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
-	head := *b
-	head.Files = nil
-	data, err := Marshal(struct {
-		Build
-		Files *struct{} `json:"files,omitempty"`
-	}{Build: head})
+	head, err := BuildHead(b)
 	if err != nil {
 		return err
 	}
-	// Reopen the object to append "files" after the other fields.
-	data = bytes.TrimRight(data, "\n")
-	data = bytes.TrimSuffix(data, []byte("}"))
-	data = bytes.TrimRight(data, " \n")
-	bw.Write(data)
-	bw.WriteString(",\n  \"files\": {")
+	bw.Write(head)
 	var line []byte
 	n := 0
 	for k, f := range files {
@@ -244,20 +234,50 @@ func WriteBuildFiles[S string | []byte](w io.Writer, b *Build, files iter.Seq2[S
 			line = append(line, ',')
 		}
 		n++
-		line = append(line, "\n    "...)
-		line = appendJSONString(line, k)
-		line = append(line, ": {\n      \"sha256\": "...)
-		line = appendJSONString(line, f.SHA256)
-		line = append(line, ",\n      \"size\": "...)
-		line = strconv.AppendInt(line, f.Size, 10)
-		line = append(line, "\n    }"...)
-		bw.Write(line)
+		bw.Write(AppendFile(line, k, f))
 	}
-	if n > 0 {
-		bw.WriteString("\n  ")
-	}
-	bw.WriteString("}\n}\n")
+	bw.WriteString(BuildTail(n > 0))
 	return bw.Flush()
+}
+
+// BuildHead is build.json up to the opening of its "files" object: the
+// fields of b but Files, as Marshal writes them. The file is the head,
+// the entries of AppendFile separated by commas, and BuildTail.
+func BuildHead(b *Build) ([]byte, error) {
+	head := *b
+	head.Files = nil
+	data, err := Marshal(struct {
+		Build
+		Files *struct{} `json:"files,omitempty"`
+	}{Build: head})
+	if err != nil {
+		return nil, err
+	}
+	// Reopen the object to append "files" after the other fields.
+	data = bytes.TrimRight(data, "\n")
+	data = bytes.TrimSuffix(data, []byte("}"))
+	data = bytes.TrimRight(data, " \n")
+	return append(data, ",\n  \"files\": {"...), nil
+}
+
+// AppendFile appends the entry of build.json's "files" object for the
+// file at path, without the comma that separates it from the one before.
+func AppendFile[S string | []byte](dst []byte, path S, f File) []byte {
+	dst = append(dst, "\n    "...)
+	dst = appendJSONString(dst, path)
+	dst = append(dst, ": {\n      \"sha256\": "...)
+	dst = appendJSONString(dst, f.SHA256)
+	dst = append(dst, ",\n      \"size\": "...)
+	dst = strconv.AppendInt(dst, f.Size, 10)
+	return append(dst, "\n    }"...)
+}
+
+// BuildTail closes build.json after its entries, if it has any.
+func BuildTail(entries bool) string {
+	if entries {
+		return "\n  }\n}\n"
+	}
+	return "}\n}\n"
 }
 
 // appendJSONString appends s as a JSON string as Marshal writes it (no
