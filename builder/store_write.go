@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 
 	"github.com/scdtool/scd/builder/fstree"
+	"github.com/scdtool/scd/builder/precompress"
 	"github.com/scdtool/scd/diag"
 	"github.com/scdtool/scd/internal/par"
 	"github.com/scdtool/scd/manifest"
@@ -388,24 +389,63 @@ func (b *build) jobFileList(j *job) jobFiles {
 	// bytes appended to it are never written again.
 	names := make([]byte, 0, size)
 	files := jobFiles{dir: j.Dir(), job: j, entries: make([]fileEntry, 0, n)}
-	add := func(name string, bl *blob) {
-		files.add(name, manifest.File{SHA256: bl.sum, Size: bl.size})
-		for i, e := range bl.encs {
+	// Each output comes with its sidecars, whose names follow its own in
+	// sorted order but for a name between them (a.js, a.js-min.js,
+	// a.js.br): the outputs are sorted by name, each followed by its
+	// sidecars by extension, and the whole list is sorted only when that
+	// is not the order. Each entry keeps its place in writeJob's order
+	// (src): each output and its sidecars in encoding order, the
+	// manifest last.
+	src := make([]int32, len(j.outputs)+1) // the first of each output's, by j.outputs; the manifest's last
+	order := make([]int32, len(j.outputs)+1)
+	next := int32(0)
+	for i, o := range j.outputs {
+		src[i], order[i] = next, int32(i)
+		next += 1 + int32(len(o.blob.encs))
+	}
+	src[len(j.outputs)], order[len(j.outputs)] = next, int32(len(j.outputs))
+	nameOf := func(i int32) (string, *blob) {
+		if int(i) == len(j.outputs) {
+			return manifest.ManifestFile, j.manifest
+		}
+		return j.outputs[i].name, j.outputs[i].blob
+	}
+	slices.SortFunc(order, func(x, y int32) int {
+		a, _ := nameOf(x)
+		b, _ := nameOf(y)
+		return strings.Compare(a, b)
+	})
+	for _, i := range order {
+		name, bl := nameOf(i)
+		files.entries = append(files.entries, fileEntry{name, manifest.File{SHA256: bl.sum, Size: bl.size}, src[i]})
+		var buf [4]int
+		for _, k := range byExt(bl.encs, buf[:0]) {
 			start := len(names)
-			names = append(append(names, name...), e.Ext()...)
-			files.add(frozen(names[start:]), manifest.File{SHA256: bl.sides[i].sum, Size: bl.sides[i].size})
+			names = append(append(names, name...), bl.encs[k].Ext()...)
+			files.entries = append(files.entries, fileEntry{frozen(names[start:]), manifest.File{SHA256: bl.sides[k].sum, Size: bl.sides[k].size}, src[i] + 1 + int32(k)})
 		}
 	}
-	for _, o := range j.outputs {
-		add(o.name, o.blob)
+	byName := func(x, y fileEntry) int { return strings.Compare(x.name, y.name) }
+	if !slices.IsSortedFunc(files.entries, byName) {
+		slices.SortFunc(files.entries, byName)
 	}
-	add(manifest.ManifestFile, j.manifest)
-	slices.SortFunc(files.entries, func(x, y fileEntry) int { return strings.Compare(x.name, y.name) })
 	files.at = make([]int32, len(files.entries))
 	for i, e := range files.entries {
 		files.at[e.src] = int32(i)
 	}
 	return files
+}
+
+// byExt appends to idx the indexes of encs in the order of their
+// extensions.
+func byExt(encs []precompress.Encoding, idx []int) []int {
+	for i := range encs {
+		idx = append(idx, i)
+		for k := i; k > 0 && encs[idx[k]].Ext() < encs[idx[k-1]].Ext(); k-- {
+			idx[k], idx[k-1] = idx[k-1], idx[k]
+		}
+	}
+	return idx
 }
 
 // writeJob writes one job directory, the files jobFileList lists, and

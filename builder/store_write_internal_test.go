@@ -25,16 +25,31 @@ func TestJobFileListAt(t *testing.T) {
 		}
 		return bl
 	}
-	j := &job{Job: matrix.Job{Area: "frontend", Theme: "Acme/shop", Locale: "en_US"}}
-	j.outputs = []output{
-		{name: "z.css", blob: blobOf("z", both)},
-		{name: "a.js", blob: blobOf("a", both)},
-		{name: "a.js-x.js", blob: blobOf("x", nil)},
-		{name: "n/b.js", blob: blobOf("b", both[1:])},
+	gzipFirst := []precompress.Encoding{precompress.Gzip, precompress.Zstd, precompress.Brotli}
+	for what, outputs := range map[string][]output{
+		"sidecars apart": {
+			{name: "z.css", blob: blobOf("z", both)},
+			{name: "a.js", blob: blobOf("a", both)},
+			{name: "a.js-x.js", blob: blobOf("x", nil)},
+			{name: "n/b.js", blob: blobOf("b", both[1:])},
+		},
+		// sorted by name once each output's sidecars are: encodings in
+		// configured order, not their extensions'
+		"sidecars by extension": {
+			{name: "z.css", blob: blobOf("z", gzipFirst)},
+			{name: "a.js", blob: blobOf("a", gzipFirst)},
+			{name: "n/b.js", blob: blobOf("b", gzipFirst[:2])},
+		},
+	} {
+		j := &job{Job: matrix.Job{Area: "frontend", Theme: "Acme/shop", Locale: "en_US"}, outputs: outputs}
+		j.manifest = blobOf("m", both[:1])
+		checkJobFileList(t, what, j)
 	}
-	j.manifest = blobOf("m", both[:1])
-	jf := (&build{}).jobFileList(j)
+}
 
+func checkJobFileList(t *testing.T, what string, j *job) {
+	t.Helper()
+	jf := (&build{}).jobFileList(j)
 	var want []string // the names in writeJob's order
 	for _, o := range j.outputs {
 		want = append(want, o.name)
@@ -44,34 +59,35 @@ func TestJobFileListAt(t *testing.T) {
 	}
 	want = append(want, manifest.ManifestFile, manifest.ManifestFile+".br")
 	if len(jf.entries) != len(want) || len(jf.at) != len(want) {
-		t.Fatalf("%d entries and %d positions for %d files", len(jf.entries), len(jf.at), len(want))
+		t.Fatalf("%s: %d entries and %d positions for %d files", what, len(jf.entries), len(jf.at), len(want))
 	}
 	if !slices.IsSortedFunc(jf.entries, func(x, y fileEntry) int { return strings.Compare(x.name, y.name) }) {
-		t.Fatalf("entries not sorted: %v", jf.entries)
+		t.Fatalf("%s: entries not sorted: %v", what, jf.entries)
 	}
 	for k, name := range want {
 		e := jf.entries[jf.at[k]]
 		if e.name != name {
-			t.Errorf("file %d (%s) is at %d, which holds %s", k, name, jf.at[k], e.name)
+			t.Errorf("%s: file %d (%s) is at %d, which holds %s", what, k, name, jf.at[k], e.name)
 		}
 	}
 	for _, e := range jf.entries {
 		if e.name == "a.js.gz" && (e.f.SHA256 != "a"+string(precompress.Gzip) || e.f.Size != 1) {
-			t.Errorf("a.js.gz has %+v, not its sidecar's digest and size", e.f)
+			t.Errorf("%s: a.js.gz has %+v, not its sidecar's digest and size", what, e.f)
 		}
 	}
 }
 
-// BenchmarkJobFileList lists a job of 2,500 outputs, most with two
-// sidecars, as a Magento job has.
+// BenchmarkJobFileList lists a job of 2,500 outputs, most with the three
+// sidecars of the default configuration in its order, as a Magento job
+// has.
 func BenchmarkJobFileList(b *testing.B) {
-	both := []precompress.Encoding{precompress.Brotli, precompress.Gzip}
+	all := []precompress.Encoding{precompress.Gzip, precompress.Brotli, precompress.Zstd}
 	j := &job{Job: matrix.Job{Area: "frontend", Theme: "Acme/shop", Locale: "en_US"}}
 	for i := range 2500 {
 		bl := &blob{sum: strings.Repeat("ab", 32), size: int64(i)}
 		if i%5 != 0 {
-			bl.encs = both
-			bl.sides = []sidecar{{sum: bl.sum, size: 1}, {sum: bl.sum, size: 2}}
+			bl.encs = all
+			bl.sides = []sidecar{{sum: bl.sum, size: 1}, {sum: bl.sum, size: 2}, {sum: bl.sum, size: 3}}
 		}
 		name := fmt.Sprintf("Magento_Module%02d/js/view/component-%04d.js", i%60, i)
 		j.outputs = append(j.outputs, output{name: name, blob: bl})
