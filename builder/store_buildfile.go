@@ -279,8 +279,7 @@ func (w *buildWriter) write(bm *manifest.Build, all []jobFiles, prev string) err
 				return err
 			}
 		} else {
-			buf = jf.appendEntries(buf[:0])
-			w.put(buf)
+			buf = w.entries(jf, buf)
 		}
 		p.from = 0
 		w.layout.Parts = append(w.layout.Parts, p)
@@ -313,15 +312,18 @@ func (w *buildWriter) copy(src *os.File, off, n int64) error {
 	return err
 }
 
-// appendEntries appends jf's entries of build.json, separated by commas.
-func (jf *jobFiles) appendEntries(buf []byte) []byte {
+// entries writes jf's entries of build.json, separated by commas; buf is
+// scratch space, returned for the next call.
+func (w *buildWriter) entries(jf *jobFiles, buf []byte) []byte {
 	first := true
 	for path, f := range jf.files() {
+		buf = buf[:0]
 		if !first {
 			buf = append(buf, ',')
 		}
 		first = false
 		buf = manifest.AppendFile(buf, path, f)
+		w.put(buf)
 	}
 	return buf
 }
