@@ -260,12 +260,13 @@ func (w *buildWriter) write(bm *manifest.Build, all []jobFiles, prev string) err
 	}
 	w.layout.HeadSum, w.layout.HeadLen = hashed(head)
 	w.put(head)
+	// The previous file is only a faster way to the same bytes: a part
+	// it cannot give is made.
 	var src *os.File
 	if prev != "" {
-		if src, err = os.Open(prev); err != nil {
-			return err
+		if src, err = os.Open(prev); err == nil {
+			defer src.Close()
 		}
-		defer src.Close()
 	}
 	var buf []byte
 	for i := range all {
@@ -274,11 +275,13 @@ func (w *buildWriter) write(bm *manifest.Build, all []jobFiles, prev string) err
 			w.put([]byte{','})
 		}
 		p := jf.part
+		copied := false
 		if p.from > 0 && src != nil {
-			if err := w.copy(src, p.from, p.Len); err != nil {
+			if copied, err = w.copy(src, p.from, p.Len); err != nil {
 				return err
 			}
-		} else {
+		}
+		if !copied {
 			buf = w.entries(jf, buf)
 		}
 		p.from = 0
@@ -296,20 +299,26 @@ func (w *buildWriter) put(b []byte) {
 }
 
 // copy appends n bytes of src from off, by copy_file_range where the
-// system has it (os.File.ReadFrom).
-func (w *buildWriter) copy(src *os.File, off, n int64) error {
+// system has it (os.File.ReadFrom). When src cannot give them, it leaves
+// the file as it was and returns false; an error is the new file's.
+func (w *buildWriter) copy(src *os.File, off, n int64) (bool, error) {
 	if err := w.bw.Flush(); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := src.Seek(off, io.SeekStart); err != nil {
-		return err
+		return false, nil
 	}
 	got, err := w.f.ReadFrom(&io.LimitedReader{R: src, N: n})
-	if err == nil && got != n {
-		err = io.ErrUnexpectedEOF
+	if err == nil && got == n {
+		w.size += n
+		return true, nil
 	}
-	w.size += got
-	return err
+	// Back to where the part begins.
+	if err := w.f.Truncate(w.size); err != nil {
+		return false, err
+	}
+	_, err = w.f.Seek(w.size, io.SeekStart)
+	return false, err
 }
 
 // entries writes jf's entries of build.json, separated by commas; buf is

@@ -109,6 +109,16 @@ func TestBuildFileInParts(t *testing.T) {
 	if l2.sum() != l.sum() {
 		t.Fatal("copied parts: another layout")
 	}
+	// A previous file that cannot give the parts (shorter than its
+	// layout, or gone): they are made, and the file is the same.
+	short := filepath.Join(t.TempDir(), manifest.BuildFile)
+	os.WriteFile(short, data[:again[1].part.from+10], 0o644)
+	for what, prev := range map[string]string{"a shorter file": short, "no file": short + ".gone"} {
+		name3, l3 := writeSample(t, t.TempDir(), again, prev)
+		if data3, _ := os.ReadFile(name3); !bytes.Equal(data3, data) || l3.sum() != l.sum() {
+			t.Errorf("%s: parts copied from it:\n%s\nwant:\n%s", what, data3, data)
+		}
+	}
 
 	_, list, err := manifest.ReadBuildList(filepath.Dir(name))
 	if err != nil {
