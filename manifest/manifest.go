@@ -234,7 +234,8 @@ func WriteBuildFiles[S string | []byte](w io.Writer, b *Build, files iter.Seq2[S
 			line = append(line, ',')
 		}
 		n++
-		bw.Write(AppendFile(line, k, f))
+		line = AppendFile(line, k, f)
+		bw.Write(line)
 	}
 	bw.WriteString(BuildTail(n > 0))
 	return bw.Flush()
