@@ -389,34 +389,9 @@ func (b *build) jobFileList(j *job) jobFiles {
 	// bytes appended to it are never written again.
 	names := make([]byte, 0, size)
 	files := jobFiles{dir: j.Dir(), job: j, entries: make([]fileEntry, 0, n)}
-	// Each output comes with its sidecars, whose names follow its own in
-	// sorted order but for a name between them (a.js, a.js-min.js,
-	// a.js.br): the outputs are sorted by name, each followed by its
-	// sidecars by extension, and the whole list is sorted only when that
-	// is not the order. Each entry keeps its place in writeJob's order
-	// (src): each output and its sidecars in encoding order, the
-	// manifest last.
-	src := make([]int32, len(j.outputs)+1) // the first of each output's, by j.outputs; the manifest's last
-	order := make([]int32, len(j.outputs)+1)
-	next := int32(0)
-	for i, o := range j.outputs {
-		src[i], order[i] = next, int32(i)
-		next += 1 + int32(len(o.blob.encs))
-	}
-	src[len(j.outputs)], order[len(j.outputs)] = next, int32(len(j.outputs))
-	nameOf := func(i int32) (string, *blob) {
-		if int(i) == len(j.outputs) {
-			return manifest.ManifestFile, j.manifest
-		}
-		return j.outputs[i].name, j.outputs[i].blob
-	}
-	slices.SortFunc(order, func(x, y int32) int {
-		a, _ := nameOf(x)
-		b, _ := nameOf(y)
-		return strings.Compare(a, b)
-	})
+	order, src := byName(j)
 	for _, i := range order {
-		name, bl := nameOf(i)
+		name, bl := j.fileOf(i)
 		files.entries = append(files.entries, fileEntry{name, manifest.File{SHA256: bl.sum, Size: bl.size}, src[i]})
 		var buf [4]int
 		for _, k := range byExt(bl.encs, buf[:0]) {
@@ -425,15 +400,49 @@ func (b *build) jobFileList(j *job) jobFiles {
 			files.entries = append(files.entries, fileEntry{frozen(names[start:]), manifest.File{SHA256: bl.sides[k].sum, Size: bl.sides[k].size}, src[i] + 1 + int32(k)})
 		}
 	}
-	byName := func(x, y fileEntry) int { return strings.Compare(x.name, y.name) }
-	if !slices.IsSortedFunc(files.entries, byName) {
-		slices.SortFunc(files.entries, byName)
+	sorted := func(x, y fileEntry) int { return strings.Compare(x.name, y.name) }
+	if !slices.IsSortedFunc(files.entries, sorted) {
+		slices.SortFunc(files.entries, sorted)
 	}
 	files.at = make([]int32, len(files.entries))
 	for i, e := range files.entries {
 		files.at[e.src] = int32(i)
 	}
 	return files
+}
+
+// byName orders a job's files for jobFileList. Each output comes with
+// its sidecars, whose names follow its own in sorted order but for a name
+// between them (a.js, a.js-min.js, a.js.br): the outputs (and the
+// manifest, index len(j.outputs)) are sorted by name, each to be followed
+// by its sidecars by extension, and jobFileList sorts the whole list only
+// when that is not the order. src gives the place of each one's first
+// file in writeJob's order: each output and its sidecars in encoding
+// order, the manifest last.
+func byName(j *job) (order, src []int32) {
+	src = make([]int32, len(j.outputs)+1)
+	order = make([]int32, len(j.outputs)+1)
+	next := int32(0)
+	for i, o := range j.outputs {
+		src[i], order[i] = next, int32(i)
+		next += 1 + int32(len(o.blob.encs))
+	}
+	src[len(j.outputs)], order[len(j.outputs)] = next, int32(len(j.outputs))
+	slices.SortFunc(order, func(x, y int32) int {
+		a, _ := j.fileOf(x)
+		b, _ := j.fileOf(y)
+		return strings.Compare(a, b)
+	})
+	return order, src
+}
+
+// fileOf is the name and content of the job's output i, or of its
+// manifest for i = len(j.outputs).
+func (j *job) fileOf(i int32) (string, *blob) {
+	if int(i) == len(j.outputs) {
+		return manifest.ManifestFile, j.manifest
+	}
+	return j.outputs[i].name, j.outputs[i].blob
 }
 
 // byExt appends to idx the indexes of encs in the order of their
