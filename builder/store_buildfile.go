@@ -55,20 +55,13 @@ func partOf(jf *jobFiles) buildPart {
 		p.Job = jf.job.digest
 	}
 	lines, entries := sha256.New(), sha256.New()
-	var buf []byte
-	first := true
-	for path, f := range jf.files() {
-		buf = appendLine(append(buf[:0], path...), f)
-		lines.Write(buf)
-		buf = buf[:0]
-		if !first {
-			buf = append(buf, ',')
-		}
-		first = false
-		buf = manifest.AppendFile(buf, path, f)
-		entries.Write(buf)
-		p.Len += int64(len(buf))
-	}
+	var line []byte
+	jf.eachEntry(func(path []byte, f manifest.File, entry []byte) {
+		line = appendLine(append(line[:0], path...), f)
+		lines.Write(line)
+		entries.Write(entry)
+		p.Len += int64(len(entry))
+	})
 	p.List = hex.EncodeToString(lines.Sum(nil))
 	p.Sum = hex.EncodeToString(entries.Sum(nil))
 	return p
@@ -268,7 +261,6 @@ func (w *buildWriter) write(bm *manifest.Build, all []jobFiles, prev string) err
 			defer src.Close()
 		}
 	}
-	var buf []byte
 	for i := range all {
 		jf := &all[i]
 		if i > 0 {
@@ -282,7 +274,7 @@ func (w *buildWriter) write(bm *manifest.Build, all []jobFiles, prev string) err
 			}
 		}
 		if !copied {
-			buf = w.entries(jf, buf)
+			jf.eachEntry(func(_ []byte, _ manifest.File, entry []byte) { w.put(entry) })
 		}
 		p.from = 0
 		w.layout.Parts = append(w.layout.Parts, p)
@@ -321,9 +313,12 @@ func (w *buildWriter) copy(src *os.File, off, n int64) (bool, error) {
 	return false, err
 }
 
-// entries writes jf's entries of build.json, separated by commas; buf is
-// scratch space, returned for the next call.
-func (w *buildWriter) entries(jf *jobFiles, buf []byte) []byte {
+// eachEntry calls do with each of jf's files, its path in the tree and
+// its entry of build.json, after the comma that separates it from the one
+// before (none for the first): the part's bytes, entry by entry. The
+// slices are valid during the call only.
+func (jf *jobFiles) eachEntry(do func(path []byte, f manifest.File, entry []byte)) {
+	var buf []byte
 	first := true
 	for path, f := range jf.files() {
 		buf = buf[:0]
@@ -332,9 +327,8 @@ func (w *buildWriter) entries(jf *jobFiles, buf []byte) []byte {
 		}
 		first = false
 		buf = manifest.AppendFile(buf, path, f)
-		w.put(buf)
+		do(path, f, buf)
 	}
-	return buf
 }
 
 func hashed(b []byte) (string, int64) {
