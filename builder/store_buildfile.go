@@ -222,11 +222,12 @@ func (h *layoutHash) BlockSize() int { return sha256.BlockSize }
 
 // writeBuildFile writes build.json: bm's fields, then the parts of all's
 // files (taken from prev, the previous output's build.json, where a part
-// has its place there), and returns its size and layout.
-func writeBuildFile(name string, bm *manifest.Build, all []jobFiles, prev string) (int64, *buildLayout, error) {
+// has its place there), and returns its size, its layout and how many
+// parts were copied.
+func writeBuildFile(name string, bm *manifest.Build, all []jobFiles, prev string) (int64, *buildLayout, int, error) {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	w := &buildWriter{f: f, bw: bufio.NewWriterSize(f, 1<<20), layout: &buildLayout{}}
 	err = w.write(bm, all, prev)
@@ -234,9 +235,9 @@ func writeBuildFile(name string, bm *manifest.Build, all []jobFiles, prev string
 		err = cerr
 	}
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
-	return w.size, w.layout, nil
+	return w.size, w.layout, w.copied, nil
 }
 
 type buildWriter struct {
@@ -244,6 +245,7 @@ type buildWriter struct {
 	bw     *bufio.Writer
 	size   int64
 	layout *buildLayout
+	copied int // parts copied from the previous file
 }
 
 func (w *buildWriter) write(bm *manifest.Build, all []jobFiles, prev string) error {
@@ -273,7 +275,9 @@ func (w *buildWriter) write(bm *manifest.Build, all []jobFiles, prev string) err
 				return err
 			}
 		}
-		if !copied {
+		if copied {
+			w.copied++
+		} else {
 			jf.eachEntry(func(_ []byte, _ manifest.File, entry []byte) { w.put(entry) })
 		}
 		p.from = 0

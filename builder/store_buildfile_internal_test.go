@@ -32,18 +32,18 @@ func sampleLists() []jobFiles {
 }
 
 // writeSample writes build.json of all into dir, parts taken from prev.
-func writeSample(t *testing.T, dir string, all []jobFiles, prev string) (string, *buildLayout) {
+func writeSample(t *testing.T, dir string, all []jobFiles, prev string) (string, *buildLayout, int) {
 	t.Helper()
 	name := filepath.Join(dir, manifest.BuildFile)
 	bm := &manifest.Build{ID: "id", ConfigDigest: "cfg", Version: "v1", ContentVersion: "1", Jobs: []manifest.Job{{Area: "frontend", Theme: "Acme/shop", Locale: "de_DE"}}}
-	size, l, err := writeBuildFile(name, bm, all, prev)
+	size, l, copied, err := writeBuildFile(name, bm, all, prev)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(name); err != nil || fi.Size() != size {
 		t.Fatalf("size %d, file %v %v", size, fi, err)
 	}
-	return name, l
+	return name, l, copied
 }
 
 func layoutSum(l *buildLayout, data []byte) string {
@@ -59,7 +59,7 @@ func layoutSum(l *buildLayout, data []byte) string {
 // and the list read back digests to the tree's digest.
 func TestBuildFileInParts(t *testing.T) {
 	all := sampleLists()
-	name, l := writeSample(t, t.TempDir(), all, "")
+	name, l, _ := writeSample(t, t.TempDir(), all, "")
 	data, _ := os.ReadFile(name)
 
 	bm := &manifest.Build{ID: "id", ConfigDigest: "cfg", Version: "v1", ContentVersion: "1", Jobs: []manifest.Job{{Area: "frontend", Theme: "Acme/shop", Locale: "de_DE"}}}
@@ -102,7 +102,10 @@ func TestBuildFileInParts(t *testing.T) {
 			t.Fatalf("%s: no place in the previous file", again[i].key())
 		}
 	}
-	name2, l2 := writeSample(t, t.TempDir(), again, p.buildFile())
+	name2, l2, copied := writeSample(t, t.TempDir(), again, p.buildFile())
+	if copied != 2 {
+		t.Errorf("%d parts copied, want the 2 jobs'", copied)
+	}
 	if data2, _ := os.ReadFile(name2); !bytes.Equal(data2, data) {
 		t.Fatalf("copied parts:\n%s\nwant:\n%s", data2, data)
 	}
@@ -113,10 +116,16 @@ func TestBuildFileInParts(t *testing.T) {
 	// layout, or gone): they are made, and the file is the same.
 	short := filepath.Join(t.TempDir(), manifest.BuildFile)
 	os.WriteFile(short, data[:again[1].part.from+10], 0o644)
-	for what, prev := range map[string]string{"a shorter file": short, "no file": short + ".gone"} {
-		name3, l3 := writeSample(t, t.TempDir(), again, prev)
+	for _, c := range []struct {
+		what, prev string
+		copied     int
+	}{{"a shorter file", short, 1}, {"no file", short + ".gone", 0}} {
+		name3, l3, copied := writeSample(t, t.TempDir(), again, c.prev)
 		if data3, _ := os.ReadFile(name3); !bytes.Equal(data3, data) || l3.sum() != l.sum() {
-			t.Errorf("%s: parts copied from it:\n%s\nwant:\n%s", what, data3, data)
+			t.Errorf("%s: parts copied from it:\n%s\nwant:\n%s", c.what, data3, data)
+		}
+		if copied != c.copied {
+			t.Errorf("%s: %d parts copied, want %d", c.what, copied, c.copied)
 		}
 	}
 

@@ -118,13 +118,8 @@ func (b *build) startBuildFile(tmp string, bm *manifest.Build, cv string, all []
 		if bm.ContentVersion == "" {
 			bm.ContentVersion = bm.ID[:12]
 		}
-		size, b.buildLayout, err = writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm, all, b.prev.buildFile())
-		copied := 0
-		for i := range all {
-			if all[i].part.from > 0 {
-				copied++
-			}
-		}
+		var copied int
+		size, b.buildLayout, copied, err = writeBuildFile(filepath.Join(tmp, manifest.BuildFile), bm, all, b.prev.buildFile())
 		b.log.Debug("build.json: parts copied from the previous output's, and made", "copied", copied, "made", len(all)-copied)
 		if buildParts != nil {
 			buildParts(copied, len(all)-copied)
@@ -556,11 +551,7 @@ type jobFiles struct {
 type fileEntry struct {
 	name string
 	f    manifest.File
-	src  int32 // the order it was added in
-}
-
-func (jf *jobFiles) add(name string, f manifest.File) {
-	jf.entries = append(jf.entries, fileEntry{name, f, int32(len(jf.entries))})
+	src  int32 // its place in writeJob's order (see jobFileList)
 }
 
 // sortJobFiles sorts job file lists so that treeFiles yields sorted paths:

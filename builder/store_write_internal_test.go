@@ -101,3 +101,9 @@ func BenchmarkJobFileList(b *testing.B) {
 		bd.jobFileList(j)
 	}
 }
+
+// add appends a file to jf, in writeJob's order: for tests that make
+// lists by hand.
+func (jf *jobFiles) add(name string, f manifest.File) {
+	jf.entries = append(jf.entries, fileEntry{name, f, int32(len(jf.entries))})
+}
