@@ -123,6 +123,16 @@
 // that finds the output as recorded records its own probes for the next
 // build. The check may begin before Build (Prepare, prepare.go), while the
 // caller loads the rest of its settings.
+//
+// A build whose sources or options changed has work to do whatever the
+// check finds, so it does not wait for the probes: it compiles and
+// assembles as if they held, while the check runs beside it, and waits
+// for their verdict only before the store stage writes anything
+// (trustProbes, confirmPrev). When a probe does not hold, that run is
+// stopped and Build runs the build again, with the check's walk. Like any
+// failed build, the first run keeps what it compiled in the cache's pack
+// (entries keyed by their sources, which the second run takes); it wrote
+// nothing else.
 package builder
 
 import (
@@ -400,6 +410,8 @@ type build struct {
 	prevUse   string            // Result.PreviousOutput
 	changes   *Changes          // Result.Changes
 	prevCheck *outputCheck      // the state and the previous output's check, started with the build
+	trusting  *outputCheck      // prevCheck, when its probes are trusted before they are all checked
+	outer     context.Context   // Build's context, which the check runs under
 	outFiles  []jobFiles        // the files of the tree written, for the cache's state
 	packOld   map[string][]byte // leaf and bundle entries of the last build
 	packMaps  [][]byte          // the pack's shards as mapped (see getMapped)
@@ -476,14 +488,43 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer unlock()
-
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	if opts.MaxExecutionTime > 0 {
 		var c context.CancelFunc
 		ctx, c = context.WithTimeoutCause(ctx, opts.MaxExecutionTime, ErrTimeout)
 		defer c()
 	}
+	// The previous output's check, started by the first run (or by
+	// Prepare), serves a second run too.
+	var chk *outputCheck
+	defer func() {
+		if chk != nil {
+			chk.stop()
+		}
+	}()
+	res, chk, err := buildOnce(ctx, opts, comp, start, nil)
+	if errors.Is(err, errPrevMoved) {
+		// The run trusted the output's probes while they were checked,
+		// and one did not hold (see trustProbes): run again, which
+		// waits for the check's walk.
+		opts.Logger.Debug("cache: a probe of the previous output did not hold; building again with its walk")
+		res, _, err = buildOnce(ctx, opts, comp, start, chk)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// buildOnce runs the build once, with the output locked; chk is the
+// previous output's check when a first run started it. It returns the
+// check the run used, for Build to stop, and errPrevMoved when the run
+// trusted the output's probes and one did not hold.
+func buildOnce(ctx context.Context, opts Options, comp precompress.Options, start time.Time, chk *outputCheck) (*Result, *outputCheck, error) {
+	outer := ctx
+	cfg := opts.Config
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	b := &build{
 		opts:         opts,
 		cfg:          cfg,
@@ -492,6 +533,8 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		logicalNames: cfg.Names == matrix.NamesLogical,
 		ctx:          ctx,
 		cancel:       cancel,
+		outer:        outer,
+		prevCheck:    chk,
 		pool:         pond.NewPool(opts.Threads, pond.WithContext(ctx)),
 		esbuild:      esbuildPool{max: opts.Threads},
 		log:          opts.Logger,
@@ -531,11 +574,14 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}()
 
 	res, err := b.run()
-	if err != nil {
-		return nil, err
+	if err != nil && b.trusting != nil && outer.Err() == nil {
+		// Whatever stopped the run, the probes it trusted decide: a
+		// failure may come of an output changed under it.
+		if !b.trusting.held() {
+			err = errPrevMoved
+		}
 	}
-	res.Duration = time.Since(start)
-	return res, nil
+	return res, b.prevCheck, err
 }
 
 // checkOutput refuses an output directory that would swallow the sources.

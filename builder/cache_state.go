@@ -684,6 +684,9 @@ func (b *build) prepareIncremental() (*Result, error) {
 		parts = b.decodePrev(st, st.Probes != nil)
 	}
 	defer parts.wait()
+	if parts != nil && st.Probes != nil && !chk.isDecided() {
+		return b.trustProbes(st, chk, parts)
+	}
 	st = chk.wait()
 	defer func() { chk.tree, chk.probes = nil, nil }() // (see outputCheck.wait)
 	b.prevUse = PreviousNone
@@ -717,7 +720,49 @@ func (b *build) prepareIncremental() (*Result, error) {
 		parts = b.decodePrev(st, chk.probed)
 	}
 	parts.wait()
-	return b.usePrev(st, chk, parts, intact)
+	return b.usePrev(st, chk, parts, intact, chk.probed)
+}
+
+// errPrevMoved ends a build that trusted the previous output's probes
+// before they were all checked (trustProbes) when one did not hold: Build
+// builds again, with the check's walk.
+var errPrevMoved = errors.New("the previous output changed since its last build")
+
+// trustProbes is prepareIncremental's end for a rebuild (the sources or
+// options changed) while the previous output's probes are still being
+// checked: the build goes on as if they held, and the check runs beside
+// its plan, compile and assembly, on cores those leave idle. Nothing
+// reads the output before the store stage but to make contents that are
+// only kept in memory or in the spill directory, and nothing is written
+// before confirmPrev: when a probe does not hold, the build is stopped
+// (at once, by the watch below) and Build runs it again, which finds the
+// check decided and waits for its walk, as if nothing had been trusted.
+func (b *build) trustProbes(st *outputState, chk *outputCheck, parts *prevParts) (*Result, error) {
+	b.trusting = chk
+	go func() {
+		<-chk.decided
+		if !chk.probed {
+			b.cancel(errPrevMoved)
+		}
+	}()
+	parts.wait()
+	b.prevUse = PreviousIntact
+	return b.usePrev(st, chk, parts, true, true)
+}
+
+// confirmPrev waits, before the store stage writes anything, for the
+// probes trustProbes trusted: errPrevMoved when one did not hold.
+func (b *build) confirmPrev() error {
+	chk := b.trusting
+	if chk == nil {
+		return nil
+	}
+	t0 := time.Now()
+	if !chk.held() {
+		return errPrevMoved
+	}
+	b.log.Debug("cache: the previous output's probes held", "waited", time.Since(t0).Round(time.Microsecond))
+	return nil
 }
 
 // packLoad loads the cache's pack on a goroutine of its own, once, from
@@ -744,14 +789,14 @@ func (l *packLoad) wait() {
 // b.prev, what the previous output holds, from the decoded parts of the
 // state (checked by probes) or from a walk of the output, and returns the
 // previous build's result if that walk finds the output up to date.
-func (b *build) usePrev(st *outputState, chk *outputCheck, parts *prevParts, intact bool) (*Result, error) {
+func (b *build) usePrev(st *outputState, chk *outputCheck, parts *prevParts, intact, probed bool) (*Result, error) {
 	p := parts.p
-	if chk.probed && p == nil {
+	if probed && p == nil {
 		b.log.Debug("cache: cannot tell what the previous output holds; building it whole", "err", parts.sumsErr)
 		b.prevUse = PreviousNone
 		return nil, nil
 	}
-	if !chk.probed {
+	if !probed {
 		files, err := b.listed(st) // what a walk's paths are looked up in
 		if err != nil {
 			b.log.Debug("cache: cannot tell what the previous output holds; building it whole", "err", err)
@@ -780,8 +825,12 @@ func (b *build) usePrev(st *outputState, chk *outputCheck, parts *prevParts, int
 	b.store.expect(len(p.byHash)) // a rebuild's contents are mostly the previous output's
 	if intact {
 		p.takeLayout(st.Layout)
+		how := "walk"
+		if probed {
+			how = "probes"
+		}
 		b.log.Debug("cache: the previous output is intact; its files and sidecars are reused where the bytes match",
-			"output", b.opts.Output, "contents", len(p.byHash), "checked_by", chk.how())
+			"output", b.opts.Output, "contents", len(p.byHash), "checked_by", how, "checked_while_building", b.trusting != nil)
 	}
 	return nil, nil
 }
@@ -990,19 +1039,36 @@ type outputCheck struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	loaded chan struct{} // closed once st is loaded
-	st     *outputState
-	probed bool              // the probes held: the output is as written
-	tree   []fstree.Entry    // the walk's list, when not probed
-	fp     string            // the walk's fingerprint; "": not walked (no state, no output, unreadable)
-	probes []fstree.DirProbe // the walk's probes
+	// decided is closed once probed is set, before a walk: when the
+	// probes held, or could not (none, a probe that differs, no output).
+	decided chan struct{}
+	asked   chan struct{} // closed once the build waits for the verdict (see holdProbes)
+	askOnce sync.Once
+	st      *outputState
+	probed  bool              // the probes held: the output is as written
+	tree    []fstree.Entry    // the walk's list, when not probed
+	fp      string            // the walk's fingerprint; "": not walked (no state, no output, unreadable)
+	probes  []fstree.DirProbe // the walk's probes
 }
 
-func (b *build) startOutputCheck() *outputCheck {
-	ctx, cancel := context.WithCancel(b.ctx)
-	c := &outputCheck{cancel: cancel, done: make(chan struct{}), loaded: make(chan struct{})}
+// startOutputCheck starts the check under ctx: not the build's own, as a
+// build that trusted the probes before they were all checked is built
+// again with the check's walk when they do not hold (see Build).
+func (b *build) startOutputCheck(ctx context.Context) *outputCheck {
+	ctx, cancel := context.WithCancel(ctx)
+	c := &outputCheck{cancel: cancel, done: make(chan struct{}), loaded: make(chan struct{}),
+		decided: make(chan struct{}), asked: make(chan struct{})}
 	dir := b.opts.Output
 	go func() {
 		defer close(c.done)
+		decided := false
+		decide := func() {
+			if !decided {
+				decided = true
+				close(c.decided)
+			}
+		}
+		defer decide()
 		c.st = b.loadState()
 		close(c.loaded)
 		if c.st == nil {
@@ -1011,10 +1077,17 @@ func (b *build) startOutputCheck() *outputCheck {
 		if _, err := os.Stat(filepath.Join(dir, manifest.BuildFile)); err != nil {
 			return
 		}
+		if holdProbes.Load() {
+			select {
+			case <-c.asked:
+			case <-ctx.Done():
+			}
+		}
 		if c.st.Probes != nil && fstree.Check(ctx, dir, c.st.Probes) {
 			c.probed = true
 			return
 		}
+		decide()
 		if tree, fp, probes, err := fstree.WalkProbes(ctx, dir, true, "", nil); err == nil {
 			c.tree, c.fp, c.probes = tree, fp.String(), probes
 		}
@@ -1033,10 +1106,37 @@ func (c *outputCheck) state() *outputState {
 // reference to it: at 2 million files, the state's probes and stat
 // cache are tens of megabytes the build must be able to let go.
 func (c *outputCheck) wait() *outputState {
+	c.ask()
 	<-c.done
 	st := c.st
 	c.st = nil
 	return st
+}
+
+// holdProbes, set by tests, makes a check's probes wait until the build
+// waits for their verdict: a build with work to do then always trusts
+// them first (trustProbes), and confirmPrev alone stands between a probe
+// that does not hold and the output.
+var holdProbes atomic.Bool
+
+// ask tells the check that the build waits for its verdict.
+func (c *outputCheck) ask() { c.askOnce.Do(func() { close(c.asked) }) }
+
+// held waits for the probes' verdict: whether they all held.
+func (c *outputCheck) held() bool {
+	c.ask()
+	<-c.decided
+	return c.probed
+}
+
+// isDecided reports whether the probes' verdict is in.
+func (c *outputCheck) isDecided() bool {
+	select {
+	case <-c.decided:
+		return true
+	default:
+		return false
+	}
 }
 
 // how names the way the output was found intact, for -v.

@@ -23,3 +23,10 @@ func SetContextSourceBudget(n int) (restore func()) {
 func SetSpareJobs(f func(recorded, listed int64)) { spareJobs = f }
 
 func SetBuildParts(f func(copied, made int)) { buildParts = f }
+
+// HoldProbes makes each check's probes wait until the build waits for
+// their verdict (see holdProbes), until the returned function undoes it.
+func HoldProbes() (restore func()) {
+	holdProbes.Store(true)
+	return func() { holdProbes.Store(false) }
+}

@@ -1162,6 +1162,61 @@ func TestIncrementalOutputProbed(t *testing.T) {
 	}
 }
 
+// TestIncrementalProbesTrusted: a rebuild goes on while the previous
+// output's probes are checked, and writes nothing before they all held.
+// The probes are held until the build waits for them, so the rebuild
+// always trusts them first. A change made by hand to the output, in a
+// job the rebuild leaves clean, is found, the build runs again with the
+// walk, and the output is the cold build's: were the probes not waited
+// for, the clean job's damaged files would be kept.
+func TestIncrementalProbesTrusted(t *testing.T) {
+	defer builder.HoldProbes()()
+	dir, out, cache := builtSample(t)
+	var log strings.Builder // of the rebuild, the cold build and the next build (checkRebuildWith)
+	logged := func(o *builder.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	const (
+		trusted = "checked_while_building=true"
+		held    = "probes held"
+		again   = "did not hold; building again"
+	)
+	row := 0
+	edit := func() { // a row of a dictionary only adminhtml/Acme/backend/fr_FR merges
+		row++
+		appendSrc(t, dir, "app/design/adminhtml/Acme/backend/i18n/fr_FR.csv", fmt.Sprintf("\n\"Row %d\",\"Rang %d\"\n", row, row))
+	}
+	edit()
+	log.Reset()
+	checkRebuildWith(t, dir, out, cache, "intact output", logged)
+	if l := log.String(); !strings.Contains(l, trusted) || !strings.Contains(l, held) || strings.Contains(l, again) {
+		t.Fatalf("intact output: the probes were not trusted, then found to hold:\n%s", l)
+	}
+
+	deep := filepath.Join(out, "frontend/Acme/shop/fr_FR/js")
+	for _, c := range []struct {
+		what   string
+		damage func()
+	}{
+		{"a file rewritten in place", func() { flipFirstJS(t, deep, false) }},
+		{"an extra file", func() { writeSrc(t, deep, "extra.js", "not of the build") }},
+		{"a file removed", func() {
+			if err := os.Remove(filepath.Join(out, "frontend/Acme/base/en_US/manifest.json")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		time.Sleep(10 * time.Millisecond) // past the file system's time granularity
+		c.damage()
+		edit()
+		log.Reset()
+		checkRebuildWith(t, dir, out, cache, c.what, logged)
+		if l := log.String(); !strings.Contains(l, trusted) || !strings.Contains(l, again) {
+			t.Errorf("%s: the build trusting the probes was not run again:\n%s", c.what, l)
+		}
+	}
+}
+
 // TestIncrementalPrepared: a check started by Prepare serves the build
 // when nothing moved since it began, and is set aside when the output,
 // its state or the options did: a check that ran before a change would

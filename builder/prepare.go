@@ -58,7 +58,7 @@ func Prepare(opts Options) *Prepared {
 	b := &build{opts: opts, ctx: context.Background(), log: opts.Logger, cache: &cache{dir: opts.CacheDir}}
 	p := &Prepared{key: preparedKeyOf(opts)}
 	p.head, p.top = p.stats(b)
-	p.check = b.startOutputCheck()
+	p.check = b.startOutputCheck(b.ctx)
 	return p
 }
 

@@ -96,14 +96,14 @@ type themeState struct {
 // its tasks have, and a failure in any ends the build with the output as
 // it was.
 func (b *build) run() (_ *Result, err error) {
-	if b.cache != nil {
+	if b.cache != nil && b.prevCheck == nil {
 		// Loading the state and checking the previous output do not
 		// depend on the plan: they run side by side, or began before
-		// Build (Prepare).
+		// Build (Prepare). (A build run again has its first run's
+		// check; Build stops it.)
 		if b.prevCheck = b.opts.Prepared.takeOver(b); b.prevCheck == nil {
-			b.prevCheck = b.startOutputCheck()
+			b.prevCheck = b.startOutputCheck(b.outer)
 		}
-		defer b.prevCheck.stop()
 	}
 	jobs, themes, upToDate, err := b.planStage()
 	if err != nil || upToDate != nil {
@@ -284,6 +284,12 @@ func (b *build) storeStage(jobs []*job, themes map[string]*themeState) (*Result,
 		return nil, b.failed()
 	}
 	b.phase("compress")
+	if b.trusting != nil {
+		if err := b.confirmPrev(); err != nil {
+			return nil, err
+		}
+		b.phase("cache check: probes confirmed")
+	}
 	b.dropWork(jobs, themes)
 	b.phase("save cache pack")
 	b.setStage("write")
