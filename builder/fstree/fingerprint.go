@@ -1,24 +1,31 @@
 package fstree
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+
+	"github.com/zeebo/xxh3"
 )
 
-// Fingerprint accumulates a tree's fingerprint: the sum, modulo 2^256, of
-// the sha256 of every entry (kind, path and, for files, size, times, inode
-// and type bits), with the number of entries. The order in which entries
-// are added does not matter, so a tree can be digested as it is listed or
-// written, on several goroutines (one Fingerprint each, merged), without a
-// sorted list of its paths. The zero value is the empty tree's.
+// Fingerprint accumulates a tree's fingerprint: the sum, modulo 2^128, of
+// the 128-bit XXH3 of every entry (kind, path and, for files, size, times,
+// inode and type bits), with the number of entries. The order in which
+// entries are added does not matter, so a tree can be digested as it is
+// listed or written, on several goroutines (one Fingerprint each, merged),
+// without a sorted list of its paths. The zero value is the empty tree's.
 //
 // Any file added, removed, replaced or written to changes a tree's
 // fingerprint; so does a new hard link to one of its files, which moves
 // the file's change time.
+//
+// The hash tells trees apart; it is not meant to resist someone crafting
+// a collision: who can write the output can change it after the build as
+// well, and a change time cannot be set back. A fingerprint adds one hash
+// per name of the tree (2.27M at 20 themes × 30 locales): XXH3 costs about
+// 7 ns for an entry where sha256 cost about 120.
 type Fingerprint struct {
-	sum [4]uint64
+	sum [2]uint64
 	n   uint64
 	buf []byte
 }
@@ -56,12 +63,11 @@ func addIn[S string | []byte](f *Fingerprint, dir string, name S, n Node) {
 		b = binary.LittleEndian.AppendUint32(b, uint32(n.Mode))
 	}
 	f.buf = b
-	h := sha256.Sum256(b)
-	f.addSum([4]uint64{binary.LittleEndian.Uint64(h[0:]), binary.LittleEndian.Uint64(h[8:]),
-		binary.LittleEndian.Uint64(h[16:]), binary.LittleEndian.Uint64(h[24:])}, 1)
+	h := xxh3.Hash128(b)
+	f.addSum([2]uint64{h.Lo, h.Hi}, 1)
 }
 
-func (f *Fingerprint) addSum(v [4]uint64, n uint64) {
+func (f *Fingerprint) addSum(v [2]uint64, n uint64) {
 	var c uint64
 	for i := range f.sum {
 		f.sum[i], c = bits.Add64(f.sum[i], v[i], c)

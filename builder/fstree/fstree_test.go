@@ -26,12 +26,12 @@ func TestFingerprintString(t *testing.T) {
 	f.AddIn("frontend", "a.js", Node{Kind: File, Stat: Stat{Size: 10, Mtime: -5, Ctime: 1 << 62, Ino: 1<<64 - 1}, Dev: 7})
 	f.AddIn(".", "link", Node{Kind: Other, Mode: fs.ModeSymlink})
 	f.Add("frontend/b.js.gz", Node{Kind: File, Mode: fs.ModeNamedPipe, Stat: Stat{Size: 1, Mtime: 2, Ctime: 3, Ino: 4}})
-	const want = "67dc918caa9bdcc61568988df5b1b347056814080236e81f702c252b162e5c28-5"
+	const want = "a0503a6e575ade2b43ab5ad8d8b6eb13-5"
 	if got := f.String(); got != want {
 		t.Errorf("fingerprint %s, want %s", got, want)
 	}
 	var zero Fingerprint
-	if got, want := zero.String(), strings.Repeat("0", 64)+"-0"; got != want {
+	if got, want := zero.String(), strings.Repeat("0", 32)+"-0"; got != want {
 		t.Errorf("empty fingerprint %s, want %s", got, want)
 	}
 }
