@@ -183,14 +183,27 @@ func mapped(mappings [][]byte) int {
 // the directory.
 const staleTemp = time.Hour
 
+// sweepEvery is how often sweepTemp walks the cache: a temporary file
+// goes once it is older than staleTemp, so a walk more often finds
+// nothing new to remove, and each costs a rebuild about a millisecond per
+// hundred directories of the cache.
+const sweepEvery = 10 * time.Minute
+
 // sweepTemp removes the temporary files that killed builds left in the
 // cache, those older than staleTemp: nothing reads them (an entry is
 // renamed into place whole), but on a CI runner that keeps the cache a
 // kill in the middle of a large matrix's state leaves tens of megabytes
-// each time.
+// each time. It walks the cache at most every sweepEvery, as the time
+// of v1/.swept records (a time ahead of now is not trusted).
 func (c *cache) sweepTemp(now time.Time) {
 	if c == nil {
 		return
+	}
+	mark := filepath.Join(c.dir, "v1", ".swept")
+	if fi, err := os.Stat(mark); err == nil {
+		if age := now.Sub(fi.ModTime()); age >= 0 && age < sweepEvery {
+			return
+		}
 	}
 	_ = filepath.WalkDir(filepath.Join(c.dir, "v1"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasPrefix(d.Name(), ".tmp-") {
@@ -201,6 +214,9 @@ func (c *cache) sweepTemp(now time.Time) {
 		}
 		return nil
 	})
+	if err := os.WriteFile(mark, nil, 0o644); err == nil {
+		_ = os.Chtimes(mark, now, now)
+	}
 }
 
 // put stores an entry atomically (temporary file + rename), its payload

@@ -630,9 +630,15 @@ func restoreCopy(t *testing.T, out string, damage func(copy string)) {
 
 // TestCacheStaleTempSwept: a build that writes the cache removes the
 // temporary files a killed build left in it (older than an hour), and
-// leaves a recent one, which may be another build's, being written.
+// leaves a recent one, which may be another build's, being written. The
+// cache is walked at most every ten minutes: a build soon after the last
+// walk leaves them, the next one after ten minutes removes them.
 func TestCacheStaleTempSwept(t *testing.T) {
 	dir, out, cache := builtSample(t)
+	mark := filepath.Join(cache, "v1", ".swept")
+	if _, err := os.Stat(mark); err != nil {
+		t.Fatalf("the first build did not record its sweep: %v", err)
+	}
 	packs, _ := filepath.Glob(filepath.Join(cache, "v1", "pack", "*"))
 	if len(packs) == 0 {
 		t.Fatal("no pack in the cache")
@@ -651,6 +657,15 @@ func TestCacheStaleTempSwept(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const swept = 1;\n")
+	cachedBuild(t, dir, out, cache, nil)
+	if _, err := os.Stat(stale); err != nil {
+		t.Errorf("a build a moment after the last sweep walked the cache: %v", err)
+	}
+	ago := time.Now().Add(-11 * time.Minute)
+	if err := os.Chtimes(mark, ago, ago); err != nil {
+		t.Fatal(err)
+	}
+	appendSrc(t, dir, baseDir+"/web/js/_format.js", "\nexport const sweptAgain = 2;\n")
 	cachedBuild(t, dir, out, cache, nil)
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("a temporary file of two hours ago is still in the cache (%v)", err)
