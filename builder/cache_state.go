@@ -1354,13 +1354,16 @@ var stateSaved func(out, fp string, probes []fstree.DirProbe)
 // of their own (see encodeStateHead).
 func (b *build) bodyKind() string { return "statebody/" + b.stateKey()[:32] }
 
-// pruneBodies removes this output's state bodies but keep. (Builds of one
-// output do not run at once: the output is locked.)
+// pruneBodies removes this output's state bodies but keep, and the
+// directories they leave empty: each body's key is new, so over hundreds
+// of builds its directory would otherwise hold one per two-digit prefix,
+// each listed by every build. (Builds of one output do not run at once:
+// the output is locked.)
 func (b *build) pruneBodies(keep string) {
 	old, _ := filepath.Glob(filepath.Join(filepath.Dir(filepath.Dir(b.cache.path(b.bodyKind(), keep))), "*", "*"))
 	for _, p := range old {
-		if filepath.Base(p) != keep {
-			os.Remove(p)
+		if filepath.Base(p) != keep && os.Remove(p) == nil {
+			_ = os.Remove(filepath.Dir(p)) // (fails unless empty)
 		}
 	}
 }

@@ -1174,6 +1174,8 @@ func TestIncrementalOutputProbed(t *testing.T) {
 	}
 	if b := bodies(); len(b) != 1 {
 		t.Errorf("state bodies after the rebuilds: %q", b)
+	} else if dirs, _ := filepath.Glob(filepath.Join(filepath.Dir(filepath.Dir(b[0])), "*")); len(dirs) != 1 {
+		t.Errorf("the one state body's directory holds %d directories: %q", len(dirs), dirs)
 	}
 }
 
