@@ -322,6 +322,9 @@ func TestIncrementalCorruptCache(t *testing.T) {
 				if err != nil {
 					return err
 				}
+				if len(data) == 0 {
+					return nil // v1/.swept: only its time says something
+				}
 				switch damage {
 				case "flip":
 					data[len(data)-1] ^= 0x55
