@@ -552,6 +552,10 @@ func buildOnce(ctx context.Context, opts Options, comp precompress.Options, star
 		lessVersion: sync.OnceValue(func() string { return less.Version(less.Options{}) }),
 	}
 	b.leafSalts = b.makeLeafSalts()
+	if chk != nil {
+		// A second run: the first one's time is a phase of its own.
+		b.phase("first run, stopped: a probe did not hold")
+	}
 	if opts.CacheDir != "" {
 		c, err := openCache(opts.CacheDir)
 		if err != nil {
