@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -197,47 +196,30 @@ func MarshalEntries(es []Entry) []byte {
 }
 
 // WriteBuild writes b as build.json to w: the same JSON as Marshal, but
-// streamed file by file in sorted order, so that a build of millions of
-// files is not encoded in memory twice over.
+// streamed file by file in sorted order, as BuildHead, AppendFile and
+// BuildTail make it (a builder that knows its files job by job writes it
+// from those pieces without a map of its paths).
 func WriteBuild(w io.Writer, b *Build) error {
 	keys := make([]string, 0, len(b.Files))
 	for k := range b.Files {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return WriteBuildFiles(w, b, func(yield func(string, File) bool) {
-		for _, k := range keys {
-			if !yield(k, b.Files[k]) {
-				return
-			}
-		}
-	})
-}
-
-// WriteBuildFiles writes build.json with the fields of b and, instead of
-// b.Files, the files files yields, which must come in sorted order: a
-// builder that knows its files job by job never holds them in one map,
-// nor a string of each path (a path given as bytes is read during its
-// step only, and may be reused by the next).
-func WriteBuildFiles[S string | []byte](w io.Writer, b *Build, files iter.Seq2[S, File]) error {
-	bw := bufio.NewWriterSize(w, 1<<20)
 	head, err := BuildHead(b)
 	if err != nil {
 		return err
 	}
+	bw := bufio.NewWriterSize(w, 1<<20)
 	bw.Write(head)
 	var line []byte
-	n := 0
-	for k, f := range files {
+	for i, k := range keys {
 		line = line[:0]
-		if n > 0 {
+		if i > 0 {
 			line = append(line, ',')
 		}
-		n++
-		line = AppendFile(line, k, f)
-		bw.Write(line)
+		bw.Write(AppendFile(line, k, b.Files[k]))
 	}
-	bw.WriteString(BuildTail(n > 0))
+	bw.WriteString(BuildTail(len(keys) > 0))
 	return bw.Flush()
 }
 

@@ -19,9 +19,9 @@ type FileEntry struct {
 // ReadBuildList reads build.json from an output directory with its files
 // as a list, in the order the file has them (sorted, as written), not a
 // map: a build of millions of files is read without a map of its paths.
-// build.json as WriteBuildFiles writes it is scanned directly, far faster
-// than encoding/json; any other layout of valid JSON is decoded by
-// encoding/json, its files in sorted order.
+// build.json as BuildHead, AppendFile and BuildTail make it is scanned
+// directly, far faster than encoding/json; any other layout of valid JSON
+// is decoded by encoding/json, its files in sorted order.
 func ReadBuildList(dir string) (*Build, []FileEntry, error) {
 	name := filepath.Join(dir, BuildFile)
 	data, err := os.ReadFile(name)
@@ -44,7 +44,7 @@ func ReadBuildList(dir string) (*Build, []FileEntry, error) {
 	return &b, files, nil
 }
 
-// The layout WriteBuildFiles gives the list.
+// The layout BuildHead, AppendFile and BuildTail give the list.
 var (
 	filesStart = []byte(",\n  \"files\": {")
 	entryStart = []byte("\n    ")
@@ -55,7 +55,7 @@ var (
 	listEnd    = []byte("\n  }\n}\n")
 )
 
-// scanBuild reads build.json in WriteBuildFiles' layout; ok is false for
+// scanBuild reads build.json in that layout; ok is false for
 // anything else.
 func scanBuild(data []byte) (_ *Build, _ []FileEntry, ok bool) {
 	at := bytes.LastIndex(data, filesStart)
