@@ -72,7 +72,7 @@ type cache struct {
 	dir string
 }
 
-const cacheFormat = "scd-cache-v10"
+const cacheFormat = "scd-cache-v11"
 
 var cacheMagic = []byte("SCDC2\x00\x00\x00")
 
@@ -517,6 +517,7 @@ func (b *build) makeLeafSalts() (salts [kindFont + 1]string) {
 func encodeLeaf(l *leaf) []byte {
 	e := &enc{}
 	e.bytes(l.out)
+	e.b = append(e.b, l.in.get(l.out).sum[:]...)
 	e.bool(l.marked)
 	e.strs(l.phrases)
 	for _, tags := range [][]i18n.Tag{l.srcTags, l.outTags} {
@@ -542,6 +543,11 @@ func encodeLeaf(l *leaf) []byte {
 func decodeLeaf(l *leaf, data []byte) bool {
 	d := &dec{b: data}
 	out := d.bytes()
+	if len(d.b) < sha256.Size {
+		return false
+	}
+	var sum [sha256.Size]byte
+	d.b = d.b[copy(sum[:], d.b):]
 	marked := d.bool()
 	phrases := d.strs()
 	var tags [2][]i18n.Tag
@@ -568,6 +574,7 @@ func decodeLeaf(l *leaf, data []byte) bool {
 		return false
 	}
 	l.out, l.marked, l.phrases = out, marked, phrases
+	l.in.set(sum)
 	l.srcTags, l.outTags, l.srcRefs, l.outRefs = tags[0], tags[1], refs[0], refs[1]
 	return true
 }

@@ -2,6 +2,7 @@ package builder
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -141,5 +142,32 @@ func TestEncodeStateBodyContents(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("decoded %d contents, not the %d encoded (or not in order)", len(got), len(want))
+	}
+}
+
+// TestLeafEntry: a leaf's pack entry gives back what was processed and
+// the digest of its output, which the recalling build then neither
+// computes for the store nor for the rewrite memo; an entry cut short
+// anywhere is refused.
+func TestLeafEntry(t *testing.T) {
+	l := &leaf{out: []byte(`define(["jquery"],function($){return $.mage.__("Add to Cart")})`), marked: true,
+		phrases: []string{"Add to Cart"}, srcRefs: []cssRef{{Off: 1, End: 9, URL: "a.png"}}, outRefs: []cssRef{{Off: 0, End: 7, URL: "a.png"}}}
+	entry := encodeLeaf(l)
+	var got leaf
+	if !decodeLeaf(&got, entry) {
+		t.Fatal("the entry does not decode")
+	}
+	if !bytes.Equal(got.out, l.out) || !got.marked || !slices.Equal(got.phrases, l.phrases) || !slices.Equal(got.outRefs, l.outRefs) || !slices.Equal(got.srcRefs, l.srcRefs) {
+		t.Errorf("decoded out %q, phrases %q, refs %v %v", got.out, got.phrases, got.srcRefs, got.outRefs)
+	}
+	// The digest comes from the entry: had it been computed, it would be
+	// this (the data given to get is not the output).
+	if got.in.get([]byte("not the output")).sum != sha256.Sum256(l.out) {
+		t.Error("the recalled leaf's digest is not its output's sha256")
+	}
+	for n := range len(entry) {
+		if decodeLeaf(&leaf{}, entry[:n]) {
+			t.Fatalf("an entry cut to %d of %d bytes decodes", n, len(entry))
+		}
 	}
 }

@@ -342,14 +342,17 @@ func (l *leafOnce) ensure(b *build) error {
 		} else if !hit {
 			b.keepLeaf(l)
 		}
+		// The digest of out, once: a leaf from the pack has it already,
+		// and it is the store's key as well as the rewrite memo's.
+		t0 := time.Now()
+		sum := l.in.get(l.out).sum
+		b.clock.since(stHash, t0)
 		if l.marked || l.rewritten() {
 			// Not published as it is: each job makes its own bytes.
-			defer b.clock.since(stHash, time.Now())
-			sum := sha256.Sum256(l.out)
 			l.sum = hex.EncodeToString(sum[:])
 			return
 		}
-		l.blob = b.store.put(l.out, l.logical) // starts compressing now
+		l.blob = b.store.putSum(l.out, sum, l.logical) // starts compressing now
 		l.sum = l.blob.sum
 	})
 	return l.err

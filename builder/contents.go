@@ -113,10 +113,19 @@ func (s *store) putNow(data []byte, name string) *blob {
 	return s.putMode(data, name, true)
 }
 
+// putSum is put for data whose sha256 the caller has.
+func (s *store) putSum(data []byte, sum [32]byte, name string) *blob {
+	return s.putKnown(data, sum, name, false)
+}
+
 func (s *store) putMode(data []byte, name string, now bool) *blob {
 	t0 := time.Now()
 	sum := sha256.Sum256(data)
 	s.b.clock.since(stHash, t0)
+	return s.putKnown(data, sum, name, now)
+}
+
+func (s *store) putKnown(data []byte, sum [32]byte, name string, now bool) *blob {
 	key := hex.EncodeToString(sum[:])
 	s.mu.Lock()
 	bl, ok := s.blobs[key]
