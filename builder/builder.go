@@ -10,8 +10,8 @@
 //     the source layout (package source), its dictionaries and requirejs
 //     inputs, which themes compile LESS or Tailwind, and the units of
 //     work it hands on (a leaf per source file, shared by the jobs that
-//     publish it); with the cache, the up-to-date check of
-//     cache_state.go, then each job's digest and the jobs clean by their
+//     publish it); with the cache, the up-to-date check
+//     (cache_prev.go, cache_check.go), then each job's digest and the jobs clean by their
 //     records (cache_job.go), which the later stages pass over (but for
 //     writing their files).
 //   - compile (compile.go schedules, compile_*.go do): leaf files read
