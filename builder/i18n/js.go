@@ -140,7 +140,21 @@ func (w *window) translateCall(src []byte) (callee, lit tok, ok bool) {
 		return tok{}, tok{}, false
 	}
 	start, _ := w.at(first)
+	if start.off > 0 && isJSIdentPart(src[start.off-1]) {
+		// Glued to a number before it (`0jQuery.mage.__('x')`, which is
+		// no JavaScript): a marker there would read as part of the
+		// number, and no call of it could be found again.
+		return tok{}, tok{}, false
+	}
 	return tok{off: start.off, end: name.end}, lit, true
+}
+
+// isJSIdentPart reports whether c is an ASCII byte that may continue an
+// identifier or a number. (A letter beyond ASCII before the callee would
+// have been lexed with it into one identifier; a space beyond ASCII, such
+// as U+00A0, separates tokens as a space does.)
+func isJSIdentPart(c byte) bool {
+	return c == '_' || c == '$' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
 // Fallback is a marked call that TranslateJS could not replace by a string
