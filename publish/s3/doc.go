@@ -109,7 +109,11 @@
 // without waiting. A lock from another host or namespace (a CI runner, a
 // container) cannot be checked that way and is removed when not refreshed
 // for Config.StaleLock (default 2m): a re-run after a crash elsewhere
-// needs --lock-timeout above that. After creating the lock the publisher reads it back
+// needs --lock-timeout above that. An operation cancelled while its lock's
+// PUT was on its way removes the lock if it finds it, but the server may
+// store it only after that look: such a lock names the very process that
+// is waiting with a nonce none of its operations holds, and is removed at
+// once. After creating the lock the publisher reads it back
 // and checks its nonce, which catches a server that silently ignores the
 // condition in the common, non-simultaneous case; on such servers two truly
 // simultaneous publishers are not excluded.

@@ -82,6 +82,39 @@ func holderDead(b lockBody) bool {
 	return procStart(strconv.Itoa(b.PID)) != b.Start
 }
 
+// taking holds the nonces of the locks this process holds or is taking.
+// A lock that names this very process with any other nonce is left from an
+// attempt that gave up (its context cancelled while the PUT was on its way:
+// the server stored the lock after the attempt's dropIfOurs looked), and
+// nobody will release it; a waiter removes it at once instead of waiting
+// for StaleLock.
+var taking = struct {
+	sync.Mutex
+	nonces map[string]bool
+}{nonces: map[string]bool{}}
+
+func setTaking(nonce string, on bool) {
+	taking.Lock()
+	defer taking.Unlock()
+	if on {
+		taking.nonces[nonce] = true
+	} else {
+		delete(taking.nonces, nonce)
+	}
+}
+
+// orphaned reports whether b is a lock of this process that none of its
+// attempts holds or is taking.
+func orphaned(b lockBody) bool {
+	host, _ := os.Hostname()
+	if b.Nonce == "" || b.PID != os.Getpid() || b.Host != host || b.PIDNS != self.pidns || b.Start != self.start {
+		return false
+	}
+	taking.Lock()
+	defer taking.Unlock()
+	return !taking.nonces[b.Nonce]
+}
+
 // heldLock is a lock this process holds; release stops its refresher and
 // deletes it.
 type heldLock struct {
@@ -99,17 +132,26 @@ func (t *Target) lock(ctx context.Context, op string) (*heldLock, error) {
 	body := lockBody{PID: os.Getpid(), Host: host, Op: op, Nonce: hex.EncodeToString(nonce), PIDNS: self.pidns, Start: self.start}
 	deadline := time.Now().Add(t.opt.LockTimeout)
 	wait := 50 * time.Millisecond
+	setTaking(body.Nonce, true)
+	held := false
+	defer func() {
+		if !held {
+			setTaking(body.Nonce, false)
+		}
+	}()
 	for {
 		body.Time = time.Now().UTC()
 		created, err := t.createLock(ctx, body)
 		if err != nil {
 			// The PUT may have reached the server before the error (a
 			// cancelled context, a lost response): do not leave a lock
-			// that nobody will release until it goes stale.
+			// that nobody will release until it goes stale. (It may also
+			// land after this look: then it is orphaned, see taking.)
 			t.dropIfOurs(body.Nonce)
 			return nil, err
 		}
 		if created {
+			held = true
 			h := &heldLock{t: t, body: body, stop: make(chan struct{})}
 			h.done.Add(1)
 			go h.refresh()
@@ -125,6 +167,12 @@ func (t *Target) lock(ctx context.Context, op string) (*heldLock, error) {
 			// treat as held, let staleness by Time decide below.
 		case holderDead(other) || time.Since(other.Time) > t.cfg.StaleLock:
 			t.opt.Logger.Warn("removing the lock of a dead or stalled publisher", "target", t.name, "holder", describe(other))
+			if err := t.remove(ctx, keyLock); err != nil {
+				return nil, err
+			}
+			continue
+		case orphaned(other):
+			t.opt.Logger.Debug("removing a lock a cancelled attempt of this process left", "target", t.name)
 			if err := t.remove(ctx, keyLock); err != nil {
 				return nil, err
 			}
@@ -218,6 +266,7 @@ func (h *heldLock) release() {
 	close(h.stop)
 	h.done.Wait()
 	h.t.dropIfOurs(h.body.Nonce)
+	setTaking(h.body.Nonce, false)
 }
 
 // withLock runs fn holding the lock.

@@ -504,6 +504,45 @@ func TestLock(t *testing.T) {
 	}
 }
 
+// TestLockOrphaned: a lock that names this process with a nonce none of
+// its attempts holds (an attempt's PUT that landed after the attempt gave
+// up) is removed by the next one at once; a lock of this process that an
+// attempt holds is waited for, and another process's is not touched.
+func TestLockOrphaned(t *testing.T) {
+	tg, _ := openTarget(t, nil)
+	ctx := context.Background()
+	host, _ := os.Hostname()
+	mine := lockBody{PID: os.Getpid(), Host: host, Op: "stage", Nonce: "left-by-a-cancelled-attempt", PIDNS: self.pidns, Start: self.start, Time: time.Now()}
+	if mine.PIDNS == "" {
+		t.Skip("no /proc: a lock's holder is not identified beyond its pid")
+	}
+	if err := tg.putValue(ctx, keyLock, mine); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := New(tg.cfg, publish.Options{LockTimeout: 300 * time.Millisecond})
+	if _, err := other.Stage(ctx, sampleBuild(t)); err != nil {
+		t.Errorf("Stage over an orphaned lock of this process: %v", err)
+	}
+
+	h, err := tg.lock(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Stage(ctx, sampleBuild(t)); !errors.Is(err, publish.ErrLocked) {
+		t.Errorf("Stage while this process holds the lock: %v, want ErrLocked", err)
+	}
+	h.release()
+
+	foreign := mine
+	foreign.PID, foreign.Start = 1, procStart("1") // alive: the init process
+	if err := tg.putValue(ctx, keyLock, foreign); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Stage(ctx, sampleBuild(t)); !errors.Is(err, publish.ErrLocked) {
+		t.Errorf("Stage while another live process holds the lock: %v, want ErrLocked", err)
+	}
+}
+
 // TestCrashSafety cancels Stage+Activate at random points: the pointer
 // always names a complete release, and a re-run completes.
 func TestCrashSafety(t *testing.T) {
