@@ -35,8 +35,8 @@ import (
 //     tree, a stat cache of the sources, the summary) and a body only a
 //     build with work reads (the content of each probed file, the sidecars
 //     of every compressed content, the rewrites), kind "statebody/…"
-//     (cache_state.go; read by cache_prev.go); the output's file list is its build.json, under a
-//     digest the head records;
+//     (cache_state.go; read by cache_prev.go); the output's file list is
+//     its build.json, under a digest the head records;
 //   - pack: the leaf and bundle entries that build used, each under its own
 //     key. A leaf entry is the processed form of one source file (minified
 //     bytes with translation markers, phrases, template tags, CSS
