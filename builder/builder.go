@@ -11,9 +11,9 @@
 //     inputs, which themes compile LESS or Tailwind, and the units of
 //     work it hands on (a leaf per source file, shared by the jobs that
 //     publish it); with the cache, the up-to-date check
-//     (cache_prev.go, cache_check.go), then each job's digest and the jobs clean by their
-//     records (cache_job.go), which the later stages pass over (but for
-//     writing their files).
+//     (cache_prev.go, cache_check.go), then each job's digest and the jobs
+//     clean by their records (cache_job.go), which the later stages pass
+//     over (but for writing their files).
 //   - compile (compile.go schedules, compile_*.go do): leaf files read
 //     and minified once whatever the number of jobs that publish them,
 //     bundles (esbuild), LESS (package less), Tailwind, the requirejs
