@@ -1,7 +1,6 @@
 package builder_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -494,11 +493,11 @@ func TestIncrementalOutputRestoredUpToDate(t *testing.T) {
 				t.Fatal(err)
 			}
 			bm.ContentVersion = "edited"
-			var buf bytes.Buffer
-			if err := manifest.WriteBuild(&buf, bm); err != nil {
+			data, err := manifest.Marshal(bm)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(filepath.Join(copy, manifest.BuildFile), buf.Bytes(), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(copy, manifest.BuildFile), data, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		},
@@ -531,11 +530,11 @@ func TestIncrementalBuildJSONEdited(t *testing.T) {
 		delete(bm.Files, rel)
 		break
 	}
-	var buf bytes.Buffer
-	if err := manifest.WriteBuild(&buf, bm); err != nil {
+	data, err := manifest.Marshal(bm)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(out, manifest.BuildFile), buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out, manifest.BuildFile), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var log strings.Builder

@@ -4,15 +4,12 @@
 package manifest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -193,34 +190,6 @@ func MarshalEntries(es []Entry) []byte {
 		out = append(out, "\n  }"...)
 	}
 	return append(out, "\n}\n"...)
-}
-
-// WriteBuild writes b as build.json to w: the same JSON as Marshal, but
-// streamed file by file in sorted order, as BuildHead, AppendFile and
-// BuildTail make it (a builder that knows its files job by job writes it
-// from those pieces without a map of its paths).
-func WriteBuild(w io.Writer, b *Build) error {
-	keys := make([]string, 0, len(b.Files))
-	for k := range b.Files {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	head, err := BuildHead(b)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(w, 1<<20)
-	bw.Write(head)
-	var line []byte
-	for i, k := range keys {
-		line = line[:0]
-		if i > 0 {
-			line = append(line, ',')
-		}
-		bw.Write(AppendFile(line, k, b.Files[k]))
-	}
-	bw.WriteString(BuildTail(len(keys) > 0))
-	return bw.Flush()
 }
 
 // BuildHead is build.json up to the opening of its "files" object: the

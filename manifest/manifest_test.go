@@ -2,14 +2,17 @@ package manifest
 
 import (
 	"bytes"
+	"maps"
+	"slices"
 	"testing"
 )
 
-// TestWriteBuildMatchesMarshal checks that the streamed build.json is
-// byte for byte what Marshal gives, for an empty and a filled build.
-func TestWriteBuildMatchesMarshal(t *testing.T) {
+// TestBuildPiecesMatchMarshal checks that build.json made of its pieces
+// (BuildHead, AppendFile, BuildTail), as the builder writes it job by job,
+// is byte for byte what Marshal gives, for an empty and a filled build.
+func TestBuildPiecesMatchMarshal(t *testing.T) {
 	for name, b := range sampleBuilds() {
-		t.Run(name, func(t *testing.T) { checkWriteBuild(t, b) })
+		t.Run(name, func(t *testing.T) { checkBuildPieces(t, b) })
 	}
 }
 
@@ -28,30 +31,38 @@ func sampleBuilds() map[string]*Build {
 	}
 }
 
-// checkWriteBuild fails t unless WriteBuild gives Marshal's bytes for b.
-func checkWriteBuild(t *testing.T, b *Build) {
+// checkBuildPieces fails t unless b's pieces, its files in sorted order,
+// give Marshal's bytes.
+func checkBuildPieces(t *testing.T, b *Build) {
 	t.Helper()
 	want, err := Marshal(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got bytes.Buffer
-	if err := WriteBuild(&got, b); err != nil {
+	got, err := BuildHead(b)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got.Bytes(), want) {
-		t.Errorf("WriteBuild:\n%q\nMarshal:\n%q", got.Bytes(), want)
+	for i, k := range slices.Sorted(maps.Keys(b.Files)) {
+		if i > 0 {
+			got = append(got, ',')
+		}
+		got = AppendFile(got, k, b.Files[k])
+	}
+	got = append(got, BuildTail(len(b.Files) > 0)...)
+	if !bytes.Equal(got, want) {
+		t.Errorf("in pieces:\n%q\nMarshal:\n%q", got, want)
 	}
 }
 
-// FuzzWriteBuild checks the streamed encoding of file names and digests
+// FuzzBuildPieces checks the pieces' encoding of file names and digests
 // against encoding/json for any bytes.
-func FuzzWriteBuild(f *testing.F) {
+func FuzzBuildPieces(f *testing.F) {
 	f.Add("js/app.js", "00ff", int64(3))
 	f.Add("a&<b>\"\\.json", "\x00", int64(-1))
 	f.Add("\u2028\xff\x7f", "é", int64(1<<40))
 	f.Fuzz(func(t *testing.T, name, sum string, size int64) {
-		checkWriteBuild(t, &Build{ID: "x", Files: map[string]File{name: {SHA256: sum, Size: size}, "z": {SHA256: name}}})
+		checkBuildPieces(t, &Build{ID: "x", Files: map[string]File{name: {SHA256: sum, Size: size}, "z": {SHA256: name}}})
 	})
 }
 

@@ -1,7 +1,6 @@
 package manifest
 
 import (
-	"bytes"
 	"encoding/json"
 	"maps"
 	"os"
@@ -12,23 +11,23 @@ import (
 	"testing"
 )
 
-// TestReadBuildList reads build.json back as WriteBuild writes it (by
+// TestReadBuildList reads build.json back as Marshal writes it (by
 // scanning) and in another layout of the same JSON (by encoding/json):
 // the same build, its files in sorted order.
 func TestReadBuildList(t *testing.T) {
 	for name, b := range sampleBuilds() {
-		var ours bytes.Buffer
-		if err := WriteBuild(&ours, b); err != nil {
+		ours, err := Marshal(b)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, ok := scanBuild(ours.Bytes()); !ok {
+		if _, _, ok := scanBuild(ours); !ok {
 			t.Errorf("%s: build.json as written is not scanned", name)
 		}
 		other, err := json.MarshalIndent(b, "", "\t")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for layout, data := range map[string][]byte{"written": ours.Bytes(), "indented by tabs": other} {
+		for layout, data := range map[string][]byte{"written": ours, "indented by tabs": other} {
 			dir := t.TempDir()
 			if err := os.WriteFile(filepath.Join(dir, BuildFile), data, 0o644); err != nil {
 				t.Fatal(err)
@@ -40,7 +39,7 @@ func TestReadBuildList(t *testing.T) {
 			// what JSON can say of b (a name that is not UTF-8 is not
 			// read back as it was, by encoding/json either)
 			var want Build
-			if err := json.Unmarshal(ours.Bytes(), &want); err != nil {
+			if err := json.Unmarshal(ours, &want); err != nil {
 				t.Fatal(err)
 			}
 			wantFiles := want.Files
@@ -73,11 +72,11 @@ func TestReadBuildList(t *testing.T) {
 // takes is valid JSON, and it reads the same build and files.
 func FuzzScanBuild(f *testing.F) {
 	for _, b := range sampleBuilds() {
-		var buf bytes.Buffer
-		if err := WriteBuild(&buf, b); err != nil {
+		data, err := Marshal(b)
+		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(buf.Bytes())
+		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		head, list, ok := scanBuild(data)
