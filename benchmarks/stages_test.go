@@ -2,10 +2,12 @@ package benchmarks
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -204,4 +206,67 @@ func BenchmarkStageWrite(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(2*len(files))*float64(b.N)/b.Elapsed().Seconds(), "files/s")
+}
+
+// BenchmarkStageLinkTree links every file of a built output into a new
+// tree, its directories made first and not timed, on GOMAXPROCS
+// goroutines: what a tree written whole from contents that already exist
+// costs in system calls, the bound of a rebuild without a spare tree (the
+// first after a cold build). The output is named by SCD_LINK_TREE, e.g.
+//
+//	SCD_LINK_TREE=/dev/shm/out go test -run '^$' -bench StageLinkTree ./benchmarks/
+//
+// and the new trees are made beside it (same file system).
+func BenchmarkStageLinkTree(b *testing.B) {
+	src := os.Getenv("SCD_LINK_TREE")
+	if src == "" {
+		b.Skip("SCD_LINK_TREE names no built output to link")
+	}
+	var dirs, files []string
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			dirs = append(dirs, rel)
+		} else {
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	workers := runtime.GOMAXPROCS(0)
+	for b.Loop() {
+		b.StopTimer()
+		dst, err := os.MkdirTemp(filepath.Dir(src), ".scd-linktree-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, d := range dirs {
+			if err := os.MkdirAll(filepath.Join(dst, d), 0o755); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		var wg sync.WaitGroup
+		errs := make([]error, workers)
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < len(files) && errs[w] == nil; i += workers {
+					errs[w] = os.Link(filepath.Join(src, files[i]), filepath.Join(dst, files[i]))
+				}
+			})
+		}
+		wg.Wait()
+		b.StopTimer()
+		if err := errors.Join(errs...); err != nil {
+			b.Fatal(err)
+		}
+		os.RemoveAll(dst)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(len(files)), "names")
 }
