@@ -245,6 +245,7 @@ func BenchmarkStageLinkTree(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.Cleanup(func() { os.RemoveAll(dst) }) // (gone already unless the benchmark failed)
 		for _, d := range dirs {
 			if err := os.MkdirAll(filepath.Join(dst, d), 0o755); err != nil {
 				b.Fatal(err)
