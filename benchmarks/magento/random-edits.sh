@@ -8,10 +8,11 @@
 #
 # SCD names the binary (default scd). Each round makes one edit, kept for
 # the rounds after it (but a pack row, which is edited in the pack as it
-# was before the first round, replacing an earlier row's edit): a module's JS file appended to or deleted, a LESS
-# partial of blank or luma, a module's template, a row of the pack whose
-# CSV PACK_CSV names, a module's en_US.csv, a module's requirejs-config.js,
-# or an override of a module's JS file added to luma. It prints one line
+# was before the first round, replacing an earlier row's edit): a module's
+# JS file appended to or deleted, a LESS partial of blank or luma, a
+# module's template, a row of the pack whose CSV PACK_CSV names, a
+# module's en_US.csv, a module's requirejs-config.js, or an override of a
+# module's JS file added to luma. It prints one line
 # per round and exits non-zero when a rebuild differs from its cold build
 # or fails where the cold build does not. Every edit is undone at the end.
 set -u
