@@ -472,7 +472,9 @@ func TestRollingWarmsEachTarget(t *testing.T) {
 	if previews.Load() == 0 {
 		t.Fatal("the second target was not warmed up on its own server")
 	}
-	r1 := rep.Release
+	// Each target names its release itself: two stagings that straddle a
+	// second give two ids.
+	r1a, r1b := rep.Targets[0].Release, rep.Targets[1].Release
 
 	broken.Store(true)
 	rep, err = deploy.Run(t.Context(), deploy.Options{Config: cfg, From: writeBuild(t, "<p>two</p>", "bbbb2222", nil), Targets: []deploy.Target{a.target(), tb}})
@@ -482,7 +484,7 @@ func TestRollingWarmsEachTarget(t *testing.T) {
 	if !rep.Targets[0].RolledBack || !rep.Targets[1].RolledBack || !strings.Contains(rep.Error, "warm-up on its server") {
 		t.Errorf("report: %+v", rep)
 	}
-	if active(t, a.tg) != r1 || active(t, b.tg) != r1 {
+	if active(t, a.tg) != r1a || active(t, b.tg) != r1b {
 		t.Errorf("not back on release 1")
 	}
 	if _, body := a.get(t, "/"+job+"/template/page.html"); body != "<p>one</p>" {
