@@ -129,8 +129,9 @@ type Context struct {
 	New, Old *flush.Release
 	// Pages are the warm-up pages with their patterns expanded.
 	Pages []string
-	// ReleaseID is the id of the staged release (the first target's;
-	// see stageStep); PreviousID the release active before it.
+	// ReleaseID is the id of the staged release, the same on every
+	// target (see stageStep); PreviousID the release active before it on
+	// the first target.
 	ReleaseID, PreviousID string
 	Targets               []*TargetState
 

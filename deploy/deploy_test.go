@@ -13,8 +13,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/scdtool/scd/deploy"
+	"github.com/scdtool/scd/manifest"
 	"github.com/scdtool/scd/publish"
 	"github.com/scdtool/scd/serve"
 )
@@ -472,9 +474,10 @@ func TestRollingWarmsEachTarget(t *testing.T) {
 	if previews.Load() == 0 {
 		t.Fatal("the second target was not warmed up on its own server")
 	}
-	// Each target names its release itself: two stagings that straddle a
-	// second give two ids.
 	r1a, r1b := rep.Targets[0].Release, rep.Targets[1].Release
+	if r1a != r1b {
+		t.Fatalf("two release ids: %s and %s", r1a, r1b)
+	}
 
 	broken.Store(true)
 	rep, err = deploy.Run(t.Context(), deploy.Options{Config: cfg, From: writeBuild(t, "<p>two</p>", "bbbb2222", nil), Targets: []deploy.Target{a.target(), tb}})
@@ -489,5 +492,38 @@ func TestRollingWarmsEachTarget(t *testing.T) {
 	}
 	if _, body := a.get(t, "/"+job+"/template/page.html"); body != "<p>one</p>" {
 		t.Errorf("target a serves %q after the rollback", body)
+	}
+}
+
+// TestOneReleaseIDOnEveryTarget: a deploy to two targets stages one
+// release id on both, even when one target's history is ahead of the
+// other's (ids are to the second, and each target's must sort after its
+// own), so that a preview address naming the release finds it on either
+// server. Here the preview address is the second target's server.
+func TestOneReleaseIDOnEveryTarget(t *testing.T) {
+	a, b := newStack(t), newStack(t)
+	rec := newRecorder(t)
+	// b already has a release an hour ahead of the clock.
+	ahead := writeBuild(t, "<p>zero</p>", "0000aaaa", nil)
+	bm, err := manifest.ReadBuild(ahead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := publish.NextReleaseID(time.Now().Add(time.Hour), bm.ID, "")
+	if _, err := b.tg.Stage(t.Context(), ahead, publish.WithReleaseID(first)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config(t, strings.Replace(fullConfig(t, a, rec, ""), a.preview.URL, b.preview.URL, 1))
+	rep, err := deploy.Run(t.Context(), deploy.Options{Config: cfg, From: writeBuild(t, "<p>one</p>", "aaaa1111", nil),
+		Targets: []deploy.Target{a.target(), b.target()}})
+	if err != nil {
+		t.Fatalf("deploy: %v\n%+v", err, rep)
+	}
+	ra, rb := rep.Targets[0].Release, rep.Targets[1].Release
+	if ra != rb || rep.Release != ra || ra <= first {
+		t.Errorf("releases %s on a, %s on b, %s reported; want one id after %s", ra, rb, rep.Release, first)
+	}
+	if active(t, a.tg) != ra || active(t, b.tg) != ra {
+		t.Errorf("active: %s on a, %s on b; want %s", active(t, a.tg), active(t, b.tg), ra)
 	}
 }

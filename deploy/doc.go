@@ -26,8 +26,10 @@
 // only a warning: the release is live and fine, only disk space is at
 // stake.
 //
-// Several targets (--to repeated) are staged first, all of them, then
-// activated one at a time, each checked (reload through its admin API,
+// Several targets (--to repeated) are staged first, all of them under one
+// release id (it sorts after every target's releases, so {release} in a
+// preview address names the same release on any server), then activated
+// one at a time, each checked (reload through its admin API,
 // /-/release names the release, /-/healthz answers) before the next, so a
 // release that breaks on one machine is stopped there.
 //

@@ -180,7 +180,7 @@ func (stageStep) String() string { return "stage" }
 func (stageStep) Plan(c *Context) string { return "on " + targetList(c) }
 
 func (stageStep) Run(ctx context.Context, c *Context) error {
-	var ids []string
+	newest := ""
 	for i, t := range c.Targets {
 		rels, err := t.Target.Target.Releases(ctx)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) { // a new target has no history yet
@@ -190,6 +190,7 @@ func (stageStep) Run(ctx context.Context, c *Context) error {
 			if r.Status == publish.StatusActive {
 				t.Previous = r.ID
 			}
+			newest = max(newest, r.ID)
 		}
 		if i == 0 {
 			c.PreviousID = t.Previous
@@ -202,17 +203,18 @@ func (stageStep) Run(ctx context.Context, c *Context) error {
 				}
 			}
 		}
-		r, err := t.Target.Target.Stage(ctx, c.BuildDir)
+	}
+	// One id on every target, after every target's releases: a preview
+	// address naming it means this release whichever server answers.
+	c.ReleaseID = publish.NextReleaseID(time.Now(), c.Build.Meta.ID, newest)
+	for _, t := range c.Targets {
+		r, err := t.Target.Target.Stage(ctx, c.BuildDir, publish.WithReleaseID(c.ReleaseID))
 		if err != nil {
 			return fmt.Errorf("%s: %w", t, err)
 		}
 		t.Release, t.Staged = r, true
-		if i == 0 {
-			c.ReleaseID = r.ID
-		}
-		ids = append(ids, fmt.Sprintf("%s on %s", r.ID, t))
 	}
-	c.Note("%s", strings.Join(ids, ", "))
+	c.Note("%s on %s", c.ReleaseID, targetList(c))
 	return nil
 }
 

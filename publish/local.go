@@ -101,7 +101,8 @@ type historyDoc struct {
 // in the content store (from any earlier release) are hard-linked, not
 // written again. On any error the target is as it was, except for
 // unreferenced objects the next Prune removes.
-func (l *Local) Stage(ctx context.Context, buildDir string) (Release, error) {
+func (l *Local) Stage(ctx context.Context, buildDir string, opts ...StageOption) (Release, error) {
+	o := NewStageOptions(opts)
 	b, err := VerifyBuild(ctx, buildDir)
 	if err != nil {
 		return Release{}, err
@@ -126,8 +127,15 @@ func (l *Local) Stage(ctx context.Context, buildDir string) (Release, error) {
 		return Release{}, err
 	}
 	now := time.Now().UTC()
+	id := NextReleaseID(now, b.Meta.ID, l.newest(h))
+	if o.ID != "" {
+		if err := CheckReleaseID(o.ID, b.Meta.ID, l.newest(h)); err != nil {
+			return Release{}, fmt.Errorf("stage %s on %s: %w", buildDir, l, err)
+		}
+		id = o.ID
+	}
 	rel := Release{
-		ID:      l.newID(h, now, b.Meta.ID),
+		ID:      id,
 		Build:   b.Meta.ID,
 		Created: now,
 		Status:  StatusStaged,
@@ -147,13 +155,9 @@ func (l *Local) Stage(ctx context.Context, buildDir string) (Release, error) {
 	return rel, nil
 }
 
-// newID returns the id of a new release of build created at now: one that
-// sorts after every release of the target (ids have a one-second
-// resolution, and within a second they would sort by build digest). When
-// now's id would not, the id takes the newest id's time plus one second —
-// only when releases are created faster than one a second, so the id's
-// time then runs at most a few seconds ahead of Created.
-func (l *Local) newID(h *historyDoc, now time.Time, build string) string {
+// newest returns the newest id of the target: of its history, or of a
+// directory under releases/ (a release a crash left unrecorded).
+func (l *Local) newest(h *historyDoc) string {
 	newest := ""
 	for _, r := range h.Releases {
 		newest = max(newest, r.ID)
@@ -165,16 +169,7 @@ func (l *Local) newID(h *historyDoc, now time.Time, build string) string {
 			}
 		}
 	}
-	id := NewReleaseID(now, build)
-	for id <= newest {
-		t, err := time.Parse(releaseTimeLayout, newest[:min(len(newest), len(releaseTimeLayout))])
-		if err != nil {
-			// Not an id of ours: sort after it whatever it is.
-			return newest + "-" + NewReleaseID(now, build)
-		}
-		id = NewReleaseID(t.Add(time.Second), build)
-	}
-	return id
+	return newest
 }
 
 // writeRelease writes releases/.<id>.tmp/, makes it durable, writes the

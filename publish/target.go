@@ -53,8 +53,9 @@ type Target interface {
 	String() string
 	// Stage writes buildDir (a finished build: build.json + files) as a new,
 	// complete, verified release. It never changes which release is active.
-	// Returns the release, with Status StatusStaged.
-	Stage(ctx context.Context, buildDir string) (Release, error)
+	// Returns the release, with Status StatusStaged. Its id is the
+	// target's choice unless an option gives it (WithReleaseID).
+	Stage(ctx context.Context, buildDir string, opts ...StageOption) (Release, error)
 	// Activate atomically makes release id the active one (and records the
 	// previous active one as good).
 	Activate(ctx context.Context, id string) error
@@ -121,7 +122,53 @@ var (
 	// ErrCorruptBuild: the build directory is missing, has no valid
 	// build.json, or a file does not match its digest or size.
 	ErrCorruptBuild = errors.New("corrupt build")
+	// ErrReleaseID: the id WithReleaseID gives cannot name a new release
+	// of the target (it does not sort after every id the target has, or
+	// does not end with the build's).
+	ErrReleaseID = errors.New("release id cannot be staged")
 )
+
+// StageOptions are what the options of one Stage call set.
+type StageOptions struct {
+	// ID is the id the release must have; "" lets the target choose one
+	// that sorts after all of its ids (NextReleaseID).
+	ID string
+}
+
+// StageOption sets a StageOptions field.
+type StageOption func(*StageOptions)
+
+// WithReleaseID makes Stage name the release id, which must sort after
+// every id the target has and end with the build's first 8 hex digits,
+// as NextReleaseID makes it. A deploy to several targets stages one id on
+// all of them, so that an address naming the release (a preview URL)
+// means the same release whichever server answers it.
+func WithReleaseID(id string) StageOption {
+	return func(o *StageOptions) { o.ID = id }
+}
+
+// NewStageOptions applies opts to the zero StageOptions.
+func NewStageOptions(opts []StageOption) StageOptions {
+	var o StageOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// CheckReleaseID reports, wrapping ErrReleaseID, why id cannot name a new
+// release of build on a target whose newest id is newest.
+func CheckReleaseID(id, build, newest string) error {
+	switch {
+	case id <= newest:
+		return fmt.Errorf("%w: %q does not sort after the newest release %q", ErrReleaseID, id, newest)
+	case !strings.HasSuffix(id, "-"+shortBuild(build)):
+		return fmt.Errorf("%w: %q does not name build %.8s", ErrReleaseID, id, build)
+	case strings.HasPrefix(id, ".") || strings.ContainsAny(id, "/\\"):
+		return fmt.Errorf("%w: %q is not a file name", ErrReleaseID, id)
+	}
+	return nil
+}
 
 // Opener opens a target for a URL whose scheme it was registered for.
 type Opener func(u *url.URL, o Options) (Target, error)
@@ -191,9 +238,27 @@ const releaseTimeLayout = "20060102T150405Z"
 // collide): targets make sure a new id sorts after every existing one (the
 // local target by advancing the id's time past the newest id's).
 func NewReleaseID(t time.Time, build string) string {
-	short := build
-	if len(short) > 8 {
-		short = short[:8]
+	return t.UTC().Format(releaseTimeLayout) + "-" + shortBuild(build)
+}
+
+// shortBuild is the part of a build id that release ids carry.
+func shortBuild(build string) string {
+	return build[:min(len(build), 8)]
+}
+
+// NextReleaseID returns the id of a new release of build created at now
+// that sorts after newest ("" for none): now's id, or when that would not
+// sort after newest, newest's time plus one second (releases created
+// faster than one a second run a few seconds ahead of their clock). A
+// newest id that is not one of ours gets a suffix that sorts after it.
+func NextReleaseID(now time.Time, build, newest string) string {
+	id := NewReleaseID(now, build)
+	for id <= newest {
+		t, err := time.Parse(releaseTimeLayout, newest[:min(len(newest), len(releaseTimeLayout))])
+		if err != nil {
+			return newest + "-" + NewReleaseID(now, build)
+		}
+		id = NewReleaseID(t.Add(time.Second), build)
 	}
-	return t.UTC().Format(releaseTimeLayout) + "-" + short
+	return id
 }

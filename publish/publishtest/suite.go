@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/scdtool/scd/manifest"
 	"github.com/scdtool/scd/publish"
@@ -337,6 +338,42 @@ func Run(t *testing.T, open func(t *testing.T) publish.Target) {
 		activate(e, r1.ID)
 		if got := activeBuild(e); got != buildA.ID {
 			t.Errorf("active build %s", got)
+		}
+	})
+
+	t.Run("StageWithID", func(t *testing.T) {
+		e := newEnv(t)
+		ra := stage(e, a)
+		// An id after ra's, as a deploy to several targets makes it.
+		id := publish.NextReleaseID(time.Now(), buildB.ID, ra.ID)
+		r, err := e.tg.Stage(ctx, b, publish.WithReleaseID(id))
+		if err != nil {
+			t.Fatalf("Stage with id %s: %v", id, err)
+		}
+		if r.ID != id || r.Build != buildB.ID {
+			t.Errorf("Stage with id %s returned %s", id, mustJSON(r))
+		}
+		activate(e, id)
+		if got := activeBuild(e); got != buildB.ID {
+			t.Errorf("active build %s", got)
+		}
+		// A release staged after it, with no id given, sorts after it.
+		if r2 := stage(e, a); r2.ID <= id {
+			t.Errorf("release %s staged after %s sorts before it", r2.ID, id)
+		}
+		before := mustJSON(list(e))
+		for name, bad := range map[string]string{
+			"taken":          id,
+			"older":          ra.ID[:len(ra.ID)-8] + buildB.ID[:8],
+			"another build":  publish.NextReleaseID(time.Now().Add(2*time.Hour), buildA.ID, ""),
+			"not a filename": publish.NextReleaseID(time.Now().Add(2*time.Hour), buildB.ID, "") + "/../x-" + buildB.ID[:8],
+		} {
+			if _, err := e.tg.Stage(ctx, b, publish.WithReleaseID(bad)); !errors.Is(err, publish.ErrReleaseID) {
+				t.Errorf("%s id %q: Stage: %v, want ErrReleaseID", name, bad, err)
+			}
+		}
+		if after := mustJSON(list(e)); after != before {
+			t.Errorf("a refused id changed the history:\n%s\n%s", before, after)
 		}
 	})
 

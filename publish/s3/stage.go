@@ -37,14 +37,14 @@ type plan struct {
 
 // Stage verifies buildDir, then uploads its hashed assets (those the bucket
 // lacks), its other files and finally its release record.
-func (t *Target) Stage(ctx context.Context, buildDir string) (publish.Release, error) {
+func (t *Target) Stage(ctx context.Context, buildDir string, opts ...publish.StageOption) (publish.Release, error) {
 	p, err := t.verify(ctx, buildDir)
 	if err != nil {
 		return publish.Release{}, err
 	}
 	var rel publish.Release
 	err = t.withLock(ctx, "stage", func() error {
-		rel, err = t.stage(ctx, p)
+		rel, err = t.stage(ctx, p, publish.NewStageOptions(opts).ID)
 		return err
 	})
 	return rel, err
@@ -144,12 +144,12 @@ func checkFile(dir, name string, want manifest.File) error {
 	return nil
 }
 
-func (t *Target) stage(ctx context.Context, p *plan) (publish.Release, error) {
+func (t *Target) stage(ctx context.Context, p *plan, want string) (publish.Release, error) {
 	s, err := t.load(ctx)
 	if err != nil {
 		return publish.Release{}, err
 	}
-	id, created, err := t.newID(ctx, s, p.build.ID)
+	id, created, err := t.newID(ctx, s, p.build.ID, want)
 	if err != nil {
 		return publish.Release{}, err
 	}
@@ -340,11 +340,24 @@ func (t *Target) copySources(ctx context.Context, s *state) ([]copySource, error
 // (ids only have one-second resolution, and within a second they would sort
 // by build digest), waiting for the next second when needed. A newest id in
 // the future (another machine's clock) is not waited for beyond 2 seconds:
-// the id is then only unique.
-func (t *Target) newID(ctx context.Context, s *state, build string) (string, time.Time, error) {
+// the id is then only unique. A wanted id (WithReleaseID) is taken when
+// it sorts after every existing one and is unused, else refused.
+func (t *Target) newID(ctx context.Context, s *state, build, want string) (string, time.Time, error) {
 	newest := ""
 	for _, r := range append(slices.Clone(s.hist.Releases), s.hist.Pruned...) {
 		newest = max(newest, r.ID)
+	}
+	if want != "" {
+		if err := publish.CheckReleaseID(want, build, newest); err != nil {
+			return "", time.Time{}, fmt.Errorf("%s: %w", t.name, err)
+		}
+		switch _, err := t.get(ctx, recordKey(want)); {
+		case err == nil:
+			return "", time.Time{}, fmt.Errorf("%s: %w: %q has a release record", t.name, publish.ErrReleaseID, want)
+		case !errors.Is(err, fs.ErrNotExist):
+			return "", time.Time{}, err
+		}
+		return want, time.Now().UTC(), nil
 	}
 	for attempt := 0; ; attempt++ {
 		now := time.Now().UTC()
