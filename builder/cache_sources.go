@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 )
 
@@ -73,11 +74,17 @@ func (b *build) inputsDigest() string {
 	o := b.opts
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00config %s\x00strict %v %v\x00cv %q\x00wd %q\x00maps %v\x00tailwind %v\x00",
 		cacheFormat, o.Version, o.CacheKey, b.configDigest(), o.StrictI18n, o.Strict, o.ContentVersion, o.WorkDir, o.SourceMaps, !o.NoTailwind)
+	// A line per file of every layer: a source tree has thousands, so
+	// they are appended to a buffer (the bytes %q and %s would make).
+	var line []byte
 	for _, k := range slices.Sorted(maps.Keys(b.scanner.layers)) {
 		fmt.Fprintf(h, "layer %q\n", k)
 		l := b.scanner.layers[k]
 		for _, p := range slices.Sorted(maps.Keys(l)) {
-			fmt.Fprintf(h, "%q %s %s\n", p, l[p].Abs, b.digests[l[p].Abs])
+			line = append(strconv.AppendQuote(line[:0], p), ' ')
+			line = append(append(line, l[p].Abs...), ' ')
+			line = append(append(line, b.digests[l[p].Abs]...), '\n')
+			h.Write(line)
 		}
 	}
 	for _, f := range slices.Sorted(maps.Keys(b.dictSums)) {
