@@ -127,9 +127,9 @@ func (l *Local) Stage(ctx context.Context, buildDir string, opts ...StageOption)
 		return Release{}, err
 	}
 	now := time.Now().UTC()
-	id := NextReleaseID(now, b.Meta.ID, l.newest(h))
+	id := NextReleaseID(now, b.Meta.ID, newest(h))
 	if o.ID != "" {
-		if err := CheckReleaseID(o.ID, b.Meta.ID, l.newest(h)); err != nil {
+		if err := CheckReleaseID(o.ID, b.Meta.ID, newest(h)); err != nil {
 			return Release{}, fmt.Errorf("stage %s on %s: %w", buildDir, l, err)
 		}
 		id = o.ID
@@ -155,21 +155,17 @@ func (l *Local) Stage(ctx context.Context, buildDir string, opts ...StageOption)
 	return rel, nil
 }
 
-// newest returns the newest id of the target: of its history, or of a
-// directory under releases/ (a release a crash left unrecorded).
-func (l *Local) newest(h *historyDoc) string {
-	newest := ""
+// newest returns the newest release id of h, a history reconciled with
+// the disk (recover): a complete release a crash left unrecorded is in
+// it; a directory under releases/ that is no release of ours is not, so
+// that a deploy to several targets, which picks one id after every
+// target's Releases, and this target agree on what comes after.
+func newest(h *historyDoc) string {
+	n := ""
 	for _, r := range h.Releases {
-		newest = max(newest, r.ID)
+		n = max(n, r.ID)
 	}
-	if ents, err := os.ReadDir(filepath.Join(l.root, releasesDir)); err == nil {
-		for _, e := range ents {
-			if !strings.HasPrefix(e.Name(), ".") {
-				newest = max(newest, e.Name())
-			}
-		}
-	}
-	return newest
+	return n
 }
 
 // writeRelease writes releases/.<id>.tmp/, makes it durable, writes the

@@ -601,3 +601,35 @@ func TestReadersSeeOneRelease(t *testing.T) {
 	}
 	t.Logf("%d switches; %d read sets, %d file reads, no failure", switches, sets.Load(), reads.Load())
 }
+
+// TestForeignDirectoryInReleases: a directory under releases/ that is no
+// release (a backup someone made there) is neither in the history nor
+// something new ids must sort after: an id chosen after Releases, as a
+// deploy to several targets chooses it, is staged.
+func TestForeignDirectoryInReleases(t *testing.T) {
+	a, _ := publishtest.Builds(t)
+	l := newLocal(t, Options{})
+	r1, err := l.Stage(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(l.Root(), ReleasesDir, "backup", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rels, err := l.Releases(ctx)
+	if err != nil || len(rels) != 1 {
+		t.Fatalf("Releases: %v, %v", rels, err)
+	}
+	id := NextReleaseID(time.Now(), r1.Build, rels[0].ID)
+	r2, err := l.Stage(ctx, a, WithReleaseID(id))
+	if err != nil {
+		t.Fatalf("Stage with id %s beside releases/backup: %v", id, err)
+	}
+	r3, err := l.Stage(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.ID != id || r3.ID <= r2.ID || strings.HasPrefix(r3.ID, "backup") {
+		t.Errorf("ids %s, %s, %s", r1.ID, r2.ID, r3.ID)
+	}
+}
