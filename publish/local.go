@@ -127,9 +127,10 @@ func (l *Local) Stage(ctx context.Context, buildDir string, opts ...StageOption)
 		return Release{}, err
 	}
 	now := time.Now().UTC()
-	id := NextReleaseID(now, b.Meta.ID, newest(h))
+	last := newest(h)
+	id := NextReleaseID(now, b.Meta.ID, last)
 	if o.ID != "" {
-		if err := CheckReleaseID(o.ID, b.Meta.ID, newest(h)); err != nil {
+		if err := CheckReleaseID(o.ID, b.Meta.ID, last); err != nil {
 			return Release{}, fmt.Errorf("stage %s on %s: %w", buildDir, l, err)
 		}
 		id = o.ID
