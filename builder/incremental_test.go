@@ -102,8 +102,9 @@ func TestIncrementalInvalidation(t *testing.T) {
 		redo bool
 		// changes: what the rebuild says changed (Result.Changes).
 		changes *builder.Changes
-		// copied: the parts of build.json taken from the previous output's,
-		// the clean jobs' (of 10 jobs).
+		// copied: the parts of build.json taken from the previous output's
+		// (of 10 jobs): the clean jobs', and those of jobs built again
+		// whose files came out as they were.
 		copied int
 	}{
 		{
@@ -168,11 +169,13 @@ func TestIncrementalInvalidation(t *testing.T) {
 		},
 		{
 			// Every job's record names files relative to the working
-			// directory: all are built again, their rewrites reused.
+			// directory: all are built again, their rewrites reused, and
+			// their files are what they were.
 			name:    "another working directory",
 			opts:    func(o *builder.Options) { o.WorkDir = filepath.Dir(o.WorkDir) },
 			bundles: func(int64) (int64, int64) { return 0, 0 },
 			changes: &builder.Changes{WorkDir: true},
+			copied:  10,
 		},
 		{
 			name:    "new scd version",

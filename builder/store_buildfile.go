@@ -2,6 +2,7 @@ package builder
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
@@ -350,13 +351,42 @@ func partsOf(all []jobFiles) []buildPart {
 }
 
 // partFor gives the part of a job's files: the previous build's, when
-// the job is clean and its directory had that job's files there, else
-// made of the files (partOf).
+// the job is clean and its directory had that job's files there, or when
+// the job was built again and its files came out as they were (a row of a
+// dictionary its pages do not use), else made of the files (partOf).
 func (b *build) partFor(jf *jobFiles) buildPart {
-	if j := jf.job; j.clean && j.digest != "" && b.prev != nil {
-		if p, ok := b.prev.parts[jf.key()]; ok && p.Job == j.digest && p.N == len(jf.entries) {
-			return p
-		}
+	if b.prev == nil {
+		return partOf(jf)
+	}
+	j := jf.job
+	p, ok := b.prev.parts[jf.key()]
+	if !ok || p.N != len(jf.entries) {
+		return partOf(jf)
+	}
+	if j.clean && j.digest != "" && p.Job == j.digest {
+		return p
+	}
+	if list, ok := listOf(jf); ok && list == p.List {
+		p.Job = j.digest
+		return p
 	}
 	return partOf(jf)
+}
+
+// listOf is the List of jf's part (see partOf), without its entries. ok
+// is false when a path holds a newline: only without one do equal lists
+// mean equal files (each line then splits into a path, a digest and a
+// size), and so equal entries.
+func listOf(jf *jobFiles) (list string, ok bool) {
+	h := sha256.New()
+	var line []byte
+	ok = true
+	for path, f := range jf.files() {
+		if bytes.IndexByte(path, '\n') >= 0 {
+			ok = false
+		}
+		line = appendLine(append(line[:0], path...), f)
+		h.Write(line)
+	}
+	return hex.EncodeToString(h.Sum(nil)), ok
 }
