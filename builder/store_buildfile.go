@@ -23,7 +23,8 @@ import (
 // file. A part depends on its job's files alone, and a clean job has the
 // files of the last build, so a rebuild takes a clean job's part from the
 // previous output's build.json: its digests from the state, its bytes
-// copied, neither encoded nor hashed again.
+// copied, neither encoded nor hashed again. So does a job built again
+// whose files came out as they were, once its list is hashed (partFor).
 
 // buildPart is one part of build.json.
 type buildPart struct {
