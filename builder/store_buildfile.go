@@ -51,20 +51,32 @@ type buildLayout struct {
 }
 
 // partOf makes the part of jf, encoding and hashing it.
-func partOf(jf *jobFiles) buildPart {
-	p := buildPart{Key: jf.key(), N: len(jf.entries)}
+func partOf(jf *jobFiles) buildPart { return listedPart(jf, "") }
+
+// listedPart is partOf for files whose List is known (listOf), "" when
+// it is not: it is then hashed with the entries, in the same pass.
+func listedPart(jf *jobFiles, list string) buildPart {
+	p := buildPart{Key: jf.key(), N: len(jf.entries), List: list}
 	if jf.job != nil {
 		p.Job = jf.job.digest
 	}
-	lines, entries := sha256.New(), sha256.New()
+	var lines hash.Hash
+	if list == "" {
+		lines = sha256.New()
+	}
+	entries := sha256.New()
 	var line []byte
 	jf.eachEntry(func(path []byte, f manifest.File, entry []byte) {
-		line = appendLine(append(line[:0], path...), f)
-		lines.Write(line)
+		if lines != nil {
+			line = appendLine(append(line[:0], path...), f)
+			lines.Write(line)
+		}
 		entries.Write(entry)
 		p.Len += int64(len(entry))
 	})
-	p.List = hex.EncodeToString(lines.Sum(nil))
+	if lines != nil {
+		p.List = hex.EncodeToString(lines.Sum(nil))
+	}
 	p.Sum = hex.EncodeToString(entries.Sum(nil))
 	return p
 }
@@ -367,27 +379,27 @@ func (b *build) partFor(jf *jobFiles) buildPart {
 	if j.clean && j.digest != "" && p.Job == j.digest {
 		return p
 	}
-	if list, ok := listOf(jf); ok && list == p.List {
+	list := listOf(jf)
+	if list != "" && list == p.List {
 		p.Job = j.digest
 		return p
 	}
-	return partOf(jf)
+	return listedPart(jf, list)
 }
 
-// listOf is the List of jf's part (see partOf), without its entries. ok
-// is false when a path holds a newline: only without one do equal lists
-// mean equal files (each line then splits into a path, a digest and a
-// size), and so equal entries.
-func listOf(jf *jobFiles) (list string, ok bool) {
+// listOf is the List of jf's part (see partOf), without its entries; ""
+// when a path holds a newline: only without one do equal lists mean equal
+// files (each line then splits into a path, a digest and a size), and so
+// equal entries.
+func listOf(jf *jobFiles) string {
 	h := sha256.New()
 	var line []byte
-	ok = true
 	for path, f := range jf.files() {
 		if bytes.IndexByte(path, '\n') >= 0 {
-			ok = false
+			return ""
 		}
 		line = appendLine(append(line[:0], path...), f)
 		h.Write(line)
 	}
-	return hex.EncodeToString(h.Sum(nil)), ok
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -152,3 +152,22 @@ func TestBuildFileInParts(t *testing.T) {
 		t.Error("a list of another length cut into the parts")
 	}
 }
+
+// TestListOf: listOf is the List partOf makes, and none for files whose
+// path holds a newline (their lines would not split back into files);
+// a part made with a known list is the part made without it.
+func TestListOf(t *testing.T) {
+	for _, jf := range sampleLists() {
+		if got := listOf(&jf); got != jf.part.List {
+			t.Errorf("%s: listOf %s, partOf's List %s", jf.key(), got, jf.part.List)
+		}
+		if got := listedPart(&jf, jf.part.List); got != jf.part {
+			t.Errorf("%s: listedPart %+v, partOf %+v", jf.key(), got, jf.part)
+		}
+	}
+	jf := jobFiles{dir: "frontend/Acme/shop/en_US", job: &job{}}
+	jf.add("a s 1\nb", manifest.File{SHA256: fmt.Sprintf("%064x", 1), Size: 1})
+	if got := listOf(&jf); got != "" {
+		t.Errorf("a path with a newline: listOf %q, want none", got)
+	}
+}

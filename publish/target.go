@@ -235,8 +235,8 @@ const releaseTimeLayout = "20060102T150405Z"
 // time to the second, "-", and the first 8 hex digits of the build id, so
 // ids sort in creation order and still name their build. Two releases
 // created within one second would not sort in creation order (or would
-// collide): targets make sure a new id sorts after every existing one (the
-// local target by advancing the id's time past the newest id's).
+// collide): a new id is made by NextReleaseID, after the newest, or the
+// target makes sure it sorts after every existing one.
 func NewReleaseID(t time.Time, build string) string {
 	return t.UTC().Format(releaseTimeLayout) + "-" + shortBuild(build)
 }
